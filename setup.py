@@ -1,0 +1,20 @@
+from setuptools import find_packages, setup
+
+setup(
+    name="vpnd",
+    version="0.1.0",
+    description="On-node IPsec VPN control plane: Neutron VPNaaS JSON in, strongSwan tunnels out",
+    python_requires=">=3.11",
+    packages=find_packages(include=["vpnd", "vpnd.*"]),
+    package_data={"vpnd": ["schema/*.json"]},
+    install_requires=[
+        "vici>=5.9,<7",
+        "pyroute2>=0.7,<0.10",
+        "netaddr>=0.8,<2",
+        "sdnotify>=0.3.2,<0.4",
+        "structlog>=23.1,<27",
+        "PyYAML>=6.0,<7",
+    ],
+    extras_require={"test": ["pytest>=7.4,<10"]},
+    entry_points={"console_scripts": ["vpnd=vpnd.cli:main"]},
+)

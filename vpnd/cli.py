@@ -1,0 +1,143 @@
+"""The vpnd command: run, check, plan, status, stop-charons."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from . import config as config_mod
+from . import log
+from .errors import ConfigError
+
+EXIT_OK, EXIT_ERROR, EXIT_PENDING = 0, 1, 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="vpnd", description=__doc__)
+    parser.add_argument("--config", default=config_mod.DEFAULT_PATH,
+                        help=f"daemon configuration (default {config_mod.DEFAULT_PATH})")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("run", help="run the daemon in the foreground")
+    p = sub.add_parser("check", help="validate state files; exit 0 if all are valid")
+    p.add_argument("files", nargs="*", help="files to check (default: the state_dir)")
+    p = sub.add_parser("plan", help="what the next reconcile would do; "
+                                    "exit 0: nothing, 2: changes pending, 1: error")
+    p.add_argument("--json", action="store_true")
+    p = sub.add_parser("status", help="status of every service and connection")
+    p.add_argument("--json", action="store_true")
+    sub.add_parser("stop-charons", help="stop the charons vpnd started (ends their tunnels)")
+    args = parser.parse_args(argv)
+
+    if args.command == "check":
+        return _check(args)
+    try:
+        config = config_mod.load(args.config)
+    except ConfigError as e:
+        print(f"vpnd: {e}", file=sys.stderr)
+        return EXIT_ERROR
+    return {"run": _run, "plan": _plan, "status": _status,
+            "stop-charons": _stop_charons}[args.command](config, args)
+
+
+def _check(args) -> int:
+    from .statefiles import StateDir, is_state_file, read_file
+    files = args.files
+    if not files:
+        try:
+            config = config_mod.load(args.config)
+        except ConfigError as e:
+            print(f"vpnd: {e}", file=sys.stderr)
+            return EXIT_ERROR
+        state, _ = StateDir(config.state_dir).scan()
+        problems = [e for errs in state.errors.values() for e in errs]
+        checked = len(set(state.services) | set(state.errors))
+    else:
+        problems = []
+        for path in files:
+            problems.extend(read_file(path)[1])
+        checked = len(files)
+    for problem in problems:
+        print(problem)
+    bad = len({p.file for p in problems})
+    print(f"{checked} file(s) checked, {bad} invalid", file=sys.stderr)
+    return EXIT_ERROR if problems else EXIT_OK
+
+
+def _run(config, args) -> int:
+    from .daemon import Daemon
+    log.setup(config.log_format, config.log_level)
+    return Daemon(config).run()
+
+
+def _plan(config, args) -> int:
+    from .drivers.strongswan import StrongswanDriver
+    from .reconciler import Reconciler
+    log.setup(config.log_format, "error")
+    driver = StrongswanDriver(config.charon.mode, config.run_dir,
+                              config.charon.libipsec, config.charon.sockets, timeout=5.0)
+    try:
+        result = Reconciler(config, driver).reconcile(full=True, dry_run=True)
+    except Exception as e:  # plan must say why it could not plan, then exit 1
+        print(f"vpnd: plan failed: {e}", file=sys.stderr)
+        return EXIT_ERROR
+    finally:
+        driver.close()
+    steps = [s for s in result.steps if s.actions]
+    if args.json:
+        print(json.dumps([s.to_dict() for s in steps], indent=1))
+    elif not steps:
+        print("No changes: every namespace matches the state files.")
+    else:
+        for s in steps:
+            print(f"{s.namespace}: {s.reason} {s.name} (service {s.service_id})")
+            for a in s.actions:
+                print(f"    {a.describe()}")
+    return EXIT_PENDING if steps else EXIT_OK
+
+
+def _status(config, args) -> int:
+    from . import status
+    try:
+        document = status.read(config.status_file)
+    except FileNotFoundError:
+        print(f"vpnd: no status yet ({config.status_file}); is vpnd running?",
+              file=sys.stderr)
+        return EXIT_ERROR
+    except (OSError, ValueError) as e:
+        print(f"vpnd: cannot read {config.status_file}: {e}", file=sys.stderr)
+        return EXIT_ERROR
+    services = document.get("services", [])
+    if args.json:
+        print(json.dumps(services, indent=1))
+        return EXIT_OK
+    print(_status_table(services, document.get("updated", "?")))
+    return EXIT_OK
+
+
+def _status_table(services: list[dict], updated: str) -> str:
+    rows = [("SERVICE", "CONNECTION", "NAMESPACE", "STATUS", "REASON")]
+    for s in services:
+        rows.append((s.get("id") or os.path.basename(s["file"]), "-",
+                     s.get("namespace", "-"), s["status"], s.get("reason", "")))
+        for cid, c in sorted(s.get("ipsec_site_connections", {}).items()):
+            rows.append(("", cid, "", c["status"], c.get("reason", "")))
+        for error in s.get("errors", []):
+            rows.append(("", "", "", "", f"  {error}"))
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    lines = ["  ".join(col.ljust(w) for col, w in zip(r[:4], widths)) + "  " + r[4]
+             for r in rows]
+    return "\n".join([*(line.rstrip() for line in lines), f"(as of {updated})"])
+
+
+def _stop_charons(config, args) -> int:
+    from .drivers.charon_process import CharonSpawner
+    spawner = CharonSpawner(config.run_dir, config.charon.libipsec)
+    for ns in spawner.namespaces():
+        spawner.stop(ns)
+        print(f"stopped charon in {ns}")
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,115 @@
+"""The daemon configuration (vpnd.yaml): load, default and validate.
+
+The key names are a public contract. Unknown keys and bad values are errors
+at start, each naming the key.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import os
+
+import yaml
+
+from .errors import ConfigError
+
+DEFAULT_PATH = "/etc/vpnd/vpnd.yaml"
+
+CHARON_MODES = ("spawn", "external")
+
+
+@dataclass(frozen=True)
+class CharonConfig:
+    mode: str = "spawn"
+    libipsec: bool = False
+    sockets: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Config:
+    state_dir: str = "/etc/vpnd/state.d"
+    run_dir: str = "/run/vpnd"
+    data_dir: str = "/var/lib/vpnd"
+    resync_interval: float = 30
+    # How often SA state is re-read for status between resyncs (read-only).
+    status_interval: float = 2
+    log_format: str = "auto"  # auto | console | json
+    log_level: str = "info"
+    charon: CharonConfig = field(default_factory=CharonConfig)
+
+    @property
+    def status_file(self) -> str:
+        return f"{self.run_dir}/status.json"
+
+
+_LOG_FORMATS = ("auto", "console", "json")
+_LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+def load(path: str) -> Config:
+    """Read a config file; a missing default file means all defaults."""
+    if path == DEFAULT_PATH and not os.path.exists(path):
+        return Config()
+    try:
+        with open(path) as f:
+            text = f.read()
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read: {e.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML: {e}") from None
+    return parse(data if data is not None else {}, path)
+
+
+def parse(data, path: str = "<config>") -> Config:
+    def fail(key, message):
+        raise ConfigError(f"{path}: {key}: {message}")
+
+    if not isinstance(data, dict):
+        fail("(top level)", "must be a mapping of keys to values")
+    defaults = Config()
+    known = {"state_dir", "run_dir", "data_dir", "resync_interval", "status_interval",
+             "log_format", "log_level", "charon"}
+    for key in data:
+        if key not in known:
+            fail(key, f"unknown key (known: {', '.join(sorted(known))})")
+
+    values = {}
+    for key in ("state_dir", "run_dir", "data_dir"):
+        value = data.get(key, getattr(defaults, key))
+        if not isinstance(value, str) or not value.startswith("/"):
+            fail(key, f"must be an absolute path, not {value!r}")
+        values[key] = value.rstrip("/") or "/"
+    for key in ("resync_interval", "status_interval"):
+        value = data.get(key, getattr(defaults, key))
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+            fail(key, f"must be a positive number of seconds, not {value!r}")
+        values[key] = value
+    for key, allowed in (("log_format", _LOG_FORMATS), ("log_level", _LOG_LEVELS)):
+        value = data.get(key, getattr(defaults, key))
+        if value not in allowed:
+            fail(key, f"must be one of {', '.join(allowed)}, not {value!r}")
+        values[key] = value
+
+    charon = data.get("charon", {}) or {}
+    if not isinstance(charon, dict):
+        fail("charon", "must be a mapping")
+    for key in charon:
+        if key not in ("mode", "libipsec", "sockets"):
+            fail(f"charon.{key}", "unknown key (known: libipsec, mode, sockets)")
+    mode = charon.get("mode", "spawn")
+    if mode not in CHARON_MODES:
+        fail("charon.mode", f"must be one of {', '.join(CHARON_MODES)}, not {mode!r}")
+    libipsec = charon.get("libipsec", False)
+    if not isinstance(libipsec, bool):
+        fail("charon.libipsec", f"must be true or false, not {libipsec!r}")
+    sockets = charon.get("sockets", {}) or {}
+    if not isinstance(sockets, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) and v.startswith("/")
+            for k, v in sockets.items()):
+        fail("charon.sockets", "must map namespace names to absolute socket paths")
+    if mode == "external" and not sockets:
+        fail("charon.sockets", "external mode needs at least one namespace socket")
+    values["charon"] = CharonConfig(mode=mode, libipsec=libipsec, sockets=dict(sockets))
+    return Config(**values)

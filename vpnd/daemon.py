@@ -1,0 +1,138 @@
+"""`vpnd run`: the reconcile loop, its wake-ups and its signals.
+
+One thread, one select(): inotify on the state directory (and on
+/run/netns, so that a namespace appearing is acted on at once), a
+self-pipe for signals, and deadlines for the debounce, the status refresh
+and the periodic full resync, which is the backstop for anything missed.
+"""
+from __future__ import annotations
+
+import os
+import select
+import signal
+import time
+
+from . import log, netns
+from .config import Config
+from .drivers.strongswan import StrongswanDriver
+from .inotify import Inotify
+from .reconciler import Reconciler
+from .statefiles import is_state_file
+
+# A burst of writes (a config-management run, an editor's save dance)
+# becomes one pass: wait until the directory is quiet this long ...
+DEBOUNCE = 0.05
+# ... but never longer than this after the first event.
+DEBOUNCE_MAX = 0.5
+
+
+class Daemon:
+    def __init__(self, config: Config, reconciler: Reconciler | None = None):
+        self.config = config
+        self.log = log.get()
+        if reconciler is None:
+            driver = StrongswanDriver(config.charon.mode, config.run_dir,
+                                      config.charon.libipsec, config.charon.sockets)
+            reconciler = Reconciler(config, driver)
+        self.reconciler = reconciler
+        self._signals: list[int] = []
+
+    def run(self) -> int:
+        os.makedirs(self.config.state_dir, exist_ok=True)
+        os.makedirs(self.config.run_dir, exist_ok=True)
+        rfd, wfd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        old_wakeup = signal.set_wakeup_fd(wfd)
+        handled = (signal.SIGHUP, signal.SIGTERM, signal.SIGINT)
+        old_handlers = {s: signal.signal(s, self._on_signal) for s in handled}
+        watcher = Inotify()
+        try:
+            watcher.watch(self.config.state_dir)
+            netns_watched = self._watch_netns(watcher)
+            self.log.info("vpnd started", state_dir=self.config.state_dir,
+                          charon_mode=self.config.charon.mode, pid=os.getpid())
+            self._full_pass("start")
+            return self._loop(watcher, rfd, netns_watched)
+        finally:
+            watcher.close()
+            signal.set_wakeup_fd(old_wakeup)
+            for s, h in old_handlers.items():
+                signal.signal(s, h)
+            os.close(rfd)
+            os.close(wfd)
+            self.reconciler.driver.close()
+
+    def _on_signal(self, signum, frame):
+        self._signals.append(signum)
+
+    def _watch_netns(self, watcher: Inotify) -> bool:
+        if os.path.isdir(netns.NETNS_DIR):
+            watcher.watch(netns.NETNS_DIR)
+            return True
+        return False
+
+    def _loop(self, watcher: Inotify, rfd: int, netns_watched: bool) -> int:
+        now = time.monotonic()
+        next_resync = now + self.config.resync_interval
+        next_status = now + self.config.status_interval
+        first_event = last_event = None
+        while True:
+            deadlines = [next_resync, next_status]
+            if last_event is not None:
+                deadlines.append(min(last_event + DEBOUNCE, first_event + DEBOUNCE_MAX))
+            timeout = max(0.0, min(deadlines) - time.monotonic())
+            readable, _, _ = select.select([watcher.fd, rfd], [], [], timeout)
+            if rfd in readable:
+                try:
+                    os.read(rfd, 512)
+                except BlockingIOError:
+                    pass
+            while self._signals:
+                signum = self._signals.pop(0)
+                if signum in (signal.SIGTERM, signal.SIGINT):
+                    # Tunnels stay up: charons run on without vpnd.
+                    self.log.info("vpnd stopping", signal=signal.Signals(signum).name)
+                    return 0
+                if signum == signal.SIGHUP:
+                    self._full_pass("SIGHUP")
+                    next_resync = time.monotonic() + self.config.resync_interval
+            if watcher.fd in readable and self._relevant(watcher.read()):
+                last_event = time.monotonic()
+                first_event = first_event or last_event
+            now = time.monotonic()
+            if last_event is not None and now >= min(last_event + DEBOUNCE,
+                                                     first_event + DEBOUNCE_MAX):
+                first_event = last_event = None
+                self._pass(full=False, why="state change")
+            if now >= next_resync:
+                if not netns_watched:
+                    netns_watched = self._watch_netns(watcher)
+                self._full_pass("resync")
+                next_resync = time.monotonic() + self.config.resync_interval
+                next_status = time.monotonic() + self.config.status_interval
+            elif now >= next_status:
+                self.reconciler.refresh_live()
+                next_status = time.monotonic() + self.config.status_interval
+
+    def _relevant(self, events) -> bool:
+        for directory, name, _mask in events:
+            if directory != self.config.state_dir or not name or is_state_file(name):
+                return True
+        return False
+
+    def _full_pass(self, why: str) -> None:
+        self._pass(full=True, why=why)
+
+    def _pass(self, full: bool, why: str) -> None:
+        started = time.monotonic()
+        try:
+            result = self.reconciler.reconcile(full=full)
+        except Exception:
+            # One bad pass must not end the daemon; the next one retries.
+            self.log.exception("reconcile failed", trigger=why)
+            return
+        changed = sum(1 for s in result.steps if s.actions)
+        if changed or why != "resync":
+            self.log.info("reconciled", trigger=why, full=full,
+                          namespaces=len(result.namespaces), changed=changed,
+                          failed=len(result.failed),
+                          ms=round((time.monotonic() - started) * 1000, 1))

@@ -1,0 +1,38 @@
+"""The driver interface: what the reconciler needs from an IKE daemon."""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+from ..live import LiveState
+from ..model import Connection
+from ..plan import Action
+
+
+class Driver(ABC):
+    """One IKE daemon per network namespace, reached by namespace name."""
+
+    @abstractmethod
+    def render(self, conn: Connection):
+        """The daemon's configuration for a connection (pure); raises
+        an Unsupported error with a reason when it cannot be done."""
+
+    @abstractmethod
+    def ensure_running(self, namespace: str) -> None:
+        """Make sure the namespace's daemon answers (start it if vpnd runs
+        daemons); raises DriverUnavailable otherwise."""
+
+    @abstractmethod
+    def live_state(self, namespace: str, start: bool = True) -> LiveState:
+        """What the daemon has loaded and established (read-only)."""
+
+    @abstractmethod
+    def execute(self, namespace: str, action: Action) -> None:
+        """Perform one planned action; raises DriverError."""
+
+    @abstractmethod
+    def writes(self) -> int:
+        """How many state-changing commands have been sent, in total."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Drop connections; leaves daemons and tunnels running."""

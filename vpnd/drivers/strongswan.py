@@ -1,0 +1,80 @@
+"""The strongSwan driver: charon over VICI, one instance per namespace."""
+from __future__ import annotations
+
+from ..errors import DriverUnavailable
+from ..live import LiveState
+from ..plan import Action, LoadConn, LoadShared, TerminateIke, UnloadConn, UnloadShared
+from .base import Driver
+from .charon_process import CharonSpawner
+from .strongswan_mapping import render
+from .vici_client import ViciClient
+
+
+class StrongswanDriver(Driver):
+    def __init__(self, mode: str, run_dir: str, libipsec: bool,
+                 sockets: dict[str, str] | None = None, timeout: float = 10.0):
+        self.mode = mode
+        self.libipsec = libipsec
+        self.sockets = dict(sockets or {})
+        self.timeout = timeout
+        self.spawner = CharonSpawner(run_dir, libipsec) if mode == "spawn" else None
+        self._clients: dict[str, ViciClient] = {}
+        self._closed_writes = 0
+
+    def render(self, conn):
+        return render(conn, self.libipsec)
+
+    def _socket(self, namespace: str) -> str:
+        if self.spawner is not None:
+            return str(self.spawner.socket_path(namespace))
+        if namespace not in self.sockets:
+            raise DriverUnavailable(f"no VICI socket configured for namespace "
+                                    f"{namespace} (charon.sockets)")
+        return self.sockets[namespace]
+
+    def _client(self, namespace: str) -> ViciClient:
+        client = self._clients.get(namespace)
+        if client is None:
+            client = ViciClient(self._socket(namespace), self.timeout)
+            self._clients[namespace] = client
+        return client
+
+    def ensure_running(self, namespace: str) -> None:
+        if self.spawner is not None:
+            self.spawner.ensure(namespace)
+        else:
+            self._client(namespace).version()
+
+    def live_state(self, namespace: str, start: bool = True) -> LiveState:
+        if start:
+            self.ensure_running(namespace)
+        return self._client(namespace).live_state()
+
+    def execute(self, namespace: str, action: Action) -> None:
+        client = self._client(namespace)
+        match action:
+            case LoadShared():
+                client.load_shared(action.message)
+            case LoadConn():
+                client.load_conn(action.message)
+            case UnloadConn():
+                client.unload_conn(action.name)
+            case TerminateIke():
+                client.terminate_ike(action.name)
+            case UnloadShared():
+                client.unload_shared(action.secret_id)
+            case _:
+                raise TypeError(f"unknown action {action!r}")
+
+    def writes(self) -> int:
+        return self._closed_writes + sum(c.writes for c in self._clients.values())
+
+    def forget(self, namespace: str) -> None:
+        client = self._clients.pop(namespace, None)
+        if client is not None:
+            self._closed_writes += client.writes
+            client.close()
+
+    def close(self) -> None:
+        for namespace in list(self._clients):
+            self.forget(namespace)

@@ -1,0 +1,132 @@
+"""A bounded, self-healing VICI session to one charon.
+
+Thin on purpose: one method per command, bytes converted to str here, the
+binding's exceptions mapped to ours, and no VICI dictionaries leak past the
+driver. Every call is bounded by a socket timeout so that a hung charon
+never hangs vpnd; after any transport error the session is thrown away
+(a timeout mid-message leaves it out of sync) and the next call reconnects.
+"""
+from __future__ import annotations
+
+import socket
+
+import vici
+import vici.exception
+
+from ..errors import DriverError, DriverUnavailable
+from ..live import ChildSa, IkeSa, LiveState
+
+
+def decode(value):
+    """VICI answers in bytes; the rest of vpnd speaks str."""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, dict):
+        return {k: decode(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [decode(v) for v in value]
+    return value
+
+
+class ViciClient:
+    # charon gives up on a terminate after TERMINATE_MS and forces the
+    # IKE_SA down; the socket waits a little longer than that.
+    TERMINATE_MS = 3000
+
+    def __init__(self, socket_path: str, timeout: float = 10.0):
+        self.socket_path = socket_path
+        self.timeout = timeout
+        self.writes = 0  # VICI commands that change charon's state
+        self._sock: socket.socket | None = None
+        self._session: vici.Session | None = None
+
+    def close(self) -> None:
+        if self._sock is not None:
+            self._sock.close()
+        self._sock = self._session = None
+
+    def _connect(self) -> vici.Session:
+        if self._session is None:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.settimeout(self.timeout)
+            try:
+                sock.connect(self.socket_path)
+            except OSError as e:
+                sock.close()
+                raise DriverUnavailable(f"cannot reach charon at {self.socket_path}: "
+                                        f"{e.strerror or e}") from None
+            self._sock, self._session = sock, vici.Session(sock)
+        return self._session
+
+    def _call(self, what: str, fn, write: bool = False):
+        session = self._connect()
+        if write:
+            self.writes += 1
+        try:
+            return fn(session)
+        except vici.exception.CommandException as e:
+            raise DriverError(f"{what}: {e}") from None
+        except (OSError, vici.exception.SessionException, ValueError) as e:
+            # socket.timeout is an OSError; so is a charon that went away.
+            self.close()
+            raise DriverUnavailable(f"{what}: charon at {self.socket_path} "
+                                    f"did not answer ({e or type(e).__name__})") from None
+
+    # --- reads -----------------------------------------------------------
+
+    def version(self) -> dict:
+        return decode(self._call("version", lambda s: s.version()))
+
+    def live_state(self) -> LiveState:
+        conns = self._call("get-conns", lambda s: s.get_conns())
+        shared = self._call("get-shared", lambda s: s.get_shared())
+        sas = self._call("list-sas", lambda s: list(s.list_sas()))
+        return LiveState(conns=frozenset(decode(conns.get("conns", []))),
+                         shared=frozenset(decode(shared.get("keys", []))),
+                         sas=tuple(_ike_sas(decode(sas))))
+
+    # --- writes ----------------------------------------------------------
+
+    def load_conn(self, message: dict) -> None:
+        self._call(f"load-conn {', '.join(message)}", lambda s: s.load_conn(message),
+                   write=True)
+
+    def unload_conn(self, name: str) -> None:
+        try:
+            self._call(f"unload-conn {name}", lambda s: s.unload_conn({"name": name}),
+                       write=True)
+        except DriverError as e:
+            if "not found" not in str(e):
+                raise
+
+    def load_shared(self, message: dict) -> None:
+        # The message holds the PSK: never let it into an error text.
+        self._call(f"load-shared {message.get('id')}",
+                   lambda s: s.load_shared(message), write=True)
+
+    def unload_shared(self, secret_id: str) -> None:
+        self._call(f"unload-shared {secret_id}",
+                   lambda s: s.unload_shared({"id": secret_id}), write=True)
+
+    def terminate_ike(self, name: str) -> None:
+        request = {"ike": name, "timeout": str(self.TERMINATE_MS), "force": "yes"}
+        try:
+            self._call(f"terminate {name}", lambda s: list(s.terminate(request)),
+                       write=True)
+        except DriverError as e:
+            if "no matching SAs" not in str(e):
+                raise
+
+
+def _ike_sas(entries: list[dict]) -> list[IkeSa]:
+    """list-sas streams one {name: sa} dict per IKE_SA."""
+    result = []
+    for entry in entries:
+        for name, sa in entry.items():
+            children = tuple(
+                ChildSa(name=c.get("name", ""), uniqueid=c.get("uniqueid", ""),
+                        state=c.get("state", ""))
+                for c in (sa.get("child-sas") or {}).values())
+            result.append(IkeSa(name=name, uniqueid=sa.get("uniqueid", ""),
+                                state=sa.get("state", ""), children=children))
+    return result

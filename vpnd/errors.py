@@ -1,0 +1,28 @@
+"""Error types that reach a user."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class InputError:
+    """One problem in one input file, located by a JSON path ("$.a[0].b")."""
+
+    file: str
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}: {self.path}: {self.message}"
+
+
+class ConfigError(Exception):
+    """The daemon configuration (vpnd.yaml) is unusable."""
+
+
+class DriverError(Exception):
+    """A call to the IKE daemon failed; the message is safe to show."""
+
+
+class DriverUnavailable(DriverError):
+    """The IKE daemon of a namespace cannot be reached (not running, hung)."""

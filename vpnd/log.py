@@ -1,0 +1,73 @@
+"""Logging with structlog: readable on a terminal, JSON when asked.
+
+PSKs are kept out of log lines by construction (they travel in fields with
+repr=False and are never formatted into messages); the redactor below is
+the second line of defence, masking any current PSK that reaches a line
+anyway, whatever field it hides in.
+"""
+from __future__ import annotations
+
+import logging
+import sys
+
+import structlog
+
+
+class SecretRedactor:
+    MASK = "<redacted>"
+
+    def __init__(self):
+        self._secrets: frozenset[str] = frozenset()
+
+    def update(self, secrets) -> None:
+        # Very short strings would mask innocent text; Neutron PSKs are not that.
+        self._secrets = frozenset(s for s in secrets if s and len(s) >= 4)
+
+    def scrub(self, value):
+        if isinstance(value, str):
+            for secret in self._secrets:
+                if secret in value:
+                    value = value.replace(secret, self.MASK)
+            return value
+        if isinstance(value, dict):
+            return {k: self.scrub(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return type(value)(self.scrub(v) for v in value)
+        return value
+
+    def __call__(self, logger, method_name, event_dict):
+        if not self._secrets:
+            return event_dict
+        plain = (str, dict, list, tuple, int, float, bool, type(None))
+        # Anything else (an exception, say) is rendered to text first, so
+        # that whatever its str() carries is scrubbed too.
+        return {k: self.scrub(v if isinstance(v, plain) else str(v))
+                for k, v in event_dict.items()}
+
+
+redactor = SecretRedactor()
+
+
+def setup(fmt: str = "auto", level: str = "info", stream=None) -> None:
+    stream = stream or sys.stderr
+    if fmt == "auto":
+        fmt = "console" if stream.isatty() else "json"
+    renderer = (structlog.processors.JSONRenderer(sort_keys=True) if fmt == "json"
+                else structlog.dev.ConsoleRenderer(colors=stream.isatty()))
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            redactor,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(
+            getattr(logging, level.upper())),
+        logger_factory=structlog.PrintLoggerFactory(file=stream),
+        cache_logger_on_first_use=False,
+    )
+
+
+def get(name: str = "vpnd"):
+    return structlog.get_logger(name)

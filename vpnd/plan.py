@@ -1,0 +1,161 @@
+"""Planning: desired state + live state + what vpnd applied -> typed steps.
+
+Pure: no I/O. The plan is computed per namespace (one charon each). Changes
+are detected against the record of what vpnd applied (by fingerprint), never
+against charon's own listing, which omits proposals, secrets and lifetimes
+and expands defaults. vpnd owns only what its record names: a connection or
+secret that someone else loaded is never in the record, so no step touches it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping
+
+from .live import LiveState
+
+
+@dataclass(frozen=True)
+class DesiredConn:
+    name: str
+    service_id: str
+    source: str
+    fingerprint: str
+    conn_message: dict
+    secret_id: str
+    secret_message: dict = field(repr=False)
+
+
+@dataclass(frozen=True)
+class AppliedConn:
+    """One line of the record: what vpnd loaded into a charon, and from where."""
+
+    name: str
+    service_id: str
+    source: str
+    fingerprint: str
+    secret_id: str
+
+
+# --- actions: each is one VICI write -------------------------------------
+
+@dataclass(frozen=True)
+class LoadShared:
+    secret_id: str
+    message: dict = field(repr=False)
+
+    def describe(self) -> str:
+        return f"load-shared {self.secret_id}"
+
+
+@dataclass(frozen=True)
+class LoadConn:
+    name: str
+    message: dict
+
+    def describe(self) -> str:
+        return f"load-conn {self.name}"
+
+
+@dataclass(frozen=True)
+class UnloadConn:
+    name: str
+
+    def describe(self) -> str:
+        return f"unload-conn {self.name}"
+
+
+@dataclass(frozen=True)
+class TerminateIke:
+    # unload-conn leaves a responder's SAs up: terminate is what really ends
+    # a removed or changed tunnel on this side.
+    name: str
+
+    def describe(self) -> str:
+        return f"terminate ike {self.name}"
+
+
+@dataclass(frozen=True)
+class UnloadShared:
+    secret_id: str
+
+    def describe(self) -> str:
+        return f"unload-shared {self.secret_id}"
+
+
+Action = LoadShared | LoadConn | UnloadConn | TerminateIke | UnloadShared
+
+
+@dataclass(frozen=True)
+class Step:
+    """The actions for one connection; the record changes only if all succeed."""
+
+    namespace: str
+    name: str
+    service_id: str
+    reason: str  # new | changed | reload (missing from charon) | adopt | removed
+    actions: tuple[Action, ...]
+    record: AppliedConn | None  # the record line afterwards; None: forget it
+
+    def to_dict(self) -> dict:
+        return {"namespace": self.namespace, "connection": self.name,
+                "service": self.service_id, "reason": self.reason,
+                "actions": [a.describe() for a in self.actions]}
+
+
+def plan_namespace(namespace: str,
+                   desired: Mapping[str, DesiredConn],
+                   applied: Mapping[str, AppliedConn],
+                   live: LiveState,
+                   held_sources: frozenset[str] = frozenset()) -> tuple[Step, ...]:
+    """Steps that make one charon match `desired`, removals first.
+
+    `held_sources` are state files that are invalid right now and whose last
+    valid version is not known: what they applied earlier stays as it is.
+    """
+    removals, changes = [], []
+    for name in sorted(applied.keys() - desired.keys()):
+        old = applied[name]
+        if old.source in held_sources:
+            continue
+        actions = []
+        if name in live.conns:
+            actions.append(UnloadConn(name))
+        if name in live.ike_sas:
+            actions.append(TerminateIke(name))
+        if old.secret_id in live.shared:
+            actions.append(UnloadShared(old.secret_id))
+        removals.append(Step(namespace, name, old.service_id, "removed",
+                             tuple(actions), None))
+
+    for name in sorted(desired):
+        want = desired[name]
+        old = applied.get(name)
+        record = AppliedConn(name, want.service_id, want.source,
+                             want.fingerprint, want.secret_id)
+        load = (LoadShared(want.secret_id, want.secret_message),
+                LoadConn(name, want.conn_message))
+        if old is None:
+            # Loaded but not ours on record: a record lost with data_dir, or a
+            # vpnd restarted mid-apply. Loading an identical config is a no-op
+            # in charon, so adopting this way disturbs nothing that matches.
+            reason = "adopt" if name in live.conns else "new"
+            changes.append(Step(namespace, name, want.service_id, reason, load, record))
+        elif old.fingerprint != want.fingerprint:
+            # Break before make: charon keeps a responder's SAs on the old
+            # config through any reload, so end them, then load afresh.
+            actions = []
+            if name in live.conns:
+                actions.append(UnloadConn(name))
+            if name in live.ike_sas:
+                actions.append(TerminateIke(name))
+            if old.secret_id != want.secret_id and old.secret_id in live.shared:
+                actions.append(UnloadShared(old.secret_id))
+            changes.append(Step(namespace, name, want.service_id, "changed",
+                                (*actions, *load), record))
+        elif name not in live.conns or want.secret_id not in live.shared:
+            # charon restarted, or someone unloaded it: put it back.
+            changes.append(Step(namespace, name, want.service_id, "reload", load, record))
+        elif old != record:
+            # Same config now coming from another file: only the record moves.
+            changes.append(Step(namespace, name, want.service_id, "moved", (), record))
+    return (*removals, *changes)

@@ -1,0 +1,218 @@
+"""One reconcile pass: read desired and live state, plan, apply, report.
+
+Level-triggered: whatever woke it, a pass re-reads the state files (only
+changed ones are re-parsed) and the live state of each namespace in scope,
+and never trusts an event's payload. A change to one file puts only the
+namespaces that file touches (before and after) in scope.
+"""
+from __future__ import annotations
+
+import itertools
+import os
+from dataclasses import dataclass, field
+
+from . import log, netns
+from . import status as status_mod
+from .drivers.base import Driver
+from .drivers.strongswan_mapping import Unsupported
+from .errors import DriverError, DriverUnavailable
+from .live import EMPTY
+from .plan import DesiredConn, Step, plan_namespace
+from .record import Record
+from .statefiles import DesiredState, StateDir
+from .status import NamespaceView
+
+_pass_ids = itertools.count(1)
+
+
+@dataclass
+class Desired:
+    """Desired state per namespace, rendered for the driver."""
+
+    conns: dict[str, dict[str, DesiredConn]] = field(default_factory=dict)
+    children: dict[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)
+    errors: dict[tuple[str, str], str] = field(default_factory=dict)
+    psks: set[str] = field(default_factory=set)
+
+
+@dataclass(frozen=True)
+class PassResult:
+    steps: tuple[Step, ...]
+    failed: dict[tuple[str, str], str]
+    namespaces: tuple[str, ...]
+
+
+class Reconciler:
+    def __init__(self, config, driver: Driver, statedir: StateDir | None = None,
+                 record: Record | None = None, namespace_exists=netns.exists):
+        self.config = config
+        self.driver = driver
+        self.statedir = statedir or StateDir(config.state_dir)
+        self.record = record or Record(config.data_dir).load()
+        self.namespace_exists = namespace_exists
+        self.log = log.get()
+        self.desired_state = DesiredState({}, {})
+        self.views: dict[str, NamespaceView] = {}
+        self.apply_errors: dict[tuple[str, str], str] = {}
+        self._desired = Desired()
+        self._last_status: dict[tuple[str, str], tuple[str, str]] = {}
+        self._reported_errors: dict[str, tuple[str, ...]] = {}
+
+    # --- desired state ---------------------------------------------------
+
+    def _render(self, state: DesiredState) -> Desired:
+        out = Desired()
+        for service in state.services.values():
+            ns_conns = out.conns.setdefault(service.namespace, {})
+            for conn in service.connections:
+                out.psks.add(conn.psk)
+                if not (service.admin_state_up and conn.admin_state_up):
+                    continue
+                key = (service.namespace, conn.id)
+                try:
+                    r = self.driver.render(conn)
+                except Unsupported as e:
+                    out.errors[key] = str(e)
+                    continue
+                out.children[key] = r.children
+                ns_conns[conn.id] = DesiredConn(
+                    name=r.name, service_id=service.id, source=service.source,
+                    fingerprint=self.record.fingerprint(r.conn, r.secret),
+                    conn_message=r.conn, secret_id=r.secret_id,
+                    secret_message=r.secret)
+        return out
+
+    def _scope(self, state: DesiredState, changed: set[str], full: bool) -> list[str]:
+        namespaces = {s.namespace for s in state.services.values()}
+        if full:
+            namespaces |= {ns for ns, conns in self.record.namespaces.items() if conns}
+            return sorted(namespaces)
+        touched = {s.namespace for p, s in state.services.items() if p in changed}
+        for ns, conns in self.record.namespaces.items():
+            if any(a.source in changed for a in conns.values()):
+                touched.add(ns)
+        return sorted(touched)
+
+    # --- a pass ------------------------------------------------------------
+
+    def reconcile(self, full: bool = True, dry_run: bool = False) -> PassResult:
+        """Bring the namespaces in scope to the desired state (or, with
+        dry_run, only say how); full=False limits it to changed files."""
+        bound = self.log.bind(pass_id=next(_pass_ids))
+        state, changed = self.statedir.scan()
+        self.desired_state = state
+        desired = self._render(state)
+        self._desired = desired
+        log.redactor.update(desired.psks)
+        self._report_file_errors(state, bound)
+
+        scope = self._scope(state, changed, full)
+        all_steps, failed = [], {}
+        for ns in scope:
+            steps = self._reconcile_namespace(ns, desired, state, dry_run, failed, bound)
+            all_steps.extend(steps)
+        if not dry_run:
+            # A connection's apply error lasts until it applies, or goes away.
+            for key in list(self.apply_errors):
+                if key[0] in scope and key not in failed:
+                    del self.apply_errors[key]
+            self.apply_errors.update(failed)
+            if any(s.actions or s.record for s in all_steps):
+                self.record.save()
+            self.write_status()
+        return PassResult(tuple(all_steps), failed, tuple(scope))
+
+    def _reconcile_namespace(self, ns, desired: Desired, state: DesiredState,
+                             dry_run: bool, failed: dict, bound) -> list[Step]:
+        if self.config.charon.mode == "spawn" and not self.namespace_exists(ns):
+            self.views[ns] = NamespaceView(None, f"namespace {ns} does not exist")
+            return []
+        try:
+            live = self.driver.live_state(ns, start=not dry_run)
+        except DriverUnavailable as e:
+            self.views[ns] = NamespaceView(None, f"charon not running: {e}")
+            if not dry_run:
+                bound.warning("charon unavailable", netns=ns, error=str(e))
+                return []
+            live = EMPTY  # a plan then says what would be loaded once it runs
+        steps = plan_namespace(ns, desired.conns.get(ns, {}), self.record.applied(ns),
+                               live, state.held)
+        if dry_run:
+            self.views[ns] = NamespaceView(live)
+            return list(steps)
+        for step in steps:
+            self._apply_step(step, failed, bound)
+        if any(step.actions for step in steps):
+            try:
+                live = self.driver.live_state(ns, start=False)
+            except DriverUnavailable as e:
+                self.views[ns] = NamespaceView(None, f"charon not running: {e}")
+                return list(steps)
+        self.views[ns] = NamespaceView(live)
+        return list(steps)
+
+    def _apply_step(self, step: Step, failed: dict, bound) -> None:
+        for action in step.actions:
+            try:
+                self.driver.execute(step.namespace, action)
+            except DriverError as e:
+                failed[(step.namespace, step.name)] = f"{action.describe()} failed: {e}"
+                bound.error("apply failed", netns=step.namespace, service=step.service_id,
+                            connection=step.name, action=action.describe(), error=str(e))
+                return
+        self.record.set(step.namespace, step.name, step.record)
+        if step.actions:
+            bound.info("change applied", netns=step.namespace, service=step.service_id,
+                       connection=step.name, reason=step.reason,
+                       actions=[a.describe() for a in step.actions])
+
+    # --- status --------------------------------------------------------------
+
+    def refresh_live(self) -> None:
+        """Re-read SAs of every namespace in use (read-only), then report."""
+        namespaces = {s.namespace for s in self.desired_state.services.values()}
+        for ns in sorted(namespaces):
+            if self.config.charon.mode == "spawn" and not self.namespace_exists(ns):
+                self.views[ns] = NamespaceView(None, f"namespace {ns} does not exist")
+                continue
+            try:
+                self.views[ns] = NamespaceView(self.driver.live_state(ns, start=False))
+            except DriverUnavailable as e:
+                self.views[ns] = NamespaceView(None, f"charon not running: {e}")
+        self.write_status()
+
+    def status_report(self) -> list[dict]:
+        errors = {**self._desired.errors, **self.apply_errors}
+        return status_mod.build(self.desired_state, self.views,
+                                self._desired.children, errors)
+
+    def write_status(self) -> list[dict]:
+        report = self.status_report()
+        os.makedirs(self.config.run_dir, exist_ok=True)
+        status_mod.write(self.config.status_file, report,
+                         vici_writes=self.driver.writes(), pid=os.getpid())
+        self._log_transitions(report)
+        return report
+
+    def _log_transitions(self, report: list[dict]) -> None:
+        current = {}
+        for service in report:
+            for cid, conn in service["ipsec_site_connections"].items():
+                key = (service["id"], cid)
+                current[key] = (conn["status"], conn.get("reason", ""))
+                if self._last_status.get(key) != current[key]:
+                    method = self.log.warning if conn["status"] == "ERROR" else self.log.info
+                    method("connection status", service=service["id"], connection=cid,
+                           netns=service.get("namespace"), status=conn["status"],
+                           reason=conn.get("reason", ""))
+        self._last_status = current
+
+    def _report_file_errors(self, state: DesiredState, bound) -> None:
+        reported = {}
+        for path, errors in state.errors.items():
+            reported[path] = tuple(str(e) for e in errors)
+            if self._reported_errors.get(path) != reported[path]:
+                for e in errors:
+                    bound.error("invalid state file", file=e.file, path=e.path,
+                                problem=e.message)
+        self._reported_errors = reported

@@ -1,0 +1,121 @@
+"""Status: what each service and connection is doing, and why.
+
+Building the report is pure; it is shaped as neutron-vpnaas agents report
+status ([{"id", "status", "ipsec_site_connections": {id: {"status"}}}]),
+with extra fields: the reason when not ACTIVE, the namespace, the file,
+and the SAs behind an ACTIVE connection.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+
+from .errors import InputError
+from .live import LiveState
+from .model import Service
+from .record import write_atomically
+from .statefiles import DesiredState
+
+ACTIVE, DOWN, ERROR = "ACTIVE", "DOWN", "ERROR"
+
+
+@dataclass(frozen=True)
+class NamespaceView:
+    """What is known of one namespace's charon: its live state, or why not."""
+
+    live: LiveState | None
+    reason: str = ""
+
+
+def connection_status(conn, service: Service, children: tuple[str, ...] | None,
+                      error: str | None, view: NamespaceView | None) -> dict:
+    if not service.admin_state_up or not conn.admin_state_up:
+        return {"status": DOWN, "reason": "admin-down"}
+    if error:
+        return {"status": ERROR, "reason": error}
+    if view is None:
+        return {"status": DOWN, "reason": "not applied yet"}
+    if view.live is None:
+        return {"status": DOWN, "reason": view.reason}
+    ike_sas = [sa for sa in view.live.sas if sa.name == conn.id]
+    installed = {c.name: (sa, c) for sa in ike_sas for c in sa.children
+                 if c.state == "INSTALLED"}
+    wanted = children or (conn.id,)
+    if all(name in installed for name in wanted):
+        return {"status": ACTIVE,
+                "ike_sa": _sa_dict(installed[wanted[0]][0]),
+                "child_sas": {name: {"uniqueid": installed[name][1].uniqueid,
+                                     "state": installed[name][1].state}
+                              for name in wanted}}
+    if conn.id not in view.live.conns:
+        return {"status": DOWN, "reason": "not loaded in charon"}
+    if any(sa.state == "ESTABLISHED" for sa in ike_sas):
+        return {"status": DOWN, "reason": "IKE_SA established, CHILD_SA not installed",
+                "ike_sa": _sa_dict(ike_sas[0])}
+    if ike_sas:
+        return {"status": DOWN, "reason": f"IKE_SA {ike_sas[0].state.lower()}",
+                "ike_sa": _sa_dict(ike_sas[0])}
+    if conn.initiator == "response-only":
+        return {"status": DOWN, "reason": "waiting for the peer to initiate"}
+    return {"status": DOWN, "reason": "no SA established"}
+
+
+def _sa_dict(sa) -> dict:
+    return {"uniqueid": sa.uniqueid, "state": sa.state}
+
+
+def build(desired: DesiredState, views: dict[str, NamespaceView],
+          children: dict[tuple[str, str], tuple[str, ...]],
+          errors: dict[tuple[str, str], str]) -> list[dict]:
+    """The status report: one entry per state file, sorted by file name."""
+    report = []
+    for path in sorted(set(desired.services) | set(desired.errors)):
+        service = desired.services.get(path)
+        file_errors = desired.errors.get(path, [])
+        if service is None:
+            report.append(_invalid_entry(path, file_errors))
+            continue
+        conns = {}
+        for conn in service.connections:
+            key = (service.namespace, conn.id)
+            conns[conn.id] = connection_status(conn, service, children.get(key),
+                                               errors.get(key), views.get(service.namespace))
+        entry = {"id": service.id, "file": path, "namespace": service.namespace,
+                 **_service_status(service, conns, file_errors),
+                 "ipsec_site_connections": conns}
+        report.append(entry)
+    return report
+
+
+def _service_status(service: Service, conns: dict, file_errors) -> dict:
+    if file_errors:
+        return {"status": ERROR,
+                "reason": "invalid file, still applying its last valid version",
+                "errors": [str(e) for e in file_errors]}
+    if not service.admin_state_up:
+        return {"status": DOWN, "reason": "admin-down"}
+    up = [c for c in conns.values() if c.get("reason") != "admin-down"]
+    if not up:
+        return {"status": DOWN, "reason": "no admin-up connections"}
+    if all(c["status"] == ACTIVE for c in up):
+        return {"status": ACTIVE}
+    not_active = sum(1 for c in up if c["status"] != ACTIVE)
+    return {"status": DOWN, "reason": f"{not_active} of {len(up)} connections not ACTIVE"}
+
+
+def _invalid_entry(path: str, file_errors: list[InputError]) -> dict:
+    return {"id": None, "file": path, "status": ERROR,
+            "reason": "invalid file", "errors": [str(e) for e in file_errors],
+            "ipsec_site_connections": {}}
+
+
+def write(path: str, services: list[dict], **extra) -> None:
+    document = {"updated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                **extra, "services": services}
+    write_atomically(path, (json.dumps(document, indent=1) + "\n").encode())
+
+
+def read(path: str) -> dict:
+    with open(path) as f:
+        return json.load(f)

@@ -1,0 +1,394 @@
+"""Turn one parsed state file (a JSON object) into a validated Service.
+
+Pure: no I/O. Every problem is reported as an InputError naming the file,
+the JSON path and what is wrong; all problems of a file are collected, not
+just the first, so that an operator fixes a file in one pass.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import netaddr
+
+from . import neutron
+from .errors import InputError
+from .model import Connection, Dpd, IkePolicy, IpsecPolicy, Lifetime, Service
+
+# Connection ids become charon connection and CHILD_SA names; keep them to
+# characters that survive VICI, swanctl and journal field values unchanged.
+_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+_NETNS_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_HOSTNAME_RE = re.compile(
+    r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*"
+    r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.?$")
+
+_MISSING = object()
+
+
+class _Checker:
+    """Collects errors for one file; helpers return None for a bad value."""
+
+    def __init__(self, file: str):
+        self.file = file
+        self.errors: list[InputError] = []
+
+    def error(self, path: str, message: str) -> None:
+        self.errors.append(InputError(self.file, path, message))
+
+    def choice(self, path, value, allowed):
+        if value not in allowed:
+            self.error(path, f"{value!r} is not one of: {', '.join(allowed)}")
+            return None
+        return value
+
+    def integer(self, path, value, minimum=None):
+        # Neutron's API converts numeric strings; so do we.
+        if isinstance(value, str) and re.fullmatch(r"-?[0-9]+", value.strip()):
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int):
+            self.error(path, f"must be an integer, not {_kind(value)}")
+            return None
+        if minimum is not None and value < minimum:
+            self.error(path, f"must be at least {minimum}, not {value}")
+            return None
+        return value
+
+    def boolean(self, path, value):
+        if not isinstance(value, bool):
+            self.error(path, f"must be true or false, not {_kind(value)}")
+            return None
+        return value
+
+    def string(self, path, value, required=True):
+        if not isinstance(value, str):
+            self.error(path, f"must be a string, not {_kind(value)}")
+            return None
+        if required and not value.strip():
+            self.error(path, "must not be empty")
+            return None
+        return value.strip()
+
+    def ident(self, path, value):
+        value = self.string(path, value)
+        if value is not None and not _ID_RE.match(value):
+            self.error(path, f"{value!r} is not a usable id (letters, digits, "
+                             "'.', '_', ':', '-'; at most 128)")
+            return None
+        return value
+
+    def address(self, path, value):
+        value = self.string(path, value)
+        if value is None:
+            return None
+        try:
+            return netaddr.IPAddress(value, flags=netaddr.INET_PTON)
+        except (netaddr.AddrFormatError, ValueError):
+            self.error(path, f"{value!r} is not an IPv4 or IPv6 address")
+            return None
+
+    def cidrs(self, path, value):
+        if not isinstance(value, list):
+            self.error(path, f"must be a list of CIDRs, not {_kind(value)}")
+            return None
+        if not value:
+            self.error(path, "must list at least one CIDR")
+            return None
+        result = []
+        for i, item in enumerate(value):
+            # Older Neutron payloads carry {"cidr": ...} objects here.
+            if isinstance(item, dict) and "cidr" in item:
+                item = item["cidr"]
+            net = self.cidr(f"{path}[{i}]", item)
+            if net is None:
+                return None
+            result.append(net)
+        versions = {n.version for n in result}
+        if len(versions) > 1:
+            self.error(path, "mixes IPv4 and IPv6 CIDRs")
+            return None
+        return result
+
+    def cidr(self, path, value):
+        if not isinstance(value, str):
+            self.error(path, f"must be a CIDR string, not {_kind(value)}")
+            return None
+        try:
+            net = netaddr.IPNetwork(value.strip())
+        except (netaddr.AddrFormatError, ValueError, TypeError):
+            self.error(path, f"{value!r} is not a valid CIDR")
+            return None
+        if net.ip != net.network:
+            self.error(path, f"{value!r} has host bits set; "
+                             f"did you mean {net.cidr}?")
+            return None
+        return net
+
+
+def _kind(value: Any) -> str:
+    return {dict: "an object", list: "a list", str: "a string",
+            bool: "a boolean", int: "an integer", float: "a number",
+            type(None): "null"}.get(type(value), type(value).__name__)
+
+
+def _get(obj: dict, key: str, default=_MISSING):
+    """A key's value; JSON null counts as absent, as Neutron treats it."""
+    value = obj.get(key)
+    return default if value is None else value
+
+
+def parse_service(data: Any, file: str) -> tuple[Service | None, list[InputError]]:
+    """Validate one state file's content; returns (service, []) or (None, errors)."""
+    c = _Checker(file)
+    if not isinstance(data, dict):
+        c.error("$", f"the file must hold a JSON object, not {_kind(data)}")
+        return None, c.errors
+    service = _service(c, data)
+    if c.errors:
+        return None, c.errors
+    return service, []
+
+
+def _service(c: _Checker, d: dict) -> Service | None:
+    sid = c.ident("$.id", _get(d, "id", ""))
+    router_id = _get(d, "router_id", "")
+    if router_id:
+        router_id = c.ident("$.router_id", router_id)
+    namespace = _get(d, "namespace", "")
+    if namespace:
+        namespace = c.string("$.namespace", namespace)
+        if namespace is not None and not _NETNS_RE.match(namespace):
+            c.error("$.namespace", f"{namespace!r} is not a valid network "
+                                   "namespace name")
+    elif router_id:
+        namespace = f"qrouter-{router_id}"
+        # Linux limits nothing here, but ip-netns names are file names.
+        if not _NETNS_RE.match(namespace):
+            c.error("$.router_id", f"qrouter-{router_id} is not a valid "
+                                   "namespace name; set $.namespace")
+    elif router_id == "":
+        c.error("$", "needs router_id or namespace (the router namespace "
+                     "the service runs in)")
+    admin = c.boolean("$.admin_state_up", _get(d, "admin_state_up", True))
+
+    ext = {}
+    for key in ("external_ip", "external_v4_ip", "external_v6_ip"):
+        if _get(d, key, None) is not None:
+            ext[key] = c.address(f"$.{key}", d[key])
+    for key, version in (("external_v4_ip", 4), ("external_v6_ip", 6)):
+        if ext.get(key) is not None and ext[key].version != version:
+            c.error(f"$.{key}", f"must be an IPv{version} address")
+
+    subnet_cidr = None
+    subnet = _get(d, "subnet", None)
+    if subnet is not None:
+        if not isinstance(subnet, dict):
+            c.error("$.subnet", f"must be an object, not {_kind(subnet)}")
+        elif _get(subnet, "cidr", None) is not None:
+            subnet_cidr = c.cidr("$.subnet.cidr", subnet["cidr"])
+
+    raw_conns = _get(d, "ipsec_site_connections", [])
+    if not isinstance(raw_conns, list):
+        c.error("$.ipsec_site_connections", f"must be a list, not {_kind(raw_conns)}")
+        raw_conns = []
+    conns = []
+    seen: dict[str, int] = {}
+    for i, raw in enumerate(raw_conns):
+        path = f"$.ipsec_site_connections[{i}]"
+        conn = _connection(c, path, raw, ext, subnet_cidr)
+        if conn is None:
+            continue
+        if conn.id in seen:
+            c.error(f"{path}.id", f"{conn.id!r} is already used by "
+                                  f"$.ipsec_site_connections[{seen[conn.id]}]")
+            continue
+        seen[conn.id] = i
+        conns.append(conn)
+    if c.errors:
+        return None
+    return Service(id=sid, router_id=router_id or "", namespace=namespace,
+                   admin_state_up=admin, connections=tuple(conns), source=c.file)
+
+
+def _connection(c: _Checker, path: str, d: Any, ext: dict,
+                subnet_cidr) -> Connection | None:
+    if not isinstance(d, dict):
+        c.error(path, f"must be an object, not {_kind(d)}")
+        return None
+    before = len(c.errors)
+    defaults = neutron.CONNECTION_DEFAULTS
+    cid = c.ident(f"{path}.id", _get(d, "id", ""))
+
+    peer_address = c.string(f"{path}.peer_address", _get(d, "peer_address", ""))
+    peer_ip = None
+    if peer_address is not None:
+        try:
+            peer_ip = netaddr.IPAddress(peer_address, flags=netaddr.INET_PTON)
+        except (netaddr.AddrFormatError, ValueError):
+            if not _HOSTNAME_RE.match(peer_address):
+                c.error(f"{path}.peer_address", f"{peer_address!r} is neither "
+                                                "an IP address nor a host name")
+    peer_id = c.string(f"{path}.peer_id", _get(d, "peer_id", ""))
+    local_id = c.string(f"{path}.local_id", _get(d, "local_id", ""), required=False)
+
+    local_cidrs = _endpoints(c, path, d, "local", subnet_cidr)
+    peer_cidrs = _endpoints(c, path, d, "peer", None)
+    inner_version = None
+    if local_cidrs and peer_cidrs:
+        if local_cidrs[0].version != peer_cidrs[0].version:
+            c.error(f"{path}.peer_cidrs", "IP version differs from local_cidrs "
+                    f"(IPv{peer_cidrs[0].version} vs IPv{local_cidrs[0].version})")
+        inner_version = local_cidrs[0].version
+
+    psk = _get(d, "psk", "")
+    if not isinstance(psk, str) or not psk:
+        # Never echo the value: it is a secret even when it is malformed.
+        c.error(f"{path}.psk", "must be a non-empty string")
+        psk = None
+
+    mtu = c.integer(f"{path}.mtu", _get(d, "mtu", defaults["mtu"]), minimum=0)
+    if mtu is not None and inner_version and mtu < neutron.MIN_MTU[inner_version]:
+        c.error(f"{path}.mtu", f"must be at least {neutron.MIN_MTU[inner_version]} "
+                               f"for IPv{inner_version}, not {mtu}")
+    initiator = c.choice(f"{path}.initiator",
+                         _get(d, "initiator", defaults["initiator"]),
+                         neutron.INITIATORS)
+    admin = c.boolean(f"{path}.admin_state_up",
+                      _get(d, "admin_state_up", defaults["admin_state_up"]))
+    dpd = _dpd(c, path, d)
+
+    external_ip = _get(d, "external_ip", "")
+    if external_ip:
+        external = c.address(f"{path}.external_ip", external_ip)
+    else:
+        # As neutron-vpnaas's get_external_ip_based_on_peer: the service's
+        # address of the peer's family.
+        version = peer_ip.version if peer_ip is not None else None
+        by_version = {4: ext.get("external_v4_ip"), 6: ext.get("external_v6_ip")}
+        external = by_version.get(version) or ext.get("external_ip")
+        if (external is not None and version is not None
+                and external.version != version):
+            external = None
+    if (external is not None and peer_ip is not None
+            and external.version != peer_ip.version):
+        c.error(f"{path}.peer_address", f"is IPv{peer_ip.version} but the local "
+                f"address {external} is IPv{external.version}")
+
+    ike = _policy(c, f"{path}.ikepolicy", _get(d, "ikepolicy", {}), ike=True)
+    ipsec = _policy(c, f"{path}.ipsecpolicy", _get(d, "ipsecpolicy", {}), ike=False)
+
+    if len(c.errors) > before:
+        return None
+    return Connection(
+        id=cid, peer_address=peer_address, peer_id=peer_id, local_id=local_id,
+        local_cidrs=tuple(str(n) for n in local_cidrs),
+        peer_cidrs=tuple(str(n) for n in peer_cidrs),
+        psk=psk, mtu=mtu, initiator=initiator, dpd=dpd, admin_state_up=admin,
+        external_ip=str(external) if external is not None else "",
+        ikepolicy=ike, ipsecpolicy=ipsec)
+
+
+def _endpoints(c: _Checker, path: str, d: dict, side: str, fallback):
+    """CIDRs of one side: `<side>_cidrs`, else an endpoint group, else the
+    service subnet (Neutron's legacy mode, local side only)."""
+    key = f"{side}_cidrs"
+    if _get(d, key, None) is not None:
+        return c.cidrs(f"{path}.{key}", d[key])
+    group_key = f"{side}_ep_group"
+    group = _get(d, group_key, None)
+    if group is not None:
+        gpath = f"{path}.{group_key}"
+        if not isinstance(group, dict):
+            c.error(gpath, f"must be an object, not {_kind(group)}")
+            return None
+        if _get(group, "type", "cidr") != "cidr":
+            c.error(f"{gpath}.type", "only 'cidr' endpoint groups can be used "
+                    "here: subnet ids mean nothing outside Neutron")
+            return None
+        return c.cidrs(f"{gpath}.endpoints", _get(group, "endpoints", []))
+    if fallback is not None:
+        return [fallback]
+    c.error(f"{path}.{key}", "is required (or an endpoint group"
+            + (", or the service's subnet" if side == "local" else "") + ")")
+    return None
+
+
+def _dpd(c: _Checker, path: str, d: dict) -> Dpd | None:
+    """DPD from the agent's flat keys or the API's nested `dpd` object."""
+    values = _flat_or_nested(c, path, d, "dpd", neutron.DPD_DEFAULTS)
+    if values is None:
+        return None
+    action = c.choice(*values["action"], neutron.DPD_ACTIONS)
+    interval = c.integer(*values["interval"], minimum=0)
+    timeout = c.integer(*values["timeout"], minimum=0)
+    if interval is not None and timeout is not None and timeout <= interval:
+        c.error(values["timeout"][0], f"must be greater than the DPD interval "
+                                      f"({timeout} <= {interval})")
+    if None in (action, interval, timeout):
+        return None
+    return Dpd(action, interval, timeout)
+
+
+def _flat_or_nested(c: _Checker, path: str, d: dict, name: str, defaults: dict):
+    """Neutron's agent payload says `<name>_<key>`, its API `<name>: {key}`.
+
+    Returns {key: (json_path, value)} with the path of wherever the value
+    came from, so that an error points at the key the user actually wrote.
+    """
+    nested = _get(d, name, {})
+    if not isinstance(nested, dict):
+        c.error(f"{path}.{name}", f"must be an object, not {_kind(nested)}")
+        return None
+    values = {}
+    for key, default in defaults.items():
+        flat = _get(d, f"{name}_{key}", _MISSING)
+        inner = _get(nested, key, _MISSING)
+        if flat is not _MISSING and inner is not _MISSING and flat != inner:
+            c.error(f"{path}.{name}.{key}", f"contradicts {path}.{name}_{key}")
+        if flat is not _MISSING:
+            values[key] = (f"{path}.{name}_{key}", flat)
+        elif inner is not _MISSING:
+            values[key] = (f"{path}.{name}.{key}", inner)
+        else:
+            values[key] = (f"{path}.{name}_{key}", default)
+    return values
+
+
+def _policy(c: _Checker, path: str, d: Any, ike: bool):
+    if not isinstance(d, dict):
+        c.error(path, f"must be an object, not {_kind(d)}")
+        return None
+    defaults = neutron.IKEPOLICY_DEFAULTS if ike else neutron.IPSECPOLICY_DEFAULTS
+    value = {k: _get(d, k, v) for k, v in defaults.items()}
+    auth = c.choice(f"{path}.auth_algorithm", value["auth_algorithm"],
+                    neutron.AUTH_ALGORITHMS)
+    enc = c.choice(f"{path}.encryption_algorithm", value["encryption_algorithm"],
+                   neutron.ENCRYPTION_ALGORITHMS)
+    pfs = c.choice(f"{path}.pfs", value["pfs"], neutron.PFS_GROUPS)
+    lifetime = _lifetime(c, path, d)
+    if ike:
+        mode = c.choice(f"{path}.phase1_negotiation_mode",
+                        value["phase1_negotiation_mode"], neutron.PHASE1_MODES)
+        version = c.choice(f"{path}.ike_version", value["ike_version"],
+                           neutron.IKE_VERSIONS)
+        if None in (auth, enc, pfs, lifetime, mode, version):
+            return None
+        return IkePolicy(auth, enc, mode, lifetime, version, pfs)
+    proto = c.choice(f"{path}.transform_protocol", value["transform_protocol"],
+                     neutron.TRANSFORM_PROTOCOLS)
+    encap = c.choice(f"{path}.encapsulation_mode", value["encapsulation_mode"],
+                     neutron.ENCAPSULATION_MODES)
+    if None in (auth, enc, pfs, lifetime, proto, encap):
+        return None
+    return IpsecPolicy(proto, auth, enc, encap, lifetime, pfs)
+
+
+def _lifetime(c: _Checker, path: str, d: dict) -> Lifetime | None:
+    values = _flat_or_nested(c, path, d, "lifetime", neutron.DEFAULT_LIFETIME)
+    if values is None:
+        return None
+    units = c.choice(*values["units"], neutron.LIFETIME_UNITS)
+    value = c.integer(*values["value"], minimum=neutron.LIFETIME_MIN)
+    if units is None or value is None:
+        return None
+    return Lifetime(units, value)

@@ -1,0 +1,121 @@
+"""The core on real charons in real namespaces, with packets through the tunnel."""
+from __future__ import annotations
+
+import json
+import re
+import signal
+
+from conftest import connection, service
+from vpnd.testbed import wait_for
+
+PSK = "core-test-psk-8c1f"
+WRITES = re.compile(r"requests: (load-|unload-|initiate|terminate)")
+
+
+def both_sides(lab, vpnd_factory, psk=PSK, **conn_overrides):
+    a, b = vpnd_factory("a"), vpnd_factory("b")
+    a.write("svc.json", service("svc-a", lab.a, [connection("c1", lab.a, lab.b, psk,
+                                                            **conn_overrides)]))
+    b.write("svc.json", service("svc-b", lab.b, [connection("c1", lab.b, lab.a, psk,
+                                                            **conn_overrides)]))
+    a.start(), b.start()
+    return a, b
+
+
+def ike_ids(v, ns, name="c1"):
+    return sorted(sa.uniqueid for sa in v.vici(ns).live_state().sas if sa.name == name)
+
+
+def test_tunnel_comes_up_and_passes_lan_traffic(lab, vpnd_factory):
+    a, b = both_sides(lab, vpnd_factory)
+    a.wait_conn("svc-a", "c1")
+    b.wait_conn("svc-b", "c1")
+    assert lab.ping(lab.a.host, lab.b.host4, count=3)
+    # Traffic went through the SA, not around it.
+    sas = a.vici(lab.a.gw).live_state().sas
+    assert [c.state for sa in sas for c in sa.children] == ["INSTALLED"]
+
+    result = a.cli("status", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report[0]["id"] == "svc-a" and report[0]["status"] == "ACTIVE"
+    assert report[0]["ipsec_site_connections"]["c1"]["status"] == "ACTIVE"
+    table = a.cli("status").stdout
+    assert "svc-a" in table and "ACTIVE" in table
+
+    plan = a.cli("plan")
+    assert plan.returncode == 0, plan.stdout + plan.stderr
+    for text in (a.log_path.read_text(), result.stdout, table, plan.stdout,
+                 (a.run_dir / "status.json").read_text()):
+        assert PSK not in text
+
+
+def test_psk_change_reestablishes_the_tunnel(lab, vpnd_factory):
+    a, b = both_sides(lab, vpnd_factory)
+    a.wait_conn("svc-a", "c1"), b.wait_conn("svc-b", "c1")
+    before = ike_ids(a, lab.a.gw)
+
+    new_psk = "rotated-psk-77ab"
+    a.write("svc.json", service("svc-a", lab.a, [connection("c1", lab.a, lab.b, new_psk)]))
+    # Only one side changed: the old SA must be gone and no new one can form.
+    wait_for(lambda: ike_ids(a, lab.a.gw) != before, 30, what="old IKE_SA replaced")
+    b.write("svc.json", service("svc-b", lab.b, [connection("c1", lab.b, lab.a, new_psk)]))
+    a.wait_conn("svc-a", "c1"), b.wait_conn("svc-b", "c1")
+    after = ike_ids(a, lab.a.gw)
+    assert after and not set(after) & set(before)
+    assert lab.ping(lab.a.host, lab.b.host4, count=2)
+    assert new_psk not in a.log_path.read_text()
+
+
+def test_deleted_file_takes_the_tunnel_down_and_traffic_stops(lab, vpnd_factory):
+    a, b = both_sides(lab, vpnd_factory)
+    a.wait_conn("svc-a", "c1"), b.wait_conn("svc-b", "c1")
+    assert lab.ping(lab.a.host, lab.b.host4)
+
+    a.remove("svc.json")
+    wait_for(lambda: not a.vici(lab.a.gw).live_state().sas, 30, what="SAs gone on a")
+    live = a.vici(lab.a.gw).live_state()
+    assert "c1" not in live.conns and "vpnd-c1" not in live.shared
+    assert not lab.ping(lab.a.host, lab.b.host4, count=2)
+    wait_for(lambda: a.status_document() and not a.status_document()["services"], 10,
+             what="service gone from status")
+
+
+def test_resync_without_changes_makes_no_vici_writes(lab, vpnd_factory):
+    a, b = both_sides(lab, vpnd_factory)
+    a.wait_conn("svc-a", "c1"), b.wait_conn("svc-b", "c1")
+    ids = ike_ids(a, lab.a.gw)
+    writes_in_log = len(WRITES.findall(a.charon_log(lab.a.gw)))
+    writes_counted = a.status_document()["vici_writes"]
+    passes = a.applied_passes()
+
+    for i in range(1, 4):
+        # One at a time: the kernel merges a signal sent while one is pending.
+        a.signal(signal.SIGHUP)  # a full resync, now
+        wait_for(lambda: a.applied_passes() >= passes + i, 30, what=f"resync {i}")
+    # An unrelated file appearing and changing is a pass too.
+    a.write("other.json", service("svc-x", lab.a, []))
+    wait_for(lambda: any(s["id"] == "svc-x" for s in a.status_document()["services"]),
+             10, what="other file seen")
+
+    assert len(WRITES.findall(a.charon_log(lab.a.gw))) == writes_in_log
+    assert a.status_document()["vici_writes"] == writes_counted
+    assert ike_ids(a, lab.a.gw) == ids
+
+
+def test_restarted_vpnd_adopts_running_tunnels_without_writes(lab, vpnd_factory):
+    a, b = both_sides(lab, vpnd_factory)
+    a.wait_conn("svc-a", "c1"), b.wait_conn("svc-b", "c1")
+    ids = ike_ids(a, lab.a.gw)
+    writes_in_log = len(WRITES.findall(a.charon_log(lab.a.gw)))
+    passes = a.applied_passes()
+
+    assert a.stop() == 0
+    # SIGTERM leaves tunnels up.
+    assert ike_ids(a, lab.a.gw) == ids
+    assert lab.ping(lab.a.host, lab.b.host4)
+    a.start()
+    a.wait_conn("svc-a", "c1")
+    wait_for(lambda: a.applied_passes() > passes, 10, what="first pass")
+    assert ike_ids(a, lab.a.gw) == ids
+    assert len(WRITES.findall(a.charon_log(lab.a.gw))) == writes_in_log

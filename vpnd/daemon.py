@@ -75,6 +75,7 @@ class Daemon:
         next_resync = now + self.config.resync_interval
         next_status = now + self.config.status_interval
         first_event = last_event = None
+        full_pending = False  # a namespace came or went: every scope may move
         while True:
             deadlines = [next_resync, next_status]
             if last_event is not None:
@@ -95,14 +96,19 @@ class Daemon:
                 if signum == signal.SIGHUP:
                     self._full_pass("SIGHUP")
                     next_resync = time.monotonic() + self.config.resync_interval
-            if watcher.fd in readable and self._relevant(watcher.read()):
-                last_event = time.monotonic()
-                first_event = first_event or last_event
+            if watcher.fd in readable:
+                state_changed, netns_changed = self._classify(watcher.read())
+                if state_changed or netns_changed:
+                    last_event = time.monotonic()
+                    first_event = first_event or last_event
+                    full_pending = full_pending or netns_changed
             now = time.monotonic()
             if last_event is not None and now >= min(last_event + DEBOUNCE,
                                                      first_event + DEBOUNCE_MAX):
                 first_event = last_event = None
-                self._pass(full=False, why="state change")
+                self._pass(full=full_pending,
+                           why="namespace change" if full_pending else "state change")
+                full_pending = False
             if now >= next_resync:
                 if not netns_watched:
                     netns_watched = self._watch_netns(watcher)
@@ -113,11 +119,16 @@ class Daemon:
                 self.reconciler.refresh_live()
                 next_status = time.monotonic() + self.config.status_interval
 
-    def _relevant(self, events) -> bool:
+    def _classify(self, events) -> tuple[bool, bool]:
+        """(a state file changed, a namespace came or went)."""
+        state = netns_ = False
         for directory, name, _mask in events:
-            if directory != self.config.state_dir or not name or is_state_file(name):
-                return True
-        return False
+            if directory == netns.NETNS_DIR:
+                netns_ = True
+            elif not name or is_state_file(name):
+                # No name: the directory itself, or a queue overflow.
+                state = True
+        return state, netns_
 
     def _full_pass(self, why: str) -> None:
         self._pass(full=True, why=why)

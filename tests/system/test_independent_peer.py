@@ -1,0 +1,128 @@
+"""vpnd against a charon configured by hand, and namespaces that come late."""
+from __future__ import annotations
+
+import os
+import subprocess
+import textwrap
+
+import pytest
+
+from conftest import service
+from vpnd.drivers.charon_process import CHARON
+from vpnd.drivers.vici_client import ViciClient
+from vpnd.testbed import ip, kill_namespace_processes, wait_for
+
+PSK = "independent-peer-psk-5d0"
+
+
+@pytest.fixture
+def hand_configured_peer(lab, tmp_path):
+    """gw-b runs a charon that vpnd never touches, set up as an operator
+    would by hand: strongswan.conf + swanctl.conf + swanctl --load-all."""
+    d = tmp_path / "peer"
+    d.mkdir()
+    sock = d / "charon.vici"
+    (d / "strongswan.conf").write_text(textwrap.dedent(f"""\
+        charon-systemd {{
+            load = random nonce openssl pem pkcs1 x509 pubkey drbg kdf sha1 sha2 hmac aes gcm kernel-libipsec kernel-netlink socket-default vici
+            plugins {{
+                vici {{
+                    socket = unix://{sock}
+                }}
+            }}
+        }}
+        """))
+    # What Neutron's defaults mean, written from strongSwan's documentation:
+    # IKEv1 main mode, aes128-sha1-modp1536 for IKE and ESP, tunnel mode.
+    (d / "swanctl.conf").write_text(textwrap.dedent(f"""\
+        connections {{
+            to-a {{
+                version = 1
+                local_addrs = {lab.b.wan4}
+                remote_addrs = {lab.a.wan4}
+                proposals = aes128-sha1-modp1536
+                local {{
+                    auth = psk
+                    id = {lab.b.wan4}
+                }}
+                remote {{
+                    auth = psk
+                    id = {lab.a.wan4}
+                }}
+                children {{
+                    to-a {{
+                        local_ts = {lab.b.lan4}
+                        remote_ts = {lab.a.lan4}
+                        esp_proposals = aes128-sha1-modp1536
+                        mode = tunnel
+                        start_action = none
+                    }}
+                }}
+            }}
+        }}
+        secrets {{
+            ike-a {{
+                id-a = {lab.a.wan4}
+                id-b = {lab.b.wan4}
+                secret = "{PSK}"
+            }}
+        }}
+        """))
+    env = {**os.environ, "STRONGSWAN_CONF": str(d / "strongswan.conf")}
+    env.pop("NOTIFY_SOCKET", None)
+    proc = subprocess.Popen(["ip", "netns", "exec", lab.b.gw, CHARON], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        def answers():
+            try:
+                ViciClient(str(sock), timeout=2).version()
+                return True
+            except Exception:
+                return False
+        wait_for(answers, 20, what="hand-started charon")
+        subprocess.run(["swanctl", "--load-all", "--file", str(d / "swanctl.conf"),
+                        "--uri", f"unix://{sock}"], check=True, capture_output=True)
+        yield ViciClient(str(sock))
+    finally:
+        proc.terminate()
+        proc.wait(15)
+
+
+def test_neutron_defaults_interoperate_with_a_hand_written_peer(lab, vpnd_factory,
+                                                                 hand_configured_peer):
+    a = vpnd_factory("a")
+    # As little as Neutron requires: everything else takes Neutron's defaults.
+    a.write("svc.json", {
+        "id": "svc-a", "router_id": "r-a", "namespace": lab.a.gw,
+        "external_ip": lab.a.wan4,
+        "ipsec_site_connections": [{
+            "id": "to-b", "peer_address": lab.b.wan4, "peer_id": lab.b.wan4,
+            "local_cidrs": [lab.a.lan4], "peer_cidrs": [lab.b.lan4], "psk": PSK}]})
+    a.start()
+    a.wait_conn("svc-a", "to-b")
+    assert lab.ping(lab.a.host, lab.b.host4, count=2)
+    sas = hand_configured_peer.live_state().sas
+    assert [(sa.name, sa.state) for sa in sas] == [("to-a", "ESTABLISHED")]
+
+
+def test_namespace_that_appears_later_is_served_without_restart(lab, vpnd_factory):
+    late = f"{lab.tag}-late"
+    a = vpnd_factory("a")
+    svc = service("svc-late", lab.a, [])
+    svc["namespace"] = late
+    svc["ipsec_site_connections"] = [{
+        "id": "c-late", "peer_address": "198.18.0.1", "peer_id": "198.18.0.1",
+        "local_cidrs": ["192.0.2.0/25"], "peer_cidrs": ["198.18.2.0/24"],
+        "psk": PSK, "initiator": "response-only"}]
+    a.write("late.json", svc)
+    a.start()
+    a.wait_conn("svc-late", "c-late", "DOWN", reason=f"namespace {late} does not exist")
+    try:
+        ip("netns", "add", late)
+        a.wait_conn("svc-late", "c-late", "DOWN", reason="waiting for the peer",
+                    timeout=30)
+        assert "c-late" in a.vici(late).live_state().conns
+    finally:
+        a.cleanup()
+        kill_namespace_processes(late)
+        ip("netns", "del", late, check=False)

@@ -262,13 +262,12 @@ def _connection(c: _Checker, path: str, d: Any, ext: dict,
         external = c.address(f"{path}.external_ip", external_ip)
     else:
         # As neutron-vpnaas's get_external_ip_based_on_peer: the service's
-        # address of the peer's family.
-        version = peer_ip.version if peer_ip is not None else None
-        by_version = {4: ext.get("external_v4_ip"), 6: ext.get("external_v6_ip")}
-        external = by_version.get(version) or ext.get("external_ip")
-        if (external is not None and version is not None
-                and external.version != version):
-            external = None
+        # address of the peer's family, else whatever address it has (a
+        # family mismatch is then reported below).
+        version = peer_ip.version if peer_ip is not None else 4
+        candidates = (ext.get(f"external_v{version}_ip"), ext.get("external_ip"),
+                      ext.get("external_v4_ip"), ext.get("external_v6_ip"))
+        external = next((a for a in candidates if a is not None), None)
     if (external is not None and peer_ip is not None
             and external.version != peer_ip.version):
         c.error(f"{path}.peer_address", f"is IPv{peer_ip.version} but the local "

@@ -1,0 +1,45 @@
+"""vpnd.yaml: defaults, and errors that name the key."""
+from __future__ import annotations
+
+import pytest
+
+from vpnd.config import Config, load, parse
+from vpnd.errors import ConfigError
+
+
+def test_defaults():
+    c = parse({})
+    assert (c.state_dir, c.run_dir, c.data_dir, c.resync_interval) == \
+        ("/etc/vpnd/state.d", "/run/vpnd", "/var/lib/vpnd", 30)
+    assert (c.charon.mode, c.charon.libipsec, c.charon.sockets) == ("spawn", False, {})
+
+
+def test_the_shipped_default_file_parses(tmp_path):
+    import pathlib
+    shipped = pathlib.Path(__file__).resolve().parents[2] / "conf" / "vpnd.yaml"
+    assert load(str(shipped)) == Config()
+
+
+@pytest.mark.parametrize("data, key", [
+    ({"statedir": "/x"}, "statedir: unknown key"),
+    ({"state_dir": "relative"}, "state_dir: must be an absolute path"),
+    ({"resync_interval": 0}, "resync_interval: must be a positive number"),
+    ({"resync_interval": "often"}, "resync_interval: must be a positive number"),
+    ({"charon": {"mode": "fork"}}, "charon.mode: must be one of spawn, external"),
+    ({"charon": {"libipsec": "yes"}}, "charon.libipsec: must be true or false"),
+    ({"charon": {"socket": {}}}, "charon.socket: unknown key"),
+    ({"charon": {"mode": "external"}}, "charon.sockets: external mode needs"),
+    ({"charon": {"mode": "external", "sockets": {"ns": "rel"}}}, "charon.sockets: must map"),
+    ([], "(top level): must be a mapping"),
+])
+def test_bad_values_name_the_key(data, key):
+    with pytest.raises(ConfigError, match=r"^f\.yaml: " + key.replace("(", r"\(").replace(")", r"\)")):
+        parse(data, "f.yaml")
+
+
+def test_unreadable_and_malformed_files(tmp_path):
+    with pytest.raises(ConfigError, match="cannot read"):
+        load(str(tmp_path / "missing.yaml"))
+    (tmp_path / "bad.yaml").write_text("a: [")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load(str(tmp_path / "bad.yaml"))

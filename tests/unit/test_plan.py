@@ -1,0 +1,113 @@
+"""The planner: pure, owner-aware, and silent when nothing changed."""
+from __future__ import annotations
+
+import pytest
+
+from vpnd.live import ChildSa, IkeSa, LiveState
+from vpnd.plan import (AppliedConn, DesiredConn, LoadConn, LoadShared, TerminateIke,
+                       UnloadConn, UnloadShared, plan_namespace)
+
+NS = "qrouter-r1"
+
+
+def desired(name, fp="fp1", source="a.json", service="svc"):
+    return DesiredConn(name=name, service_id=service, source=source, fingerprint=fp,
+                       conn_message={name: {"version": "2"}}, secret_id=f"vpnd-{name}",
+                       secret_message={"id": f"vpnd-{name}", "data": "plan-psk"})
+
+
+def applied(name, fp="fp1", source="a.json", service="svc"):
+    return AppliedConn(name, service, source, fp, f"vpnd-{name}")
+
+
+def live(conns=(), shared=(), sas=()):
+    return LiveState(frozenset(conns), frozenset(shared),
+                     tuple(IkeSa(n, "1", "ESTABLISHED", (ChildSa(n, "1", "INSTALLED"),))
+                           for n in sas))
+
+
+def kinds(steps):
+    return [(s.name, s.reason, [type(a).__name__ for a in s.actions]) for s in steps]
+
+
+def test_nothing_changed_means_no_step():
+    steps = plan_namespace(NS, {"c1": desired("c1")}, {"c1": applied("c1")},
+                           live(["c1"], ["vpnd-c1"], ["c1"]))
+    assert steps == ()
+
+
+def test_new_connection_loads_secret_then_connection():
+    steps = plan_namespace(NS, {"c1": desired("c1")}, {}, live())
+    assert kinds(steps) == [("c1", "new", ["LoadShared", "LoadConn"])]
+    assert steps[0].record == applied("c1")
+
+
+def test_changed_connection_breaks_before_make():
+    steps = plan_namespace(NS, {"c1": desired("c1", fp="fp2")}, {"c1": applied("c1")},
+                           live(["c1"], ["vpnd-c1"], ["c1"]))
+    assert kinds(steps) == [("c1", "changed",
+                             ["UnloadConn", "TerminateIke", "LoadShared", "LoadConn"])]
+    assert steps[0].record.fingerprint == "fp2"
+
+
+def test_removed_connection_is_unloaded_terminated_and_forgotten():
+    steps = plan_namespace(NS, {}, {"c1": applied("c1")}, live(["c1"], ["vpnd-c1"], ["c1"]))
+    assert kinds(steps) == [("c1", "removed", ["UnloadConn", "TerminateIke", "UnloadShared"])]
+    assert steps[0].record is None
+
+
+def test_removal_only_touches_what_is_still_there():
+    steps = plan_namespace(NS, {}, {"c1": applied("c1")}, live())
+    assert kinds(steps) == [("c1", "removed", [])]
+
+
+def test_connection_missing_from_a_restarted_charon_is_reloaded():
+    steps = plan_namespace(NS, {"c1": desired("c1")}, {"c1": applied("c1")}, live())
+    assert kinds(steps) == [("c1", "reload", ["LoadShared", "LoadConn"])]
+
+
+def test_loaded_but_unrecorded_connection_is_adopted_without_terminate():
+    steps = plan_namespace(NS, {"c1": desired("c1")}, {}, live(["c1"], ["vpnd-c1"], ["c1"]))
+    assert kinds(steps) == [("c1", "adopt", ["LoadShared", "LoadConn"])]
+
+
+def test_what_others_loaded_is_never_touched():
+    steps = plan_namespace(NS, {"c1": desired("c1")}, {"c1": applied("c1")},
+                           live(["c1", "ops"], ["vpnd-c1", "ops-key"], ["c1", "ops"]))
+    assert steps == ()
+
+
+def test_held_file_keeps_what_it_applied():
+    steps = plan_namespace(NS, {}, {"c1": applied("c1", source="broken.json")},
+                           live(["c1"], ["vpnd-c1"], ["c1"]),
+                           held_sources=frozenset({"broken.json"}))
+    assert steps == ()
+
+
+def test_connection_moved_to_another_file_only_updates_the_record():
+    steps = plan_namespace(NS, {"c1": desired("c1", source="b.json")}, {"c1": applied("c1")},
+                           live(["c1"], ["vpnd-c1"], ["c1"]))
+    assert kinds(steps) == [("c1", "moved", [])]
+    assert steps[0].record.source == "b.json"
+
+
+def test_removals_come_first_and_order_is_stable():
+    steps = plan_namespace(NS, {"b": desired("b"), "a": desired("a")},
+                           {"z": applied("z")}, live(["z"], ["vpnd-z"]))
+    assert [s.name for s in steps] == ["z", "a", "b"]
+
+
+def test_plan_output_never_carries_the_psk():
+    steps = plan_namespace(NS, {"c1": desired("c1")}, {}, live())
+    assert "plan-psk" not in repr(steps)
+    assert "plan-psk" not in str([s.to_dict() for s in steps])
+    assert steps[0].to_dict()["actions"] == ["load-shared vpnd-c1", "load-conn c1"]
+
+
+@pytest.mark.parametrize("action, text", [
+    (LoadShared("k", {"data": "x"}), "load-shared k"), (LoadConn("c", {}), "load-conn c"),
+    (UnloadConn("c"), "unload-conn c"), (TerminateIke("c"), "terminate ike c"),
+    (UnloadShared("k"), "unload-shared k"),
+])
+def test_actions_describe_themselves(action, text):
+    assert action.describe() == text

@@ -1,0 +1,84 @@
+"""The state directory: last valid versions, ignored files, clashes."""
+from __future__ import annotations
+
+import json
+import os
+
+from vpnd.statefiles import StateDir, is_state_file
+
+
+def svc(sid, conn_ids=("c1",), ns="qrouter-r1"):
+    return {"id": sid, "namespace": ns, "external_ip": "203.0.113.1",
+            "ipsec_site_connections": [
+                {"id": c, "peer_address": "203.0.113.2", "peer_id": "203.0.113.2",
+                 "local_cidrs": ["192.0.2.0/24"], "peer_cidrs": ["198.51.100.0/24"],
+                 "psk": "state-psk"} for c in conn_ids]}
+
+
+def write(path, content):
+    path.write_text(content if isinstance(content, str) else json.dumps(content))
+    # Same-second rewrites of equal size must still be noticed.
+    st = os.stat(path)
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))
+
+
+def test_editor_and_temporary_files_are_ignored():
+    assert is_state_file("svc.json")
+    for name in (".svc.json.swp", ".svc.json", "svc.json~", "#svc.json#", "svc.yaml",
+                 "svc.json.tmp"):
+        assert not is_state_file(name), name
+
+
+def test_invalid_file_keeps_its_last_valid_version(tmp_path):
+    d = StateDir(str(tmp_path))
+    write(tmp_path / "a.json", svc("a"))
+    state, changed = d.scan()
+    assert changed == {str(tmp_path / "a.json")}
+    good = state.services[str(tmp_path / "a.json")]
+
+    write(tmp_path / "a.json", "{ not json")
+    state, changed = d.scan()
+    assert state.services[str(tmp_path / "a.json")] == good
+    assert "not valid JSON" in str(state.errors[str(tmp_path / "a.json")][0])
+    assert state.held == frozenset()
+
+
+def test_invalid_file_never_seen_valid_is_held(tmp_path):
+    write(tmp_path / "a.json", "[]")
+    state, _ = StateDir(str(tmp_path)).scan()
+    assert state.held == {str(tmp_path / "a.json")} and not state.services
+
+
+def test_unchanged_files_are_not_reparsed(tmp_path):
+    d = StateDir(str(tmp_path))
+    write(tmp_path / "a.json", svc("a"))
+    d.scan()
+    state, changed = d.scan()
+    assert changed == set() and len(state.services) == 1
+
+
+def test_deleted_file_is_reported_as_changed(tmp_path):
+    d = StateDir(str(tmp_path))
+    write(tmp_path / "a.json", svc("a"))
+    d.scan()
+    (tmp_path / "a.json").unlink()
+    state, changed = d.scan()
+    assert changed == {str(tmp_path / "a.json")} and not state.services
+
+
+def test_ids_clashing_across_files_invalidate_the_later_file(tmp_path):
+    write(tmp_path / "a.json", svc("a", ["c1"]))
+    write(tmp_path / "b.json", svc("a", ["c1"]))
+    state, _ = StateDir(str(tmp_path)).scan()
+    assert list(state.services) == [str(tmp_path / "a.json")]
+    messages = [str(e) for e in state.errors[str(tmp_path / "b.json")]]
+    assert any("$.id: service id 'a' is already used by" in m for m in messages)
+    assert any("$.ipsec_site_connections[0].id: connection id 'c1' is already used in "
+               "namespace qrouter-r1" in m for m in messages)
+
+
+def test_same_connection_id_in_other_namespaces_is_fine(tmp_path):
+    write(tmp_path / "a.json", svc("a", ["c1"], ns="ns1"))
+    write(tmp_path / "b.json", svc("b", ["c1"], ns="ns2"))
+    state, _ = StateDir(str(tmp_path)).scan()
+    assert len(state.services) == 2 and not state.errors

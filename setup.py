@@ -6,7 +6,6 @@ setup(
     description="On-node IPsec VPN control plane: Neutron VPNaaS JSON in, strongSwan tunnels out",
     python_requires=">=3.11",
     packages=find_packages(include=["vpnd", "vpnd.*"]),
-    package_data={"vpnd": ["schema/*.json"]},
     install_requires=[
         "vici>=5.9,<7",
         "pyroute2>=0.7,<0.10",
@@ -15,6 +14,6 @@ setup(
         "structlog>=23.1,<27",
         "PyYAML>=6.0,<7",
     ],
-    extras_require={"test": ["pytest>=7.4,<10"]},
+    extras_require={"test": ["pytest>=7.4,<10", "jsonschema>=4.17,<5"]},
     entry_points={"console_scripts": ["vpnd=vpnd.cli:main"]},
 )

@@ -16,6 +16,7 @@ from . import log, netns
 from .config import Config
 from .drivers.strongswan import StrongswanDriver
 from .inotify import Inotify
+from .notify import Notifier, summary
 from .reconciler import Reconciler
 from .statefiles import is_state_file
 
@@ -35,6 +36,7 @@ class Daemon:
                                       config.charon.libipsec, config.charon.sockets)
             reconciler = Reconciler(config, driver)
         self.reconciler = reconciler
+        self.notifier = Notifier()
         self._signals: list[int] = []
 
     def run(self) -> int:
@@ -51,6 +53,8 @@ class Daemon:
             self.log.info("vpnd started", state_dir=self.config.state_dir,
                           charon_mode=self.config.charon.mode, pid=os.getpid())
             self._full_pass("start")
+            # Ready means: the first full reconcile has been applied.
+            self.notifier.ready()
             return self._loop(watcher, rfd, netns_watched)
         finally:
             watcher.close()
@@ -92,6 +96,7 @@ class Daemon:
                 if signum in (signal.SIGTERM, signal.SIGINT):
                     # Tunnels stay up: charons run on without vpnd.
                     self.log.info("vpnd stopping", signal=signal.Signals(signum).name)
+                    self.notifier.stopping()
                     return 0
                 if signum == signal.SIGHUP:
                     self._full_pass("SIGHUP")
@@ -118,6 +123,7 @@ class Daemon:
             elif now >= next_status:
                 self.reconciler.refresh_live()
                 next_status = time.monotonic() + self.config.status_interval
+            self.notifier.status(summary(self.reconciler.last_report))
 
     def _classify(self, events) -> tuple[bool, bool]:
         """(a state file changed, a namespace came or went)."""

@@ -57,6 +57,7 @@ class Reconciler:
         self._desired = Desired()
         self._last_status: dict[tuple[str, str], tuple[str, str]] = {}
         self._reported_errors: dict[str, tuple[str, ...]] = {}
+        self.last_report: list[dict] = []
 
     # --- desired state ---------------------------------------------------
 
@@ -192,6 +193,7 @@ class Reconciler:
         status_mod.write(self.config.status_file, report,
                          vici_writes=self.driver.writes(), pid=os.getpid())
         self._log_transitions(report)
+        self.last_report = report
         return report
 
     def _log_transitions(self, report: list[dict]) -> None:

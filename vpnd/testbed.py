@@ -1,4 +1,5 @@
-"""A two-site lab in network namespaces, for the demo and the tests.
+"""A two-site lab in network namespaces, and vpnd processes to run in it,
+for the demo and the tests.
 
     host-a --- gw-a ===== WAN ===== gw-b --- host-b
   192.0.2.0/24      203.0.113.0/24      198.51.100.0/24
@@ -11,12 +12,18 @@ removes every namespace and kills every process left in them.
 """
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import signal
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
+
+from .drivers.charon_process import CharonSpawner
+from .drivers.vici_client import ViciClient
 
 
 def ip(*args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -136,3 +143,118 @@ def wait_for(predicate, timeout: float, interval: float = 0.1, what: str = "cond
         if time.monotonic() >= deadline:
             raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
         time.sleep(interval)
+
+
+class VpndProcess:
+    """One `vpnd run` process with its own directories under `base`."""
+
+    def __init__(self, base: Path, **config):
+        self.base = base
+        self.state_dir = base / "state"
+        self.run_dir = base / "run"
+        self.data_dir = base / "data"
+        self.state_dir.mkdir(parents=True)
+        self.config_path = base / "vpnd.yaml"
+        settings = {"state_dir": str(self.state_dir), "run_dir": str(self.run_dir),
+                    "data_dir": str(self.data_dir), "status_interval": 0.25,
+                    "log_format": "json", "charon": {"libipsec": True}, **config}
+        self.config_path.write_text(json.dumps(settings))  # JSON is YAML
+        self.log_path = base / "vpnd.log"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> "VpndProcess":
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "vpnd", "--config", str(self.config_path), "run"],
+            stdout=log, stderr=subprocess.STDOUT)
+        log.close()
+        return self
+
+    def stop(self, timeout: float = 15) -> int | None:
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else None
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise
+
+    def signal(self, signum) -> None:
+        self.proc.send_signal(signum)
+
+    def cleanup(self) -> None:
+        try:
+            self.stop()
+        finally:
+            spawner = CharonSpawner(str(self.run_dir), True)
+            for ns in spawner.namespaces():
+                spawner.stop(ns)
+
+    # --- state files -------------------------------------------------------
+
+    def write(self, name: str, content) -> Path:
+        """Atomically (write + rename), as config management does."""
+        path = self.state_dir / name
+        tmp = self.state_dir / f".{name}.tmp"
+        tmp.write_text(content if isinstance(content, str) else json.dumps(content))
+        os.replace(tmp, path)
+        return path
+
+    def remove(self, name: str) -> None:
+        (self.state_dir / name).unlink()
+
+    # --- observing -----------------------------------------------------------
+
+    def status_document(self) -> dict | None:
+        try:
+            return json.loads((self.run_dir / "status.json").read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            return None
+
+    def conn_status(self, service_id: str, conn_id: str) -> dict | None:
+        doc = self.status_document() or {}
+        for s in doc.get("services", []):
+            if s["id"] == service_id:
+                return s["ipsec_site_connections"].get(conn_id)
+        return None
+
+    def wait_conn(self, service_id, conn_id, status="ACTIVE", timeout=60, reason=None):
+        def ok():
+            c = self.conn_status(service_id, conn_id)
+            if c and c["status"] == status and (reason is None or reason in c.get("reason", "")):
+                return c
+            return None
+        try:
+            return wait_for(ok, timeout, what=f"{service_id}/{conn_id} {status}")
+        except TimeoutError:
+            raise AssertionError(f"{conn_id} never became {status}: last "
+                                 f"{self.conn_status(service_id, conn_id)}\n"
+                                 f"log tail:\n{self.log_tail()}") from None
+
+    def log_tail(self, n=30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text().splitlines()[-n:])
+        except FileNotFoundError:
+            return ""
+
+    def socket(self, namespace: str) -> str:
+        return str(CharonSpawner(str(self.run_dir), True).socket_path(namespace))
+
+    def vici(self, namespace: str) -> ViciClient:
+        return ViciClient(self.socket(namespace), timeout=10)
+
+    def charon_log(self, namespace: str) -> str:
+        path = CharonSpawner(str(self.run_dir), True).log_path(namespace)
+        return path.read_text() if path.exists() else ""
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "vpnd", "--config",
+                               str(self.config_path), *args],
+                              capture_output=True, text=True, timeout=60)
+
+    def reconcile_passes(self) -> int:
+        """Reconcile passes logged so far (any trigger)."""
+        return sum(1 for line in self.log_path.read_text().splitlines()
+                   if '"reconciled"' in line)

@@ -85,9 +85,9 @@ def test_connection_loaded_by_someone_else_survives_every_reconcile(lab, vpnd_fa
         live = a.vici(ns).live_state()
         return "ops-conn" in live.conns and "ops-key" in live.shared
 
-    passes = a.applied_passes()
+    passes = a.reconcile_passes()
     a.signal(signal.SIGHUP)
-    wait_for(lambda: a.applied_passes() > passes, 15, what="resync")
+    wait_for(lambda: a.reconcile_passes() > passes, 15, what="resync")
     assert foreign_intact()
     # A changed service, a removed service: vpnd unloads only its own.
     a.write("svc4.json", service("svc4-a", lab.a,

@@ -87,12 +87,12 @@ def test_resync_without_changes_makes_no_vici_writes(lab, vpnd_factory):
     ids = ike_ids(a, lab.a.gw)
     writes_in_log = len(WRITES.findall(a.charon_log(lab.a.gw)))
     writes_counted = a.status_document()["vici_writes"]
-    passes = a.applied_passes()
+    passes = a.reconcile_passes()
 
     for i in range(1, 4):
         # One at a time: the kernel merges a signal sent while one is pending.
         a.signal(signal.SIGHUP)  # a full resync, now
-        wait_for(lambda: a.applied_passes() >= passes + i, 30, what=f"resync {i}")
+        wait_for(lambda: a.reconcile_passes() >= passes + i, 30, what=f"resync {i}")
     # An unrelated file appearing and changing is a pass too.
     a.write("other.json", service("svc-x", lab.a, []))
     wait_for(lambda: any(s["id"] == "svc-x" for s in a.status_document()["services"]),
@@ -108,7 +108,7 @@ def test_restarted_vpnd_adopts_running_tunnels_without_writes(lab, vpnd_factory)
     a.wait_conn("svc-a", "c1"), b.wait_conn("svc-b", "c1")
     ids = ike_ids(a, lab.a.gw)
     writes_in_log = len(WRITES.findall(a.charon_log(lab.a.gw)))
-    passes = a.applied_passes()
+    passes = a.reconcile_passes()
 
     assert a.stop() == 0
     # SIGTERM leaves tunnels up.
@@ -116,6 +116,6 @@ def test_restarted_vpnd_adopts_running_tunnels_without_writes(lab, vpnd_factory)
     assert lab.ping(lab.a.host, lab.b.host4)
     a.start()
     a.wait_conn("svc-a", "c1")
-    wait_for(lambda: a.applied_passes() > passes, 10, what="first pass")
+    wait_for(lambda: a.reconcile_passes() > passes, 10, what="first pass")
     assert ike_ids(a, lab.a.gw) == ids
     assert len(WRITES.findall(a.charon_log(lab.a.gw))) == writes_in_log

@@ -1,0 +1,34 @@
+"""sd_notify: readiness and a one-line status for systemd (no-op elsewhere)."""
+from __future__ import annotations
+
+import sdnotify
+
+
+class Notifier:
+    def __init__(self):
+        # sdnotify stays silent when NOTIFY_SOCKET is not set.
+        self._n = sdnotify.SystemdNotifier()
+        self._status = None
+
+    def ready(self) -> None:
+        self._n.notify("READY=1")
+
+    def stopping(self) -> None:
+        self._n.notify("STOPPING=1")
+
+    def status(self, text: str) -> None:
+        if text != self._status:
+            self._status = text
+            self._n.notify(f"STATUS={text}")
+
+
+def summary(report: list[dict]) -> str:
+    """'3 services, 5/6 connections ACTIVE, 1 invalid file'."""
+    conns = [c for s in report for c in s["ipsec_site_connections"].values()]
+    active = sum(1 for c in conns if c["status"] == "ACTIVE")
+    invalid = sum(1 for s in report if s.get("errors"))
+    services = sum(1 for s in report if s.get("id"))
+    text = f"{services} services, {active}/{len(conns)} connections ACTIVE"
+    if invalid:
+        text += f", {invalid} invalid file{'s' if invalid > 1 else ''}"
+    return text

@@ -7,7 +7,7 @@ import shutil
 import pytest
 
 from vpnd.drivers.charon_process import CHARON
-from vpnd.testbed import TwoSites, VpndProcess
+from vpnd.testbed import TwoSites, VpndProcess, wait_for
 
 
 def pytest_collection_modifyitems(config, items):
@@ -63,6 +63,23 @@ def service(service_id, local, conns, v6=False) -> dict:
             "external_ip": local.wan6 if v6 else local.wan4,
             "name": "a name Neutron sends and vpnd ignores",
             "ipsec_site_connections": conns}
+
+
+def sa_shape(v: VpndProcess, ns: str) -> dict[str, tuple[int, int]]:
+    """connection -> (IKE_SAs, installed CHILD_SAs) in one charon."""
+    shape: dict[str, tuple[int, int]] = {}
+    for sa in v.vici(ns).live_state().sas:
+        ikes, children = shape.get(sa.name, (0, 0))
+        shape[sa.name] = (ikes + 1, children + sum(c.state == "INSTALLED" for c in sa.children))
+    return shape
+
+
+def wait_converged(v: VpndProcess, ns: str, names, timeout: float = 30) -> None:
+    """Until each connection has exactly one IKE_SA and one CHILD_SA: both
+    ends initiating can leave duplicates for a moment, which vpnd ends."""
+    want = {name: (1, 1) for name in names}
+    wait_for(lambda: sa_shape(v, ns) == want, timeout,
+             what=f"one IKE_SA and one CHILD_SA each for {sorted(want)} in {ns}")
 
 
 @pytest.fixture

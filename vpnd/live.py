@@ -9,6 +9,13 @@ class ChildSa:
     name: str
     uniqueid: str
     state: str  # INSTALLED, REKEYING, ...
+    spi_in: str = ""
+    spi_out: str = ""
+
+    @property
+    def spi_key(self) -> tuple[str, str]:
+        """The same on both ends (one's in is the other's out)."""
+        return tuple(sorted((self.spi_in, self.spi_out)))
 
 
 @dataclass(frozen=True)
@@ -17,6 +24,8 @@ class IkeSa:
     uniqueid: str
     state: str  # ESTABLISHED, CONNECTING, ...
     children: tuple[ChildSa, ...]
+    spi_i: str = ""  # initiator and responder SPIs: the same on both ends
+    spi_r: str = ""
 
 
 @dataclass(frozen=True)

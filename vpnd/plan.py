@@ -75,6 +75,18 @@ class TerminateIke:
 
 
 @dataclass(frozen=True)
+class TerminateDuplicate:
+    """End one surplus SA of a connection (ike or child, by unique id)."""
+
+    name: str
+    kind: str  # "ike" | "child"
+    uniqueid: str
+
+    def describe(self) -> str:
+        return f"terminate duplicate {self.kind} SA #{self.uniqueid} of {self.name}"
+
+
+@dataclass(frozen=True)
 class UnloadShared:
     secret_id: str
 
@@ -82,7 +94,8 @@ class UnloadShared:
         return f"unload-shared {self.secret_id}"
 
 
-Action = LoadShared | LoadConn | UnloadConn | TerminateIke | UnloadShared
+Action = (LoadShared | LoadConn | UnloadConn | TerminateIke | UnloadShared
+          | TerminateDuplicate)
 
 
 @dataclass(frozen=True)
@@ -92,7 +105,8 @@ class Step:
     namespace: str
     name: str
     service_id: str
-    reason: str  # new | changed | reload (missing from charon) | adopt | removed
+    # new | changed | reload (missing from charon) | adopt | removed | moved
+    reason: str
     actions: tuple[Action, ...]
     record: AppliedConn | None  # the record line afterwards; None: forget it
 
@@ -159,3 +173,29 @@ def plan_namespace(namespace: str,
             # Same config now coming from another file: only the record moves.
             changes.append(Step(namespace, name, want.service_id, "moved", (), record))
     return (*removals, *changes)
+
+
+def duplicates(live: LiveState, name: str) -> tuple[TerminateDuplicate, ...]:
+    """Surplus SAs of one connection, to end so that one IKE_SA and one
+    CHILD_SA per child name remain.
+
+    Both ends initiating at once leaves two IKE_SAs (or two CHILD_SAs).
+    Only established SAs are compared, and the one kept is chosen by SPIs,
+    which both ends see alike: two vpnds (or vpnd and any peer) that both
+    clean up end the same surplus SA and never both of them.
+    """
+    established = sorted((sa for sa in live.sas
+                          if sa.name == name and sa.state == "ESTABLISHED"),
+                         key=lambda sa: (sa.spi_i, sa.spi_r))
+    if not established:
+        return ()
+    actions = [TerminateDuplicate(name, "ike", sa.uniqueid) for sa in established[1:]]
+    keeper = established[0]
+    by_child: dict[str, list] = {}
+    for child in keeper.children:
+        if child.state == "INSTALLED":
+            by_child.setdefault(child.name, []).append(child)
+    for children in by_child.values():
+        children.sort(key=lambda c: c.spi_key)
+        actions += [TerminateDuplicate(name, "child", c.uniqueid) for c in children[1:]]
+    return tuple(actions)

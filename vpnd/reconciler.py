@@ -17,7 +17,7 @@ from .drivers.base import Driver
 from .drivers.strongswan_mapping import Unsupported
 from .errors import DriverError, DriverUnavailable
 from .live import EMPTY
-from .plan import DesiredConn, Step, plan_namespace
+from .plan import DesiredConn, Step, TerminateDuplicate, duplicates, plan_namespace
 from .record import Record
 from .statefiles import DesiredState, StateDir
 from .status import NamespaceView
@@ -58,6 +58,7 @@ class Reconciler:
         self._last_status: dict[tuple[str, str], tuple[str, str]] = {}
         self._reported_errors: dict[str, tuple[str, ...]] = {}
         self.last_report: list[dict] = []
+        self._surplus_seen: dict[str, frozenset[TerminateDuplicate]] = {}
 
     # --- desired state ---------------------------------------------------
 
@@ -170,17 +171,39 @@ class Reconciler:
     # --- status --------------------------------------------------------------
 
     def refresh_live(self) -> None:
-        """Re-read SAs of every namespace in use (read-only), then report."""
+        """Re-read SAs of every namespace in use, end confirmed duplicate
+        SAs, then report. Writes nothing else."""
         namespaces = {s.namespace for s in self.desired_state.services.values()}
         for ns in sorted(namespaces):
             if self.config.charon.mode == "spawn" and not self.namespace_exists(ns):
                 self.views[ns] = NamespaceView(None, f"namespace {ns} does not exist")
                 continue
             try:
-                self.views[ns] = NamespaceView(self.driver.live_state(ns, start=False))
+                live = self.driver.live_state(ns, start=False)
+                if self._deduplicate(ns, live):
+                    live = self.driver.live_state(ns, start=False)
+                self.views[ns] = NamespaceView(live)
             except DriverUnavailable as e:
                 self.views[ns] = NamespaceView(None, f"charon not running: {e}")
         self.write_status()
+
+    def _deduplicate(self, ns: str, live) -> bool:
+        """End surplus SAs of vpnd's connections (both ends initiated at
+        once). A surplus SA must be seen twice in a row: a reauthentication
+        overlaps old and new SAs for a moment, and that is no duplicate."""
+        surplus = frozenset(a for name in self.record.applied(ns)
+                            for a in duplicates(live, name))
+        confirmed = surplus & self._surplus_seen.get(ns, frozenset())
+        self._surplus_seen[ns] = surplus - confirmed
+        for action in sorted(confirmed, key=lambda a: (a.name, a.kind, a.uniqueid)):
+            try:
+                self.driver.execute(ns, action)
+                self.log.info("duplicate SA ended", netns=ns, connection=action.name,
+                              sa=action.kind, uniqueid=action.uniqueid)
+            except DriverError as e:
+                self.log.warning("ending a duplicate SA failed", netns=ns,
+                                 connection=action.name, error=str(e))
+        return bool(confirmed)
 
     def status_report(self) -> list[dict]:
         errors = {**self._desired.errors, **self.apply_errors}

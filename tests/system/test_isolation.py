@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import signal
 
-from conftest import connection, service
+from conftest import connection, service, wait_converged
 from vpnd.drivers.vici_client import ViciClient
 from vpnd.testbed import wait_for
 
@@ -19,8 +19,9 @@ def two_services(lab, vpnd_factory):
         v.write("svc6.json", service(f"svc6-{side}", me,
                                      [connection("c6", me, peer, PSK6, v6=True)], v6=True))
         v.start()
-    for v, side in ((a, "a"), (b, "b")):
+    for v, side, ns in ((a, "a", lab.a.gw), (b, "b", lab.b.gw)):
         v.wait_conn(f"svc4-{side}", "c4"), v.wait_conn(f"svc6-{side}", "c6")
+        wait_converged(v, ns, ["c4", "c6"])
     return a, b
 
 

@@ -111,3 +111,42 @@ def test_plan_output_never_carries_the_psk():
 ])
 def test_actions_describe_themselves(action, text):
     assert action.describe() == text
+
+
+def sa(name, uid, spi_i, spi_r, state="ESTABLISHED", children=()):
+    return IkeSa(name, uid, state, tuple(children), spi_i=spi_i, spi_r=spi_r)
+
+
+def child(name, uid, spi_in, spi_out, state="INSTALLED"):
+    return ChildSa(name, uid, state, spi_in=spi_in, spi_out=spi_out)
+
+
+def test_duplicate_ike_sas_keep_the_one_both_ends_agree_on():
+    from vpnd.plan import TerminateDuplicate, duplicates
+    mine = LiveState(frozenset({"c1"}), frozenset(), (
+        sa("c1", "5", "bb", "11", children=[child("c1", "9", "c2", "c1")]),
+        sa("c1", "4", "aa", "22", children=[child("c1", "8", "c4", "c3")]),
+        sa("c1", "6", "cc", "33", state="CONNECTING"),
+        sa("other", "7", "00", "00")))
+    # The peer sees the same SPIs, with its own unique ids and in/out swapped.
+    peer = LiveState(frozenset({"c1"}), frozenset(), (
+        sa("c1", "1", "aa", "22", children=[child("c1", "2", "c3", "c4")]),
+        sa("c1", "3", "bb", "11", children=[child("c1", "4", "c1", "c2")])))
+    assert duplicates(mine, "c1") == (TerminateDuplicate("c1", "ike", "5"),)
+    assert duplicates(peer, "c1") == (TerminateDuplicate("c1", "ike", "3"),)
+
+
+def test_duplicate_child_sas_in_one_ike_sa():
+    from vpnd.plan import TerminateDuplicate, duplicates
+    state = LiveState(frozenset({"c1"}), frozenset(), (
+        sa("c1", "1", "aa", "bb", children=[
+            child("c1", "3", "f0", "f1"), child("c1", "2", "e1", "e0"),
+            child("c1", "4", "d0", "d1", state="REKEYED")]),))
+    assert duplicates(state, "c1") == (TerminateDuplicate("c1", "child", "3"),)
+
+
+def test_no_duplicates_no_actions():
+    from vpnd.plan import duplicates
+    state = LiveState(frozenset({"c1"}), frozenset(),
+                      (sa("c1", "1", "aa", "bb", children=[child("c1", "2", "e1", "e0")]),))
+    assert duplicates(state, "c1") == ()

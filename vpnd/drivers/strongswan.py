@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from ..errors import DriverUnavailable
 from ..live import LiveState
-from ..plan import Action, LoadConn, LoadShared, TerminateIke, UnloadConn, UnloadShared
+from ..plan import (Action, LoadConn, LoadShared, TerminateDuplicate, TerminateIke,
+                    UnloadConn, UnloadShared)
 from .base import Driver
 from .charon_process import CharonSpawner
 from .strongswan_mapping import render
@@ -63,6 +64,10 @@ class StrongswanDriver(Driver):
                 client.terminate_ike(action.name)
             case UnloadShared():
                 client.unload_shared(action.secret_id)
+            case TerminateDuplicate(kind="ike"):
+                client.terminate_ike_id(action.uniqueid)
+            case TerminateDuplicate(kind="child"):
+                client.terminate_child_id(action.uniqueid)
             case _:
                 raise TypeError(f"unknown action {action!r}")
 

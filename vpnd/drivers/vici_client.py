@@ -109,11 +109,20 @@ class ViciClient:
                    lambda s: s.unload_shared({"id": secret_id}), write=True)
 
     def terminate_ike(self, name: str) -> None:
-        request = {"ike": name, "timeout": str(self.TERMINATE_MS), "force": "yes"}
+        self._terminate(f"terminate {name}", {"ike": name})
+
+    def terminate_ike_id(self, uniqueid: str) -> None:
+        self._terminate(f"terminate ike-id {uniqueid}", {"ike-id": uniqueid})
+
+    def terminate_child_id(self, uniqueid: str) -> None:
+        self._terminate(f"terminate child-id {uniqueid}", {"child-id": uniqueid})
+
+    def _terminate(self, what: str, request: dict) -> None:
+        request = {**request, "timeout": str(self.TERMINATE_MS), "force": "yes"}
         try:
-            self._call(f"terminate {name}", lambda s: list(s.terminate(request)),
-                       write=True)
+            self._call(what, lambda s: list(s.terminate(request)), write=True)
         except DriverError as e:
+            # Already gone is what we wanted.
             if "no matching SAs" not in str(e):
                 raise
 
@@ -125,8 +134,11 @@ def _ike_sas(entries: list[dict]) -> list[IkeSa]:
         for name, sa in entry.items():
             children = tuple(
                 ChildSa(name=c.get("name", ""), uniqueid=c.get("uniqueid", ""),
-                        state=c.get("state", ""))
+                        state=c.get("state", ""), spi_in=c.get("spi-in", ""),
+                        spi_out=c.get("spi-out", ""))
                 for c in (sa.get("child-sas") or {}).values())
             result.append(IkeSa(name=name, uniqueid=sa.get("uniqueid", ""),
-                                state=sa.get("state", ""), children=children))
+                                state=sa.get("state", ""), children=children,
+                                spi_i=sa.get("initiator-spi", ""),
+                                spi_r=sa.get("responder-spi", "")))
     return result

@@ -11,6 +11,7 @@ class ChildSa:
     state: str  # INSTALLED, REKEYING, ...
     spi_in: str = ""
     spi_out: str = ""
+    age: int = 0  # seconds since installed
 
     @property
     def spi_key(self) -> tuple[str, str]:
@@ -26,6 +27,7 @@ class IkeSa:
     children: tuple[ChildSa, ...]
     spi_i: str = ""  # initiator and responder SPIs: the same on both ends
     spi_r: str = ""
+    age: int = 0  # seconds since established
 
 
 @dataclass(frozen=True)

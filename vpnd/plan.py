@@ -175,27 +175,41 @@ def plan_namespace(namespace: str,
     return (*removals, *changes)
 
 
+# SAs established this close together come from both ends initiating at
+# once; an SA much older than the newest is a leftover (the peer restarted).
+RACE_WINDOW = 10
+
+
 def duplicates(live: LiveState, name: str) -> tuple[TerminateDuplicate, ...]:
     """Surplus SAs of one connection, to end so that one IKE_SA and one
     CHILD_SA per child name remain.
 
-    Both ends initiating at once leaves two IKE_SAs (or two CHILD_SAs).
-    Only established SAs are compared, and the one kept is chosen by SPIs,
-    which both ends see alike: two vpnds (or vpnd and any peer) that both
-    clean up end the same surplus SA and never both of them.
+    Both ends initiating at once leaves two IKE_SAs (or two CHILD_SAs);
+    the one kept is chosen by SPIs, which both ends see alike, so two vpnds
+    (or vpnd and any peer) that both clean up end the same surplus SA and
+    never both of them. An SA much older than the newest is stale (the
+    peer restarted and no longer has it): the newer one is kept.
     """
-    established = sorted((sa for sa in live.sas
-                          if sa.name == name and sa.state == "ESTABLISHED"),
-                         key=lambda sa: (sa.spi_i, sa.spi_r))
-    if not established:
+    established = [sa for sa in live.sas if sa.name == name and sa.state == "ESTABLISHED"]
+    ikes, keeper = _surplus(established, lambda sa: (sa.spi_i, sa.spi_r))
+    actions = [TerminateDuplicate(name, "ike", sa.uniqueid) for sa in ikes]
+    if keeper is None:
         return ()
-    actions = [TerminateDuplicate(name, "ike", sa.uniqueid) for sa in established[1:]]
-    keeper = established[0]
     by_child: dict[str, list] = {}
     for child in keeper.children:
         if child.state == "INSTALLED":
             by_child.setdefault(child.name, []).append(child)
     for children in by_child.values():
-        children.sort(key=lambda c: c.spi_key)
-        actions += [TerminateDuplicate(name, "child", c.uniqueid) for c in children[1:]]
+        surplus, _ = _surplus(children, lambda c: c.spi_key)
+        actions += [TerminateDuplicate(name, "child", c.uniqueid) for c in surplus]
     return tuple(actions)
+
+
+def _surplus(sas: list, spi_key):
+    """(surplus SAs, the one to keep) among SAs of the same name."""
+    if not sas:
+        return [], None
+    newest = min(sa.age for sa in sas)
+    stale = [sa for sa in sas if sa.age > newest + RACE_WINDOW]
+    racing = sorted((sa for sa in sas if sa.age <= newest + RACE_WINDOW), key=spi_key)
+    return stale + racing[1:], racing[0]

@@ -15,11 +15,9 @@ from vpnd.testbed import ip, kill_namespace_processes, wait_for
 PSK = "independent-peer-psk-5d0"
 
 
-@pytest.fixture
-def hand_configured_peer(lab, tmp_path):
-    """gw-b runs a charon that vpnd never touches, set up as an operator
-    would by hand: strongswan.conf + swanctl.conf + swanctl --load-all."""
-    d = tmp_path / "peer"
+def start_charon(ns: str, d, swanctl_conf: str | None = None):
+    """A charon started the way an operator would, not by vpnd: its own
+    strongswan.conf, optionally a swanctl.conf loaded with swanctl."""
     d.mkdir()
     sock = d / "charon.vici"
     (d / "strongswan.conf").write_text(textwrap.dedent(f"""\
@@ -32,9 +30,36 @@ def hand_configured_peer(lab, tmp_path):
             }}
         }}
         """))
+    env = {**os.environ, "STRONGSWAN_CONF": str(d / "strongswan.conf")}
+    env.pop("NOTIFY_SOCKET", None)
+    proc = subprocess.Popen(["ip", "netns", "exec", ns, CHARON], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        def answers():
+            try:
+                ViciClient(str(sock), timeout=2).version()
+                return True
+            except Exception:
+                return False
+        wait_for(answers, 20, what=f"hand-started charon in {ns}")
+        if swanctl_conf is not None:
+            (d / "swanctl.conf").write_text(swanctl_conf)
+            subprocess.run(["swanctl", "--load-all", "--file", str(d / "swanctl.conf"),
+                            "--uri", f"unix://{sock}"], check=True, capture_output=True)
+    except BaseException:
+        proc.terminate()
+        proc.wait(15)
+        raise
+    return proc, sock
+
+
+@pytest.fixture
+def hand_configured_peer(lab, tmp_path):
+    """gw-b runs a charon that vpnd never touches, set up as an operator
+    would by hand: strongswan.conf + swanctl.conf + swanctl --load-all."""
     # What Neutron's defaults mean, written from strongSwan's documentation:
     # IKEv1 main mode, aes128-sha1-modp1536 for IKE and ESP, tunnel mode.
-    (d / "swanctl.conf").write_text(textwrap.dedent(f"""\
+    swanctl_conf = textwrap.dedent(f"""\
         connections {{
             to-a {{
                 version = 1
@@ -67,42 +92,53 @@ def hand_configured_peer(lab, tmp_path):
                 secret = "{PSK}"
             }}
         }}
-        """))
-    env = {**os.environ, "STRONGSWAN_CONF": str(d / "strongswan.conf")}
-    env.pop("NOTIFY_SOCKET", None)
-    proc = subprocess.Popen(["ip", "netns", "exec", lab.b.gw, CHARON], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        """)
+    proc, sock = start_charon(lab.b.gw, tmp_path / "peer", swanctl_conf)
     try:
-        def answers():
-            try:
-                ViciClient(str(sock), timeout=2).version()
-                return True
-            except Exception:
-                return False
-        wait_for(answers, 20, what="hand-started charon")
-        subprocess.run(["swanctl", "--load-all", "--file", str(d / "swanctl.conf"),
-                        "--uri", f"unix://{sock}"], check=True, capture_output=True)
         yield ViciClient(str(sock))
     finally:
         proc.terminate()
         proc.wait(15)
 
 
-def test_neutron_defaults_interoperate_with_a_hand_written_peer(lab, vpnd_factory,
-                                                                 hand_configured_peer):
-    a = vpnd_factory("a")
-    # As little as Neutron requires: everything else takes Neutron's defaults.
-    a.write("svc.json", {
+def minimal_service(lab):
+    """As little as Neutron requires: everything else takes Neutron's defaults."""
+    return {
         "id": "svc-a", "router_id": "r-a", "namespace": lab.a.gw,
         "external_ip": lab.a.wan4,
         "ipsec_site_connections": [{
             "id": "to-b", "peer_address": lab.b.wan4, "peer_id": lab.b.wan4,
-            "local_cidrs": [lab.a.lan4], "peer_cidrs": [lab.b.lan4], "psk": PSK}]})
+            "local_cidrs": [lab.a.lan4], "peer_cidrs": [lab.b.lan4], "psk": PSK}]}
+
+
+def test_neutron_defaults_interoperate_with_a_hand_written_peer(lab, vpnd_factory,
+                                                                 hand_configured_peer):
+    a = vpnd_factory("a")
+    a.write("svc.json", minimal_service(lab))
     a.start()
     a.wait_conn("svc-a", "to-b")
     assert lab.ping(lab.a.host, lab.b.host4, count=2)
     sas = hand_configured_peer.live_state().sas
     assert [(sa.name, sa.state) for sa in sas] == [("to-a", "ESTABLISHED")]
+
+
+def test_external_mode_drives_a_charon_it_did_not_start(lab, vpnd_factory, tmp_path,
+                                                        hand_configured_peer):
+    proc, sock = start_charon(lab.a.gw, tmp_path / "mine")
+    try:
+        a = vpnd_factory("a", charon={"mode": "external", "sockets": {lab.a.gw: str(sock)}})
+        a.write("svc.json", minimal_service(lab))
+        a.start()
+        a.wait_conn("svc-a", "to-b")
+        assert lab.ping(lab.a.host, lab.b.host4, count=2)
+        assert not (a.run_dir / "charon").exists()  # it started nothing
+        a.remove("svc.json")
+        wait_for(lambda: "to-b" not in ViciClient(str(sock)).live_state().conns, 15,
+                 what="connection unloaded from the external charon")
+        a.stop()
+    finally:
+        proc.terminate()
+        proc.wait(15)
 
 
 def test_namespace_that_appears_later_is_served_without_restart(lab, vpnd_factory):

@@ -68,6 +68,27 @@ def test_invalid_file_is_reported_and_nothing_running_is_lost(lab, vpnd_factory)
         assert PSK4 not in text and PSK6 not in text
 
 
+def test_a_change_to_one_file_touches_only_its_service(lab, vpnd_factory):
+    a, b = two_services(lab, vpnd_factory)
+    before = sa_ids(a, lab.a.gw)
+    log_offset = len(a.log_path.read_text())
+    new_psk = "isolation-psk-v4-rotated"
+    for v, me, peer, side in ((a, lab.a, lab.b, "a"), (b, lab.b, lab.a, "b")):
+        v.write("svc4.json", service(f"svc4-{side}", me, [connection("c4", me, peer, new_psk)]))
+    wait_for(lambda: sa_ids(a, lab.a.gw).get("c4") not in (None, before["c4"]), 30,
+             what="c4 re-established")
+    a.wait_conn("svc4-a", "c4")
+    wait_converged(a, lab.a.gw, ["c4", "c6"])
+    after = sa_ids(a, lab.a.gw)
+    assert after["c6"] == before["c6"]  # same IKE_SA and CHILD_SA ids
+    assert lab.ping(lab.a.host, lab.b.host6, count=2)
+    assert lab.ping(lab.a.host, lab.b.host4, count=2)
+    # Every change vpnd applied since was to c4.
+    applied = [json.loads(line) for line in a.log_path.read_text()[log_offset:].splitlines()
+               if '"change applied"' in line]
+    assert [(e["connection"], e["reason"]) for e in applied] == [("c4", "changed")]
+
+
 def test_connection_loaded_by_someone_else_survives_every_reconcile(lab, vpnd_factory):
     a, b = two_services(lab, vpnd_factory)
     ns = lab.a.gw

@@ -150,3 +150,12 @@ def test_no_duplicates_no_actions():
     state = LiveState(frozenset({"c1"}), frozenset(),
                       (sa("c1", "1", "aa", "bb", children=[child("c1", "2", "e1", "e0")]),))
     assert duplicates(state, "c1") == ()
+
+
+def test_a_much_older_sa_is_stale_and_the_newer_one_is_kept():
+    from dataclasses import replace
+    from vpnd.plan import RACE_WINDOW, TerminateDuplicate, duplicates
+    old = replace(sa("c1", "1", "00", "00"), age=RACE_WINDOW + 100)  # lowest SPIs
+    new = replace(sa("c1", "2", "ff", "ff"), age=3)
+    state = LiveState(frozenset({"c1"}), frozenset(), (old, new))
+    assert duplicates(state, "c1") == (TerminateDuplicate("c1", "ike", "1"),)

@@ -49,6 +49,7 @@ def test_neutron_defaults_become_this_swanctl_configuration():
     assert ike_of(r) == {
         "version": "1", "local_addrs": ["203.0.113.1"], "remote_addrs": ["203.0.113.2"],
         "proposals": ["aes128-sha1-modp1536"], "aggressive": "no", "mobike": "no",
+        "unique": "never",
         "local": {"auth": "psk", "id": "203.0.113.1"},
         "remote": {"auth": "psk", "id": "203.0.113.2"},
         "rekey_time": "3240s", "over_time": "360s",

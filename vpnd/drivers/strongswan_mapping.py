@@ -114,6 +114,10 @@ def render(conn: Connection, libipsec: bool) -> Rendered:
         "aggressive": "yes" if ike.phase1_negotiation_mode == "aggressive" else "no",
         # MOBIKE would let an SA wander off the router's external address.
         "mobike": "no",
+        # With "no", two ends initiating at once each honour the other's
+        # INITIAL_CONTACT and can delete both IKE_SAs, leaving no tunnel.
+        # vpnd ends duplicates itself (plan.duplicates), deterministically.
+        "unique": "never",
         "local": {"auth": "psk", **({"id": local_id} if local_id else {})},
         "remote": {"auth": "psk", "id": conn.peer_id},
         **_ike_lifetime(ike.lifetime),

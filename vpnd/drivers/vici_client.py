@@ -135,10 +135,18 @@ def _ike_sas(entries: list[dict]) -> list[IkeSa]:
             children = tuple(
                 ChildSa(name=c.get("name", ""), uniqueid=c.get("uniqueid", ""),
                         state=c.get("state", ""), spi_in=c.get("spi-in", ""),
-                        spi_out=c.get("spi-out", ""))
+                        spi_out=c.get("spi-out", ""), age=_int(c.get("install-time")))
                 for c in (sa.get("child-sas") or {}).values())
             result.append(IkeSa(name=name, uniqueid=sa.get("uniqueid", ""),
                                 state=sa.get("state", ""), children=children,
                                 spi_i=sa.get("initiator-spi", ""),
-                                spi_r=sa.get("responder-spi", "")))
+                                spi_r=sa.get("responder-spi", ""),
+                                age=_int(sa.get("established"))))
     return result
+
+
+def _int(value) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0

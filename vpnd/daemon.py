@@ -121,7 +121,9 @@ class Daemon:
                 next_resync = time.monotonic() + self.config.resync_interval
                 next_status = time.monotonic() + self.config.status_interval
             elif now >= next_status:
-                self.reconciler.refresh_live()
+                lost = self.reconciler.refresh_live()
+                if lost:
+                    self._pass(full=False, why="charon check", namespaces=lost)
                 next_status = time.monotonic() + self.config.status_interval
             self.notifier.status(summary(self.reconciler.last_report))
 
@@ -139,10 +141,10 @@ class Daemon:
     def _full_pass(self, why: str) -> None:
         self._pass(full=True, why=why)
 
-    def _pass(self, full: bool, why: str) -> None:
+    def _pass(self, full: bool, why: str, namespaces: set[str] = frozenset()) -> None:
         started = time.monotonic()
         try:
-            result = self.reconciler.reconcile(full=full)
+            result = self.reconciler.reconcile(full=full, namespaces=namespaces)
         except Exception:
             # One bad pass must not end the daemon; the next one retries.
             self.log.exception("reconcile failed", trigger=why)

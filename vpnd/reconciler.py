@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import time
 from dataclasses import dataclass, field
 
 from . import log, netns
@@ -59,6 +60,9 @@ class Reconciler:
         self._reported_errors: dict[str, tuple[str, ...]] = {}
         self.last_report: list[dict] = []
         self._surplus_seen: dict[str, frozenset[TerminateDuplicate]] = {}
+        # Namespaces whose charon could not be reached in a pass:
+        # namespace -> (monotonic time of the next try, current delay).
+        self._retry: dict[str, tuple[float, float]] = {}
 
     # --- desired state ---------------------------------------------------
 
@@ -97,9 +101,11 @@ class Reconciler:
 
     # --- a pass ------------------------------------------------------------
 
-    def reconcile(self, full: bool = True, dry_run: bool = False) -> PassResult:
+    def reconcile(self, full: bool = True, dry_run: bool = False,
+                  namespaces: set[str] = frozenset()) -> PassResult:
         """Bring the namespaces in scope to the desired state (or, with
-        dry_run, only say how); full=False limits it to changed files."""
+        dry_run, only say how); full=False limits it to changed files and
+        the given namespaces."""
         bound = self.log.bind(pass_id=next(_pass_ids))
         state, changed = self.statedir.scan()
         self.desired_state = state
@@ -108,7 +114,7 @@ class Reconciler:
         log.redactor.update(desired.psks)
         self._report_file_errors(state, bound)
 
-        scope = self._scope(state, changed, full)
+        scope = sorted(set(self._scope(state, changed, full)) | set(namespaces))
         all_steps, failed = [], {}
         for ns in scope:
             steps = self._reconcile_namespace(ns, desired, state, dry_run, failed, bound)
@@ -135,8 +141,10 @@ class Reconciler:
             self.views[ns] = NamespaceView(None, f"charon not running: {e}")
             if not dry_run:
                 bound.warning("charon unavailable", netns=ns, error=str(e))
+                self._schedule_retry(ns)
                 return []
             live = EMPTY  # a plan then says what would be loaded once it runs
+        self._retry.pop(ns, None)
         steps = plan_namespace(ns, desired.conns.get(ns, {}), self.record.applied(ns),
                                live, state.held)
         if dry_run:
@@ -170,22 +178,44 @@ class Reconciler:
 
     # --- status --------------------------------------------------------------
 
-    def refresh_live(self) -> None:
+    def refresh_live(self) -> set[str]:
         """Re-read SAs of every namespace in use, end confirmed duplicate
-        SAs, then report. Writes nothing else."""
+        SAs, then report. Writes nothing else. Returns the namespaces that
+        need a pass now: their charon stopped answering, or lost
+        connections vpnd loaded (it restarted)."""
         namespaces = {s.namespace for s in self.desired_state.services.values()}
+        need_pass = set()
         for ns in sorted(namespaces):
             if self.config.charon.mode == "spawn" and not self.namespace_exists(ns):
                 self.views[ns] = NamespaceView(None, f"namespace {ns} does not exist")
+                continue
+            before = self.views.get(ns)
+            retry = self._retry.get(ns)
+            if retry is not None:
+                if time.monotonic() >= retry[0]:
+                    need_pass.add(ns)
                 continue
             try:
                 live = self.driver.live_state(ns, start=False)
                 if self._deduplicate(ns, live):
                     live = self.driver.live_state(ns, start=False)
                 self.views[ns] = NamespaceView(live)
+                if self.record.applied(ns).keys() - live.conns:
+                    need_pass.add(ns)
             except DriverUnavailable as e:
                 self.views[ns] = NamespaceView(None, f"charon not running: {e}")
+                if before is not None and before.live is not None:
+                    self.log.warning("charon lost", netns=ns, error=str(e))
+                    need_pass.add(ns)
         self.write_status()
+        return need_pass
+
+    def _schedule_retry(self, ns: str) -> None:
+        """Back off from a charon that cannot be started or reached:
+        1 s, 2 s, 4 s ... up to the resync interval."""
+        _, delay = self._retry.get(ns, (0.0, 0.5))
+        delay = min(delay * 2, self.config.resync_interval)
+        self._retry[ns] = (time.monotonic() + delay, delay)
 
     def _deduplicate(self, ns: str, live) -> bool:
         """End surplus SAs of vpnd's connections (both ends initiated at

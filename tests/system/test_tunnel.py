@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 
 from conftest import connection, sa_shape, service, wait_converged
+from vpnd.drivers.charon_process import CharonSpawner
+from vpnd.plan import RACE_WINDOW
 from vpnd.testbed import wait_for
 
 PSK = "core-test-psk-8c1f"
@@ -124,3 +127,22 @@ def test_restarted_vpnd_adopts_running_tunnels_without_writes(lab, vpnd_factory)
     wait_for(lambda: a.reconcile_passes() > passes, 10, what="first pass")
     assert ike_ids(a, lab.a.gw) == ids
     assert len(WRITES.findall(a.charon_log(lab.a.gw))) == writes_in_log
+
+
+def test_a_charon_that_dies_is_restarted_and_reloaded(lab, vpnd_factory):
+    a, b = both_sides(lab, vpnd_factory)
+    converged(lab, a, b)
+    # Let the SAs age past the window in which two SAs count as racing
+    # initiations rather than one stale and one new (plan.RACE_WINDOW).
+    wait_for(lambda: all(sa.age > RACE_WINDOW for sa in b.vici(lab.b.gw).live_state().sas),
+             RACE_WINDOW + 30, interval=0.5, what="SAs older than the race window")
+    spawner = CharonSpawner(str(a.run_dir), True)
+    old_pid = spawner.pid(lab.a.gw)
+    os.kill(old_pid, signal.SIGKILL)
+    wait_for(lambda: spawner.pid(lab.a.gw) not in (None, old_pid), 30,
+             what="a new charon in gw-a")
+    a.wait_conn("svc-a", "c1", timeout=90)
+    # b still held the SA the dead charon left; vpnd on b ends it as stale.
+    converged(lab, a, b)
+    assert lab.ping(lab.a.host, lab.b.host4, count=2)
+    assert "charon lost" in a.log_path.read_text()

@@ -81,9 +81,10 @@ def test_deleted_file_takes_the_tunnel_down_and_traffic_stops(lab, vpnd_factory)
     assert lab.ping(lab.a.host, lab.b.host4)
 
     a.remove("svc.json")
-    wait_for(lambda: not a.vici(lab.a.gw).live_state().sas, 30, what="SAs gone on a")
-    live = a.vici(lab.a.gw).live_state()
-    assert "c1" not in live.conns and "vpnd-c1" not in live.shared
+    def all_gone():
+        live = a.vici(lab.a.gw).live_state()
+        return not live.sas and "c1" not in live.conns and "vpnd-c1" not in live.shared
+    wait_for(all_gone, 30, what="SAs, connection and secret gone on a")
     assert not lab.ping(lab.a.host, lab.b.host4, count=2)
     wait_for(lambda: a.status_document() and not a.status_document()["services"], 10,
              what="service gone from status")

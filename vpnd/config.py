@@ -31,8 +31,8 @@ class Config:
     run_dir: str = "/run/vpnd"
     data_dir: str = "/var/lib/vpnd"
     resync_interval: float = 30
-    # How often SA state is re-read for status between resyncs (read-only).
-    status_interval: float = 2
+    # charon's events drive status; this poll (read-only) corrects anything missed.
+    status_interval: float = 10
     log_format: str = "auto"  # auto | console | json
     log_level: str = "info"
     charon: CharonConfig = field(default_factory=CharonConfig)

@@ -25,6 +25,8 @@ from .statefiles import is_state_file
 DEBOUNCE = 0.05
 # ... but never longer than this after the first event.
 DEBOUNCE_MAX = 0.5
+# charon's events come in bursts (log lines, up/down, rekeys): one refresh.
+EVENT_DELAY = 0.05
 
 
 class Daemon:
@@ -43,6 +45,8 @@ class Daemon:
         os.makedirs(self.config.state_dir, exist_ok=True)
         os.makedirs(self.config.run_dir, exist_ok=True)
         rfd, wfd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        efd, ewfd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self.reconciler.wake = lambda: _poke(ewfd)
         old_wakeup = signal.set_wakeup_fd(wfd)
         handled = (signal.SIGHUP, signal.SIGTERM, signal.SIGINT)
         old_handlers = {s: signal.signal(s, self._on_signal) for s in handled}
@@ -55,15 +59,16 @@ class Daemon:
             self._full_pass("start")
             # Ready means: the first full reconcile has been applied.
             self.notifier.ready()
-            return self._loop(watcher, rfd, netns_watched)
+            return self._loop(watcher, rfd, efd, netns_watched)
         finally:
             watcher.close()
             signal.set_wakeup_fd(old_wakeup)
             for s, h in old_handlers.items():
                 signal.signal(s, h)
-            os.close(rfd)
-            os.close(wfd)
+            self.reconciler.wake = lambda: None
             self.reconciler.driver.close()
+            for fd in (rfd, wfd, efd, ewfd):
+                os.close(fd)
 
     def _on_signal(self, signum, frame):
         self._signals.append(signum)
@@ -74,23 +79,31 @@ class Daemon:
             return True
         return False
 
-    def _loop(self, watcher: Inotify, rfd: int, netns_watched: bool) -> int:
+    def _loop(self, watcher: Inotify, rfd: int, efd: int, netns_watched: bool) -> int:
         now = time.monotonic()
         next_resync = now + self.config.resync_interval
         next_status = now + self.config.status_interval
         first_event = last_event = None
         full_pending = False  # a namespace came or went: every scope may move
+        touched: set[str] = set()  # namespaces charon sent events about
+        touched_at = None
         while True:
             deadlines = [next_resync, next_status]
             if last_event is not None:
                 deadlines.append(min(last_event + DEBOUNCE, first_event + DEBOUNCE_MAX))
+            if touched_at is not None:
+                deadlines.append(touched_at + EVENT_DELAY)
+            checks = self.reconciler.checks_due()
+            deadlines.extend(checks.values())
             timeout = max(0.0, min(deadlines) - time.monotonic())
-            readable, _, _ = select.select([watcher.fd, rfd], [], [], timeout)
-            if rfd in readable:
-                try:
-                    os.read(rfd, 512)
-                except BlockingIOError:
-                    pass
+            readable, _, _ = select.select([watcher.fd, rfd, efd], [], [], timeout)
+            for fd in (rfd, efd):
+                if fd in readable:
+                    _drain(fd)
+            if efd in readable:
+                touched |= self.reconciler.handle_events()
+                if touched and touched_at is None:
+                    touched_at = time.monotonic()
             while self._signals:
                 signum = self._signals.pop(0)
                 if signum in (signal.SIGTERM, signal.SIGINT):
@@ -108,6 +121,14 @@ class Daemon:
                     first_event = first_event or last_event
                     full_pending = full_pending or netns_changed
             now = time.monotonic()
+            touched |= {ns for ns, at in checks.items() if now >= at}
+            if touched and touched_at is None:
+                touched_at = now - EVENT_DELAY
+            if touched_at is not None and now >= touched_at + EVENT_DELAY:
+                lost = self.reconciler.refresh_live(only=touched)
+                touched, touched_at = set(), None
+                if lost:
+                    self._pass(full=False, why="charon check", namespaces=lost)
             if last_event is not None and now >= min(last_event + DEBOUNCE,
                                                      first_event + DEBOUNCE_MAX):
                 first_event = last_event = None
@@ -155,3 +176,18 @@ class Daemon:
                           namespaces=len(result.namespaces), changed=changed,
                           failed=len(result.failed),
                           ms=round((time.monotonic() - started) * 1000, 1))
+
+
+def _poke(fd: int) -> None:
+    try:
+        os.write(fd, b"!")
+    except BlockingIOError:
+        pass  # the pipe is full: the loop will wake anyway
+
+
+def _drain(fd: int) -> None:
+    try:
+        while os.read(fd, 4096):
+            pass
+    except BlockingIOError:
+        pass

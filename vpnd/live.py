@@ -12,6 +12,13 @@ class ChildSa:
     spi_in: str = ""
     spi_out: str = ""
     age: int = 0  # seconds since installed
+    bytes_in: int = 0
+    bytes_out: int = 0
+    packets_in: int = 0
+    packets_out: int = 0
+    local_ts: tuple[str, ...] = ()
+    remote_ts: tuple[str, ...] = ()
+    algorithms: str = ""  # e.g. "AES_CBC-128/HMAC_SHA2_256_128/MODP_2048"
 
     @property
     def spi_key(self) -> tuple[str, str]:
@@ -28,6 +35,8 @@ class IkeSa:
     spi_i: str = ""  # initiator and responder SPIs: the same on both ends
     spi_r: str = ""
     age: int = 0  # seconds since established
+    algorithms: str = ""
+    version: str = ""
 
 
 @dataclass(frozen=True)

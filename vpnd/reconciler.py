@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import itertools
 import os
+import queue
 import time
 from dataclasses import dataclass, field
 
-from . import log, netns
+from . import log, netns, reasons
 from . import status as status_mod
 from .drivers.base import Driver
 from .drivers.strongswan_mapping import Unsupported
@@ -24,6 +25,9 @@ from .statefiles import DesiredState, StateDir
 from .status import NamespaceView
 
 _pass_ids = itertools.count(1)
+
+# How long a duplicate SA must persist before vpnd ends it (seconds).
+DUPLICATE_GRACE = 1.5
 
 
 @dataclass
@@ -59,10 +63,16 @@ class Reconciler:
         self._last_status: dict[tuple[str, str], tuple[str, str]] = {}
         self._reported_errors: dict[str, tuple[str, ...]] = {}
         self.last_report: list[dict] = []
-        self._surplus_seen: dict[str, frozenset[TerminateDuplicate]] = {}
+        self._surplus_seen: dict[str, dict[TerminateDuplicate, float]] = {}
         # Namespaces whose charon could not be reached in a pass:
         # namespace -> (monotonic time of the next try, current delay).
         self._retry: dict[str, tuple[float, float]] = {}
+        # Events arrive on watcher threads; the loop drains them.
+        self.events: queue.SimpleQueue = queue.SimpleQueue()
+        self.wake = lambda: None  # set by the daemon: interrupts its select()
+        self.failures: dict[tuple[str, str], str] = {}  # last failure charon logged
+        self.rekeys: dict[tuple[str, str], int] = {}
+        self._since: dict[tuple[str, str], tuple[tuple[str, str], str]] = {}
 
     # --- desired state ---------------------------------------------------
 
@@ -145,6 +155,8 @@ class Reconciler:
                 return []
             live = EMPTY  # a plan then says what would be loaded once it runs
         self._retry.pop(ns, None)
+        if not dry_run:
+            self.driver.watch(ns, self.on_event)
         steps = plan_namespace(ns, desired.conns.get(ns, {}), self.record.applied(ns),
                                live, state.held)
         if dry_run:
@@ -172,18 +184,22 @@ class Reconciler:
                 return
         self.record.set(step.namespace, step.name, step.record)
         if step.actions:
+            # Whatever failed before was about the old configuration.
+            self.failures.pop((step.namespace, step.name), None)
             bound.info("change applied", netns=step.namespace, service=step.service_id,
                        connection=step.name, reason=step.reason,
                        actions=[a.describe() for a in step.actions])
 
     # --- status --------------------------------------------------------------
 
-    def refresh_live(self) -> set[str]:
+    def refresh_live(self, only: set[str] | None = None) -> set[str]:
         """Re-read SAs of every namespace in use, end confirmed duplicate
         SAs, then report. Writes nothing else. Returns the namespaces that
         need a pass now: their charon stopped answering, or lost
         connections vpnd loaded (it restarted)."""
         namespaces = {s.namespace for s in self.desired_state.services.values()}
+        if only is not None:
+            namespaces &= only
         need_pass = set()
         for ns in sorted(namespaces):
             if self.config.charon.mode == "spawn" and not self.namespace_exists(ns):
@@ -200,6 +216,7 @@ class Reconciler:
                 if self._deduplicate(ns, live):
                     live = self.driver.live_state(ns, start=False)
                 self.views[ns] = NamespaceView(live)
+                self.driver.watch(ns, self.on_event)
                 if self.record.applied(ns).keys() - live.conns:
                     need_pass.add(ns)
             except DriverUnavailable as e:
@@ -210,6 +227,16 @@ class Reconciler:
         self.write_status()
         return need_pass
 
+    def checks_due(self) -> dict[str, float]:
+        """Namespaces to look at again, and when (monotonic): a charon to
+        retry, a duplicate SA to confirm."""
+        due = {ns: at for ns, (at, _) in self._retry.items()}
+        for ns, seen in self._surplus_seen.items():
+            if seen:
+                at = min(seen.values()) + DUPLICATE_GRACE
+                due[ns] = min(at, due.get(ns, at))
+        return due
+
     def _schedule_retry(self, ns: str) -> None:
         """Back off from a charon that cannot be started or reached:
         1 s, 2 s, 4 s ... up to the resync interval."""
@@ -219,12 +246,15 @@ class Reconciler:
 
     def _deduplicate(self, ns: str, live) -> bool:
         """End surplus SAs of vpnd's connections (both ends initiated at
-        once). A surplus SA must be seen twice in a row: a reauthentication
-        overlaps old and new SAs for a moment, and that is no duplicate."""
-        surplus = frozenset(a for name in self.record.applied(ns)
-                            for a in duplicates(live, name))
-        confirmed = surplus & self._surplus_seen.get(ns, frozenset())
-        self._surplus_seen[ns] = surplus - confirmed
+        once). A surplus SA must persist for DUPLICATE_GRACE seconds: a
+        reauthentication overlaps old and new SAs for a moment, and that
+        is no duplicate."""
+        now = time.monotonic()
+        seen = self._surplus_seen.get(ns, {})
+        surplus = {a: seen.get(a, now) for name in self.record.applied(ns)
+                   for a in duplicates(live, name)}
+        confirmed = [a for a, first in surplus.items() if now - first >= DUPLICATE_GRACE]
+        self._surplus_seen[ns] = {a: t for a, t in surplus.items() if a not in confirmed}
         for action in sorted(confirmed, key=lambda a: (a.name, a.kind, a.uniqueid)):
             try:
                 self.driver.execute(ns, action)
@@ -237,8 +267,54 @@ class Reconciler:
 
     def status_report(self) -> list[dict]:
         errors = {**self._desired.errors, **self.apply_errors}
-        return status_mod.build(self.desired_state, self.views,
-                                self._desired.children, errors)
+        report = status_mod.build(self.desired_state, self.views,
+                                  self._desired.children, errors, self.failures)
+        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        for service in report:
+            ns = service.get("namespace")
+            for cid, conn in service["ipsec_site_connections"].items():
+                key = (ns, cid)
+                if conn["status"] == status_mod.ACTIVE:
+                    self.failures.pop(key, None)
+                # "since": when this status (and reason) began.
+                state = (conn["status"], conn.get("reason", ""))
+                since_key = (service["id"], cid)
+                if self._since.get(since_key, (None,))[0] != state:
+                    self._since[since_key] = (state, now)
+                conn["since"] = self._since[since_key][1]
+                conn["rekeys"] = self.rekeys.get(key, 0)
+        return report
+
+    # --- events ---------------------------------------------------------
+
+    def on_event(self, ns: str, label: str, event: dict) -> None:
+        """Called on a watcher thread: queue the event and wake the loop."""
+        self.events.put((ns, label, event))
+        self.wake()
+
+    def handle_events(self) -> set[str]:
+        """Drain queued events; returns the namespaces whose SAs changed
+        (or whose charon went away), for a refresh of their status."""
+        touched = set()
+        while True:
+            try:
+                ns, label, event = self.events.get_nowait()
+            except queue.Empty:
+                return touched
+            names = [k for k in event if k != "up"]
+            if label == "log":
+                name, reason = event.get("ikesa-name"), reasons.classify(event.get("msg", ""))
+                if name and reason and self.failures.get((ns, name)) != reason:
+                    self.failures[(ns, name)] = reason
+                    self.log.info("charon reports", netns=ns, connection=name, reason=reason,
+                                  message=event.get("msg", ""))
+                    touched.add(ns)
+            elif label in ("ike-rekey", "child-rekey"):
+                for name in names:
+                    self.rekeys[(ns, name)] = self.rekeys.get((ns, name), 0) + 1
+                touched.add(ns)
+            else:  # ike-updown, child-updown, disconnected
+                touched.add(ns)
 
     def write_status(self) -> list[dict]:
         report = self.status_report()

@@ -29,7 +29,10 @@ class NamespaceView:
 
 
 def connection_status(conn, service: Service, children: tuple[str, ...] | None,
-                      error: str | None, view: NamespaceView | None) -> dict:
+                      error: str | None, view: NamespaceView | None,
+                      failure: str | None = None) -> dict:
+    """One connection's status. `failure` is the last failure charon
+    reported for it (reasons.py), preferred over a generic reason."""
     if not service.admin_state_up or not conn.admin_state_up:
         return {"status": DOWN, "reason": "admin-down"}
     if error:
@@ -44,30 +47,45 @@ def connection_status(conn, service: Service, children: tuple[str, ...] | None,
     wanted = children or (conn.id,)
     if all(name in installed for name in wanted):
         return {"status": ACTIVE,
-                "ike_sa": _sa_dict(installed[wanted[0]][0]),
-                "child_sas": {name: {"uniqueid": installed[name][1].uniqueid,
-                                     "state": installed[name][1].state}
-                              for name in wanted}}
+                "ike_sa": _ike_dict(installed[wanted[0]][0]),
+                "child_sas": {name: _child_dict(installed[name][1]) for name in wanted}}
     if conn.id not in view.live.conns:
         return {"status": DOWN, "reason": "not loaded in charon"}
     if any(sa.state == "ESTABLISHED" for sa in ike_sas):
-        return {"status": DOWN, "reason": "IKE_SA established, CHILD_SA not installed",
-                "ike_sa": _sa_dict(ike_sas[0])}
+        return {"status": DOWN, "reason": failure or "IKE_SA established, CHILD_SA not installed",
+                "ike_sa": _ike_dict(ike_sas[0])}
     if ike_sas:
-        return {"status": DOWN, "reason": f"IKE_SA {ike_sas[0].state.lower()}",
-                "ike_sa": _sa_dict(ike_sas[0])}
+        return {"status": DOWN, "reason": failure or f"IKE_SA {ike_sas[0].state.lower()}",
+                "ike_sa": _ike_dict(ike_sas[0])}
+    if failure:
+        return {"status": DOWN, "reason": failure}
     if conn.initiator == "response-only":
         return {"status": DOWN, "reason": "waiting for the peer to initiate"}
     return {"status": DOWN, "reason": "no SA established"}
 
 
-def _sa_dict(sa) -> dict:
-    return {"uniqueid": sa.uniqueid, "state": sa.state}
+def _ike_dict(sa) -> dict:
+    return {"uniqueid": sa.uniqueid, "state": sa.state, "version": sa.version,
+            "established": _ago(sa.age) if sa.state == "ESTABLISHED" else None,
+            "algorithms": sa.algorithms}
+
+
+def _child_dict(c) -> dict:
+    return {"uniqueid": c.uniqueid, "state": c.state, "installed": _ago(c.age),
+            "algorithms": c.algorithms, "local_ts": list(c.local_ts),
+            "remote_ts": list(c.remote_ts), "bytes_in": c.bytes_in,
+            "bytes_out": c.bytes_out, "packets_in": c.packets_in,
+            "packets_out": c.packets_out}
+
+
+def _ago(seconds: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - seconds))
 
 
 def build(desired: DesiredState, views: dict[str, NamespaceView],
           children: dict[tuple[str, str], tuple[str, ...]],
-          errors: dict[tuple[str, str], str]) -> list[dict]:
+          errors: dict[tuple[str, str], str],
+          failures: dict[tuple[str, str], str] | None = None) -> list[dict]:
     """The status report: one entry per state file, sorted by file name."""
     report = []
     for path in sorted(set(desired.services) | set(desired.errors)):
@@ -80,7 +98,8 @@ def build(desired: DesiredState, views: dict[str, NamespaceView],
         for conn in service.connections:
             key = (service.namespace, conn.id)
             conns[conn.id] = connection_status(conn, service, children.get(key),
-                                               errors.get(key), views.get(service.namespace))
+                                               errors.get(key), views.get(service.namespace),
+                                               (failures or {}).get(key))
         entry = {"id": service.id, "file": path, "namespace": service.namespace,
                  **_service_status(service, conns, file_errors),
                  "ipsec_site_connections": conns}

@@ -156,7 +156,7 @@ class VpndProcess:
         self.state_dir.mkdir(parents=True)
         self.config_path = base / "vpnd.yaml"
         settings = {"state_dir": str(self.state_dir), "run_dir": str(self.run_dir),
-                    "data_dir": str(self.data_dir), "status_interval": 0.25,
+                    "data_dir": str(self.data_dir),
                     "log_format": "json", "charon": {"libipsec": True}, **config}
         self.config_path.write_text(json.dumps(settings))  # JSON is YAML
         self.log_path = base / "vpnd.log"

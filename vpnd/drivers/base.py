@@ -30,6 +30,11 @@ class Driver(ABC):
         """Perform one planned action; raises DriverError."""
 
     @abstractmethod
+    def watch(self, namespace: str, callback) -> None:
+        """Deliver the daemon's events (SA up/down, rekeys, log lines) to
+        callback(namespace, label, event), from another thread."""
+
+    @abstractmethod
     def writes(self) -> int:
         """How many state-changing commands have been sent, in total."""
 

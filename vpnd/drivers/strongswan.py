@@ -9,6 +9,7 @@ from .base import Driver
 from .charon_process import CharonSpawner
 from .strongswan_mapping import render
 from .vici_client import ViciClient
+from .vici_events import EventWatcher
 
 
 class StrongswanDriver(Driver):
@@ -20,6 +21,7 @@ class StrongswanDriver(Driver):
         self.timeout = timeout
         self.spawner = CharonSpawner(run_dir, libipsec) if mode == "spawn" else None
         self._clients: dict[str, ViciClient] = {}
+        self._watchers: dict[str, EventWatcher] = {}
         self._closed_writes = 0
 
     def render(self, conn):
@@ -71,6 +73,13 @@ class StrongswanDriver(Driver):
             case _:
                 raise TypeError(f"unknown action {action!r}")
 
+    def watch(self, namespace: str, callback) -> None:
+        watcher = self._watchers.get(namespace)
+        if watcher is None or not watcher.is_alive():
+            watcher = EventWatcher(namespace, self._socket(namespace), callback)
+            self._watchers[namespace] = watcher
+            watcher.start()
+
     def writes(self) -> int:
         return self._closed_writes + sum(c.writes for c in self._clients.values())
 
@@ -83,3 +92,8 @@ class StrongswanDriver(Driver):
     def close(self) -> None:
         for namespace in list(self._clients):
             self.forget(namespace)
+        for watcher in self._watchers.values():
+            watcher.stop()
+        for watcher in self._watchers.values():
+            watcher.join(timeout=2)
+        self._watchers.clear()

@@ -132,17 +132,33 @@ def _ike_sas(entries: list[dict]) -> list[IkeSa]:
     result = []
     for entry in entries:
         for name, sa in entry.items():
-            children = tuple(
-                ChildSa(name=c.get("name", ""), uniqueid=c.get("uniqueid", ""),
-                        state=c.get("state", ""), spi_in=c.get("spi-in", ""),
-                        spi_out=c.get("spi-out", ""), age=_int(c.get("install-time")))
-                for c in (sa.get("child-sas") or {}).values())
-            result.append(IkeSa(name=name, uniqueid=sa.get("uniqueid", ""),
-                                state=sa.get("state", ""), children=children,
-                                spi_i=sa.get("initiator-spi", ""),
-                                spi_r=sa.get("responder-spi", ""),
-                                age=_int(sa.get("established"))))
+            children = tuple(_child_sa(c) for c in (sa.get("child-sas") or {}).values())
+            result.append(IkeSa(
+                name=name, uniqueid=sa.get("uniqueid", ""), state=sa.get("state", ""),
+                children=children, spi_i=sa.get("initiator-spi", ""),
+                spi_r=sa.get("responder-spi", ""), age=_int(sa.get("established")),
+                algorithms=_algorithms(sa), version=sa.get("version", "")))
     return result
+
+
+def _child_sa(c: dict) -> ChildSa:
+    return ChildSa(
+        name=c.get("name", ""), uniqueid=c.get("uniqueid", ""), state=c.get("state", ""),
+        spi_in=c.get("spi-in", ""), spi_out=c.get("spi-out", ""),
+        age=_int(c.get("install-time")),
+        bytes_in=_int(c.get("bytes-in")), bytes_out=_int(c.get("bytes-out")),
+        packets_in=_int(c.get("packets-in")), packets_out=_int(c.get("packets-out")),
+        local_ts=tuple(c.get("local-ts") or ()), remote_ts=tuple(c.get("remote-ts") or ()),
+        algorithms=_algorithms(c))
+
+
+def _algorithms(sa: dict) -> str:
+    """As swanctl --list-sas prints them: AES_CBC-128/HMAC_SHA2_256_128/..."""
+    enc = sa.get("encr-alg", "")
+    if enc and sa.get("encr-keysize"):
+        enc = f"{enc}-{sa['encr-keysize']}"
+    parts = [enc, sa.get("integ-alg", ""), sa.get("prf-alg", ""), sa.get("dh-group", "")]
+    return "/".join(p for p in parts if p)
 
 
 def _int(value) -> int:

@@ -87,6 +87,17 @@ class TerminateDuplicate:
 
 
 @dataclass(frozen=True)
+class Initiate:
+    """Start a bi-directional connection that has no SA (without waiting)."""
+
+    name: str
+    children: tuple[str, ...]
+
+    def describe(self) -> str:
+        return f"initiate {self.name}"
+
+
+@dataclass(frozen=True)
 class UnloadShared:
     secret_id: str
 
@@ -95,7 +106,7 @@ class UnloadShared:
 
 
 Action = (LoadShared | LoadConn | UnloadConn | TerminateIke | UnloadShared
-          | TerminateDuplicate)
+          | TerminateDuplicate | Initiate)
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,8 @@ from .drivers.base import Driver
 from .drivers.strongswan_mapping import Unsupported
 from .errors import DriverError, DriverUnavailable
 from .live import EMPTY
-from .plan import DesiredConn, Step, TerminateDuplicate, duplicates, plan_namespace
+from .plan import (DesiredConn, Initiate, Step, TerminateDuplicate, duplicates,
+                   plan_namespace)
 from .record import Record
 from .statefiles import DesiredState, StateDir
 from .status import NamespaceView
@@ -28,6 +29,10 @@ _pass_ids = itertools.count(1)
 
 # How long a duplicate SA must persist before vpnd ends it (seconds).
 DUPLICATE_GRACE = 1.5
+# A bi-directional connection with no SA is initiated again after this
+# long, then after twice as long each time, up to REINITIATE_MAX.
+REINITIATE_FIRST = 3.0
+REINITIATE_MAX = 60.0
 
 
 @dataclass
@@ -38,6 +43,8 @@ class Desired:
     children: dict[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)
     errors: dict[tuple[str, str], str] = field(default_factory=dict)
     psks: set[str] = field(default_factory=set)
+    initiators: set[tuple[str, str]] = field(default_factory=set)  # bi-directional
+    models: dict[str, list] = field(default_factory=dict)  # namespace -> Connections
 
 
 @dataclass(frozen=True)
@@ -72,6 +79,8 @@ class Reconciler:
         self.wake = lambda: None  # set by the daemon: interrupts its select()
         self.failures: dict[tuple[str, str], str] = {}  # last failure charon logged
         self.rekeys: dict[tuple[str, str], int] = {}
+        # (namespace, connection) -> (monotonic time of the next initiate, delay)
+        self._reinitiate: dict[tuple[str, str], tuple[float, float]] = {}
         self._since: dict[tuple[str, str], tuple[tuple[str, str], str]] = {}
 
     # --- desired state ---------------------------------------------------
@@ -91,6 +100,9 @@ class Reconciler:
                     out.errors[key] = str(e)
                     continue
                 out.children[key] = r.children
+                out.models.setdefault(service.namespace, []).append(conn)
+                if conn.initiator == "bi-directional":
+                    out.initiators.add(key)
                 ns_conns[conn.id] = DesiredConn(
                     name=r.name, service_id=service.id, source=service.source,
                     fingerprint=self.record.fingerprint(r.conn, r.secret),
@@ -146,6 +158,8 @@ class Reconciler:
             self.views[ns] = NamespaceView(None, f"namespace {ns} does not exist")
             return []
         try:
+            if not dry_run:
+                self._configure(ns, desired, bound)
             live = self.driver.live_state(ns, start=not dry_run)
         except DriverUnavailable as e:
             self.views[ns] = NamespaceView(None, f"charon not running: {e}")
@@ -172,6 +186,15 @@ class Reconciler:
                 return list(steps)
         self.views[ns] = NamespaceView(live)
         return list(steps)
+
+    def _configure(self, ns: str, desired: Desired, bound) -> None:
+        try:
+            self.driver.configure(ns, desired.models.get(ns, []))
+        except DriverUnavailable:
+            raise
+        except DriverError as e:
+            # Old settings stay in force; connections can still be applied.
+            bound.warning("charon settings not applied", netns=ns, error=str(e))
 
     def _apply_step(self, step: Step, failed: dict, bound) -> None:
         for action in step.actions:
@@ -213,7 +236,7 @@ class Reconciler:
                 continue
             try:
                 live = self.driver.live_state(ns, start=False)
-                if self._deduplicate(ns, live):
+                if self._deduplicate(ns, live) | self._keep_initiating(ns, live):
                     live = self.driver.live_state(ns, start=False)
                 self.views[ns] = NamespaceView(live)
                 self.driver.watch(ns, self.on_event)
@@ -229,13 +252,44 @@ class Reconciler:
 
     def checks_due(self) -> dict[str, float]:
         """Namespaces to look at again, and when (monotonic): a charon to
-        retry, a duplicate SA to confirm."""
+        retry, a duplicate SA to confirm, a connection to initiate."""
         due = {ns: at for ns, (at, _) in self._retry.items()}
+        for (ns, _), (at, _) in self._reinitiate.items():
+            due[ns] = min(at, due.get(ns, at))
         for ns, seen in self._surplus_seen.items():
             if seen:
                 at = min(seen.values()) + DUPLICATE_GRACE
                 due[ns] = min(at, due.get(ns, at))
         return due
+
+    def _keep_initiating(self, ns: str, live) -> bool:
+        """Initiate bi-directional connections that have no SA at all.
+
+        charon's start action fires once, at load; after a failed attempt
+        (peer not up yet, a PSK fixed on the other side later) or an SA the
+        peer deleted, nothing would try again. Backs off to REINITIATE_MAX.
+        """
+        now, sent = time.monotonic(), False
+        have_sa = live.ike_sas
+        for name in self.record.applied(ns):
+            key = (ns, name)
+            if key not in self._desired.initiators or name in have_sa:
+                self._reinitiate.pop(key, None)
+                continue
+            at, delay = self._reinitiate.get(key, (now + REINITIATE_FIRST, REINITIATE_FIRST))
+            if now < at:
+                self._reinitiate[key] = (at, delay)
+                continue
+            try:
+                self.driver.execute(ns, Initiate(name, self._desired.children.get(key, (name,))))
+                self.log.info("initiating", netns=ns, connection=name,
+                              reason="bi-directional connection has no SA")
+                sent = True
+            except DriverError as e:
+                self.log.warning("initiate failed", netns=ns, connection=name, error=str(e))
+            delay = min(delay * 2, REINITIATE_MAX)
+            self._reinitiate[key] = (now + delay, delay)
+        return sent
 
     def _schedule_retry(self, ns: str) -> None:
         """Back off from a charon that cannot be started or reached:

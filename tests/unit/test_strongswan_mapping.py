@@ -139,7 +139,10 @@ def test_initiator(initiator, start):
     ("disabled", "bi-directional", False, "clear", "0s"),
     # kernel-libipsec raises no acquires: a trap would drop traffic for good.
     ("hold", "bi-directional", True, "restart", "30s"),
+    # response-only never initiates: no trap, no restart.
     ("hold", "response-only", True, "clear", "30s"),
+    ("hold", "response-only", False, "clear", "30s"),
+    ("restart", "response-only", False, "clear", "30s"),
 ])
 def test_dpd(action, initiator, libipsec, child_action, delay):
     r = render(conn(dpd_action=action, initiator=initiator), libipsec)
@@ -202,3 +205,17 @@ def test_identities_by_name_and_default_local_id():
     r = render(conn(local_id="@site-a", peer_id="@site-b"), False)
     assert ike_of(r)["local"]["id"] == "@site-a" and ike_of(r)["remote"]["id"] == "@site-b"
     assert r.secret["owners"] == ["@site-a", "@site-b"]
+
+
+def test_retransmission_is_sized_by_the_shortest_dpd_budget():
+    from vpnd.drivers.strongswan_mapping import (RETRANSMIT_BASE, RETRANSMIT_TRIES,
+                                                 charon_settings)
+    fast = conn(ike={"ike_version": "v2"}, dpd_interval=2, dpd_timeout=10)
+    slow = conn(ike={"ike_version": "v2"})  # 30 / 120
+    settings = charon_settings([slow, fast])
+    total = sum(settings["retransmit_timeout"] * RETRANSMIT_BASE ** n
+                for n in range(RETRANSMIT_TRIES + 1))
+    assert settings["retransmit_tries"] == RETRANSMIT_TRIES
+    assert 7.5 <= total <= 8.0  # dead within 10 s: 2 s of silence, 8 s of probes
+    assert charon_settings([conn(dpd_action="disabled")]) == {}
+    assert charon_settings([conn()]) == {}  # IKEv1 has its own dpd_timeout

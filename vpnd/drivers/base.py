@@ -17,6 +17,11 @@ class Driver(ABC):
         an Unsupported error with a reason when it cannot be done."""
 
     @abstractmethod
+    def configure(self, namespace: str, conns) -> None:
+        """Daemon-wide settings that follow from a namespace's connections
+        (strongSwan: retransmission, which bounds DPD). Writes only on change."""
+
+    @abstractmethod
     def ensure_running(self, namespace: str) -> None:
         """Make sure the namespace's daemon answers (start it if vpnd runs
         daemons); raises DriverUnavailable otherwise."""

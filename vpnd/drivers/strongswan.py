@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from ..errors import DriverUnavailable
 from ..live import LiveState
-from ..plan import (Action, LoadConn, LoadShared, TerminateDuplicate, TerminateIke,
-                    UnloadConn, UnloadShared)
+from ..plan import (Action, Initiate, LoadConn, LoadShared, TerminateDuplicate,
+                    TerminateIke, UnloadConn, UnloadShared)
 from .base import Driver
 from .charon_process import CharonSpawner
-from .strongswan_mapping import render
+from .strongswan_mapping import charon_settings, render
 from .vici_client import ViciClient
 from .vici_events import EventWatcher
 
@@ -42,6 +42,13 @@ class StrongswanDriver(Driver):
             self._clients[namespace] = client
         return client
 
+    def configure(self, namespace: str, conns) -> None:
+        if self.spawner is None:
+            return  # external charons keep their own settings
+        if self.spawner.configure(namespace, charon_settings(conns)) \
+                and self.spawner.answers(namespace):
+            self._client(namespace).reload_settings()
+
     def ensure_running(self, namespace: str) -> None:
         if self.spawner is not None:
             self.spawner.ensure(namespace)
@@ -70,6 +77,9 @@ class StrongswanDriver(Driver):
                 client.terminate_ike_id(action.uniqueid)
             case TerminateDuplicate(kind="child"):
                 client.terminate_child_id(action.uniqueid)
+            case Initiate():
+                for child in action.children:
+                    client.initiate(action.name, child)
             case _:
                 raise TypeError(f"unknown action {action!r}")
 

@@ -68,12 +68,6 @@ DPD_ACTION = {
     "disabled": "clear",
 }
 
-# kernel-libipsec never raises acquires, so a trap silently drops traffic:
-# under it "hold" must re-establish the SA itself, or leave that to the
-# peer when this side never initiates.
-DPD_ACTION_LIBIPSEC_HOLD = {"bi-directional": "restart", "response-only": "clear"}
-
-
 class Unsupported(Exception):
     """strongSwan, or the data plane in use, cannot do what was asked."""
 
@@ -211,6 +205,37 @@ def _dpd(conn: Connection) -> dict:
 
 
 def _dpd_action(conn: Connection, libipsec: bool) -> str:
+    if conn.initiator == "response-only":
+        # Never initiate, not even from a trap or a DPD restart: the peer does.
+        return "clear"
     if libipsec and conn.dpd.action == "hold":
-        return DPD_ACTION_LIBIPSEC_HOLD[conn.initiator]
+        # kernel-libipsec raises no acquires: a trap would drop traffic for
+        # good, so the SA is re-established at once instead.
+        return "restart"
     return DPD_ACTION[conn.dpd.action]
+
+
+# charon retransmits an unanswered request (a DPD probe too) after
+# timeout * base^n for n = 0..tries; with base 1.8 and 4 tries the waits
+# add up to 22.3 timeouts. IKEv2 has no DPD timeout of its own: this
+# budget is what declares a peer dead.
+RETRANSMIT_TRIES = 4
+RETRANSMIT_BASE = 1.8
+_RETRANSMIT_SUM = sum(RETRANSMIT_BASE ** n for n in range(RETRANSMIT_TRIES + 1))
+
+
+def charon_settings(conns) -> dict:
+    """strongswan.conf settings for one charon, from its connections.
+
+    Retransmission is per charon, not per connection: it is sized so that
+    the connection with the shortest DPD budget (dpd_timeout minus the
+    dpd_interval of silence before the first probe) is declared dead in
+    time; others are then declared dead sooner than they ask, never later.
+    """
+    budgets = [c.dpd.timeout - c.dpd.interval for c in conns
+               if c.dpd.action != "disabled" and c.ikepolicy.ike_version == "v2"]
+    if not budgets:
+        return {}
+    timeout = max(0.2, min(budgets) / _RETRANSMIT_SUM)
+    return {"retransmit_tries": RETRANSMIT_TRIES, "retransmit_base": RETRANSMIT_BASE,
+            "retransmit_timeout": round(timeout, 2)}

@@ -87,6 +87,9 @@ class ViciClient:
 
     # --- writes ----------------------------------------------------------
 
+    def reload_settings(self) -> None:
+        self._call("reload-settings", lambda s: s.reload_settings(), write=True)
+
     def load_conn(self, message: dict) -> None:
         self._call(f"load-conn {', '.join(message)}", lambda s: s.load_conn(message),
                    write=True)
@@ -107,6 +110,12 @@ class ViciClient:
     def unload_shared(self, secret_id: str) -> None:
         self._call(f"unload-shared {secret_id}",
                    lambda s: s.unload_shared({"id": secret_id}), write=True)
+
+    def initiate(self, name: str, child: str) -> None:
+        # timeout -1: return at once. An unbounded initiate would block
+        # vpnd and tie up a charon worker; the outcome arrives as events.
+        request = {"ike": name, "child": child, "timeout": "-1", "init-limits": "no"}
+        self._call(f"initiate {name}", lambda s: list(s.initiate(request)), write=True)
 
     def terminate_ike(self, name: str) -> None:
         self._terminate(f"terminate {name}", {"ike": name})

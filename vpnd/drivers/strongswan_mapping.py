@@ -228,14 +228,21 @@ def charon_settings(conns) -> dict:
     """strongswan.conf settings for one charon, from its connections.
 
     Retransmission is per charon, not per connection: it is sized so that
-    the connection with the shortest DPD budget (dpd_timeout minus the
-    dpd_interval of silence before the first probe) is declared dead in
-    time; others are then declared dead sooner than they ask, never later.
+    the connection with the shortest DPD budget is declared dead in time;
+    others are then declared dead sooner than they ask, never later. The
+    budget is dpd_timeout less up to two dpd_intervals: charon checks for
+    inbound traffic every interval, so the first probe leaves between one
+    and two intervals after the peer fell silent.
     """
-    budgets = [c.dpd.timeout - c.dpd.interval for c in conns
+    budgets = [_dpd_budget(c) for c in conns
                if c.dpd.action != "disabled" and c.ikepolicy.ike_version == "v2"]
     if not budgets:
         return {}
     timeout = max(0.2, min(budgets) / _RETRANSMIT_SUM)
     return {"retransmit_tries": RETRANSMIT_TRIES, "retransmit_base": RETRANSMIT_BASE,
             "retransmit_timeout": round(timeout, 2)}
+
+
+def _dpd_budget(conn) -> int:
+    two = conn.dpd.timeout - 2 * conn.dpd.interval
+    return two if two > 0 else conn.dpd.timeout - conn.dpd.interval

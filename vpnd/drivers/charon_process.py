@@ -50,6 +50,7 @@ charon-systemd {{
             path = {log_path}
             time_format = %Y-%m-%dT%H:%M:%S
             ike_name = yes
+            flush_line = yes
             default = 1
             cfg = 2
         }}

@@ -66,6 +66,8 @@ class Reconciler:
         self.desired_state = DesiredState({}, {})
         self.views: dict[str, NamespaceView] = {}
         self.apply_errors: dict[tuple[str, str], str] = {}
+        # Connections the running charon cannot negotiate (get-algorithms).
+        self.capability_errors: dict[tuple[str, str], str] = {}
         self._desired = Desired()
         self._last_status: dict[tuple[str, str], tuple[str, str]] = {}
         self._reported_errors: dict[str, tuple[str, ...]] = {}
@@ -171,8 +173,10 @@ class Reconciler:
         self._retry.pop(ns, None)
         if not dry_run:
             self.driver.watch(ns, self.on_event)
-        steps = plan_namespace(ns, desired.conns.get(ns, {}), self.record.applied(ns),
-                               live, state.held)
+        ns_desired = desired.conns.get(ns, {})
+        if live is not EMPTY:
+            ns_desired = self._drop_unsupported(ns, desired, ns_desired, bound)
+        steps = plan_namespace(ns, ns_desired, self.record.applied(ns), live, state.held)
         if dry_run:
             self.views[ns] = NamespaceView(live)
             return list(steps)
@@ -186,6 +190,23 @@ class Reconciler:
                 return list(steps)
         self.views[ns] = NamespaceView(live)
         return list(steps)
+
+    def _drop_unsupported(self, ns: str, desired: Desired, ns_desired: dict, bound) -> dict:
+        """Leave out connections that charon cannot negotiate (an ERROR with
+        the reason) rather than load them to fail at every attempt."""
+        for key in [k for k in self.capability_errors if k[0] == ns]:
+            del self.capability_errors[key]
+        kept = dict(ns_desired)
+        for conn in desired.models.get(ns, []):
+            try:
+                reason = self.driver.unsupported(ns, conn)
+            except DriverError as e:
+                bound.warning("cannot ask charon for its algorithms", netns=ns, error=str(e))
+                return kept
+            if reason:
+                self.capability_errors[(ns, conn.id)] = reason
+                kept.pop(conn.id, None)
+        return kept
 
     def _configure(self, ns: str, desired: Desired, bound) -> None:
         try:
@@ -320,7 +341,7 @@ class Reconciler:
         return bool(confirmed)
 
     def status_report(self) -> list[dict]:
-        errors = {**self._desired.errors, **self.apply_errors}
+        errors = {**self._desired.errors, **self.capability_errors, **self.apply_errors}
         report = status_mod.build(self.desired_state, self.views,
                                   self._desired.children, errors, self.failures)
         now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())

@@ -220,3 +220,40 @@ def test_retransmission_is_sized_by_the_shortest_dpd_budget():
     assert total == pytest.approx(6, rel=0.02)
     assert charon_settings([conn(dpd_action="disabled")]) == {}
     assert charon_settings([conn()]) == {}  # IKEv1 has its own dpd_timeout
+
+
+AVAILABLE = {  # what get-algorithms says on Debian 12 with vpnd's plugin list
+    "encryption": {"AES_CBC", "3DES_CBC"},
+    "aead": {"AES_GCM_16", "AES_GCM_12", "AES_GCM_8", "AES_CCM_16", "AES_CCM_12", "AES_CCM_8"},
+    "integrity": {"HMAC_SHA1_96", "HMAC_SHA2_256_128", "HMAC_SHA2_384_192",
+                  "HMAC_SHA2_512_256", "AES_XCBC_96"},
+    "prf": {"PRF_HMAC_SHA1", "PRF_HMAC_SHA2_256", "PRF_HMAC_SHA2_384", "PRF_HMAC_SHA2_512",
+            "PRF_AES128_XCBC"},
+    "dh": {"MODP_1024", "MODP_1536", "MODP_2048", "ECP_256", "CURVE_25519"},
+}
+
+
+@pytest.mark.parametrize("ike, ipsec, reason", [
+    ({}, {}, None),
+    ({"ike_version": "v2", "encryption_algorithm": "aes-256-gcm-16"},
+     {"encryption_algorithm": "aes-128-ccm-8"}, None),
+    ({"pfs": "group31"}, {"pfs": "group31"}, None),
+    ({"auth_algorithm": "aes-cmac"}, {},
+     "charon cannot do ikepolicy.auth_algorithm aes-cmac (PRF_AES128_CMAC): "
+     "no loaded plugin provides it"),
+    ({}, {"auth_algorithm": "aes-cmac"},
+     "charon cannot do ipsecpolicy.auth_algorithm aes-cmac (AES_CMAC_96)"),
+    ({}, {"pfs": "group30"}, "charon cannot do ipsecpolicy.pfs group30 (ECP_512_BP)"),
+])
+def test_missing_algorithms(ike, ipsec, reason):
+    from vpnd.drivers.strongswan_mapping import missing_algorithms
+    found = missing_algorithms(conn(ike=ike, ipsec=ipsec), AVAILABLE)
+    assert (found is None) if reason is None else found.startswith(reason)
+
+
+def test_every_neutron_value_needs_a_named_algorithm():
+    from vpnd.drivers.strongswan_mapping import ALGORITHM_NEEDS
+    assert set(ALGORITHM_NEEDS["encryption"]) == set(neutron.ENCRYPTION_ALGORITHMS)
+    assert set(ALGORITHM_NEEDS["integrity"]) == set(ALGORITHM_NEEDS["prf"]) == \
+        set(neutron.AUTH_ALGORITHMS)
+    assert set(ALGORITHM_NEEDS["dh"]) == set(neutron.PFS_GROUPS)

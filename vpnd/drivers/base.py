@@ -17,6 +17,11 @@ class Driver(ABC):
         an Unsupported error with a reason when it cannot be done."""
 
     @abstractmethod
+    def unsupported(self, namespace: str, conn: Connection) -> str | None:
+        """Why this namespace's running daemon cannot carry the connection
+        (an algorithm no plugin provides), or None."""
+
+    @abstractmethod
     def configure(self, namespace: str, conns) -> None:
         """Daemon-wide settings that follow from a namespace's connections
         (strongSwan: retransmission, which bounds DPD). Writes only on change."""

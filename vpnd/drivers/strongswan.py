@@ -7,7 +7,7 @@ from ..plan import (Action, Initiate, LoadConn, LoadShared, TerminateDuplicate,
                     TerminateIke, UnloadConn, UnloadShared)
 from .base import Driver
 from .charon_process import CharonSpawner
-from .strongswan_mapping import charon_settings, render
+from .strongswan_mapping import charon_settings, missing_algorithms, render
 from .vici_client import ViciClient
 from .vici_events import EventWatcher
 
@@ -22,6 +22,9 @@ class StrongswanDriver(Driver):
         self.spawner = CharonSpawner(run_dir, libipsec) if mode == "spawn" else None
         self._clients: dict[str, ViciClient] = {}
         self._watchers: dict[str, EventWatcher] = {}
+        # get-algorithms per namespace and VICI session: a new session may
+        # be a restarted charon with other plugins.
+        self._algorithms: dict[str, tuple[int, dict[str, set[str]]]] = {}
         self._closed_writes = 0
 
     def render(self, conn):
@@ -41,6 +44,14 @@ class StrongswanDriver(Driver):
             client = ViciClient(self._socket(namespace), self.timeout)
             self._clients[namespace] = client
         return client
+
+    def unsupported(self, namespace: str, conn) -> str | None:
+        client = self._client(namespace)
+        cached = self._algorithms.get(namespace)
+        if cached is None or cached[0] != client.sessions:
+            algorithms = client.algorithms()
+            cached = self._algorithms[namespace] = (client.sessions, algorithms)
+        return missing_algorithms(conn, cached[1])
 
     def configure(self, namespace: str, conns) -> None:
         if self.spawner is None:

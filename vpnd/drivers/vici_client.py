@@ -37,6 +37,7 @@ class ViciClient:
         self.socket_path = socket_path
         self.timeout = timeout
         self.writes = 0  # VICI commands that change charon's state
+        self.sessions = 0  # connections made: a new one may be a new charon
         self._sock: socket.socket | None = None
         self._session: vici.Session | None = None
 
@@ -56,6 +57,7 @@ class ViciClient:
                 raise DriverUnavailable(f"cannot reach charon at {self.socket_path}: "
                                         f"{e.strerror or e}") from None
             self._sock, self._session = sock, vici.Session(sock)
+            self.sessions += 1
         return self._session
 
     def _call(self, what: str, fn, write: bool = False):
@@ -76,6 +78,11 @@ class ViciClient:
 
     def version(self) -> dict:
         return decode(self._call("version", lambda s: s.version()))
+
+    def algorithms(self) -> dict[str, set[str]]:
+        answer = decode(self._call("get-algorithms", lambda s: s.get_algorithms()))
+        return {category: set(algs) for category, algs in answer.items()
+                if isinstance(algs, dict)}
 
     def live_state(self) -> LiveState:
         conns = self._call("get-conns", lambda s: s.get_conns())

@@ -295,13 +295,20 @@ def charon_settings(conns) -> dict:
     inbound traffic every interval, so the first probe leaves between one
     and two intervals after the peer fell silent.
     """
+    settings = {}
+    if any(c.ikepolicy.ike_version == "v1" and c.ikepolicy.phase1_negotiation_mode
+           == "aggressive" for c in conns):
+        # charon refuses to answer IKEv1 aggressive mode with a PSK unless
+        # told to: the PSK hash is exposed to offline guessing. Neutron
+        # allows the mode, so a user who asks for it gets it (README).
+        settings["i_dont_care_about_security_and_use_aggressive_mode_psk"] = "yes"
     budgets = [_dpd_budget(c) for c in conns
                if c.dpd.action != "disabled" and c.ikepolicy.ike_version == "v2"]
-    if not budgets:
-        return {}
-    timeout = max(0.2, min(budgets) / _RETRANSMIT_SUM)
-    return {"retransmit_tries": RETRANSMIT_TRIES, "retransmit_base": RETRANSMIT_BASE,
-            "retransmit_timeout": round(timeout, 2)}
+    if budgets:
+        timeout = max(0.2, min(budgets) / _RETRANSMIT_SUM)
+        settings.update(retransmit_tries=RETRANSMIT_TRIES, retransmit_base=RETRANSMIT_BASE,
+                        retransmit_timeout=round(timeout, 2))
+    return settings
 
 
 def _dpd_budget(conn) -> int:

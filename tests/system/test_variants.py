@@ -1,0 +1,102 @@
+"""IKEv1 and aggressive mode, several subnets, names instead of addresses,
+and a change that must not disturb a neighbour's traffic."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import connection, service, wait_converged
+from vpnd.testbed import in_ns, wait_for
+
+PSK = "variants-psk-5f0"
+
+
+def test_ikev1_aggressive_with_several_subnets_gets_one_child_per_pair(lab, vpnd_factory):
+    ike = {"ike_version": "v1", "phase1_negotiation_mode": "aggressive",
+           "encryption_algorithm": "aes-256", "auth_algorithm": "sha256", "pfs": "group14"}
+    a_cidrs = ["192.0.2.0/25", "192.0.2.128/25"]
+    b_cidrs = ["198.51.100.0/25", "198.51.100.128/25"]
+    # kernel-libipsec routes each CHILD_SA from a gateway address inside its
+    # local subnet: give each gateway one in the upper halves too.
+    in_ns(lab.a.gw, "ip", "addr", "add", "192.0.2.254/24", "dev", "lan")
+    in_ns(lab.b.gw, "ip", "addr", "add", "198.51.100.254/24", "dev", "lan")
+    a, b = vpnd_factory("a"), vpnd_factory("b")
+    a.write("svc.json", service("svc-a", lab.a, [connection(
+        "c1", lab.a, lab.b, PSK, ikepolicy=ike, local_cidrs=a_cidrs, peer_cidrs=b_cidrs)]))
+    b.write("svc.json", service("svc-b", lab.b, [connection(
+        "c1", lab.b, lab.a, PSK, ikepolicy=ike, local_cidrs=b_cidrs, peer_cidrs=a_cidrs,
+        initiator="response-only")]))
+    a.start(), b.start()
+    status = a.wait_conn("svc-a", "c1", timeout=60)
+    # IKEv1 negotiates one subnet pair per CHILD_SA: all four are there.
+    assert sorted(status["child_sas"]) == ["c1-0", "c1-1", "c1-2", "c1-3"]
+    pairs = {(c["local_ts"][0], c["remote_ts"][0]) for c in status["child_sas"].values()}
+    assert pairs == {(l, p) for l in a_cidrs for p in b_cidrs}
+    assert status["ike_sa"]["version"] == "1"
+    assert lab.ping(lab.a.host, lab.b.host4, count=2)
+
+
+@pytest.fixture
+def hosts_file(lab):
+    """Name resolution inside gw-a's namespace (ip netns exec binds
+    /etc/netns/<ns>/hosts over /etc/hosts): gw-b.example.test."""
+    d = Path("/etc/netns") / lab.a.gw
+    d.mkdir(parents=True)
+    (d / "hosts").write_text(f"127.0.0.1 localhost\n{lab.b.wan4} gw-b.example.test\n")
+    yield d / "hosts"
+    shutil.rmtree(d)
+
+
+def test_peer_by_host_name_and_identities_by_name(lab, vpnd_factory, hosts_file):
+    a, b = vpnd_factory("a"), vpnd_factory("b")
+    a.write("svc.json", service("svc-a", lab.a, [connection(
+        "c1", lab.a, lab.b, PSK, peer_address="gw-b.example.test",
+        local_id="@site-a.example.test", peer_id="@site-b.example.test")]))
+    b.write("svc.json", service("svc-b", lab.b, [connection(
+        "c1", lab.b, lab.a, PSK, local_id="@site-b.example.test",
+        peer_id="@site-a.example.test", initiator="response-only")]))
+    b.start()
+    b.wait_conn("svc-b", "c1", "DOWN", reason="waiting for the peer", timeout=15)
+    a.start()  # only a initiates, to a name it resolves in its namespace
+    a.wait_conn("svc-a", "c1", timeout=60)
+    assert lab.ping(lab.a.host, lab.b.host4, count=2)
+    sa = subprocess.run(["swanctl", "--list-sas", "--uri", f"unix://{a.socket(lab.a.gw)}"],
+                        capture_output=True, text=True).stdout
+    assert "'site-a.example.test'" in sa and "'site-b.example.test'" in sa
+
+
+def test_changing_one_connection_leaves_a_neighbours_traffic_uninterrupted(lab, vpnd_factory):
+    a, b = vpnd_factory("a"), vpnd_factory("b")
+    for v, me, peer, side in ((a, lab.a, lab.b, "a"), (b, lab.b, lab.a, "b")):
+        v.write("svc.json", service(f"svc-{side}", me, [
+            connection("c4", me, peer, PSK),
+            connection("c6", me, peer, PSK, v6=True, external_ip=me.wan6)]))
+        v.start()
+    for v, side, ns in ((a, "a", lab.a.gw), (b, "b", lab.b.gw)):
+        v.wait_conn(f"svc-{side}", "c4"), v.wait_conn(f"svc-{side}", "c6")
+        wait_converged(v, ns, ["c4", "c6"])
+    before = {sa.name: sa.uniqueid for sa in a.vici(lab.a.gw).live_state().sas}
+
+    # 40 pings, 0.2 s apart, through c6 while c4 is re-keyed with a new PSK.
+    pinger = subprocess.Popen(["ip", "netns", "exec", lab.a.host, "ping", "-6", "-n",
+                               "-i", "0.2", "-c", "40", "-W", "1", lab.b.host6],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        for v, me, peer, side in ((a, lab.a, lab.b, "a"), (b, lab.b, lab.a, "b")):
+            v.write("svc.json", service(f"svc-{side}", me, [
+                connection("c4", me, peer, "variants-psk-rotated"),
+                connection("c6", me, peer, PSK, v6=True, external_ip=me.wan6)]))
+        wait_for(lambda: {sa.name: sa.uniqueid for sa in a.vici(lab.a.gw).live_state().sas
+                          }.get("c4") not in (None, before["c4"]), 30, what="c4 replaced")
+        a.wait_conn("svc-a", "c4")
+        out, _ = pinger.communicate(timeout=60)
+    finally:
+        if pinger.poll() is None:
+            pinger.kill()
+    assert " 0% packet loss" in out, out
+    after = {sa.name: sa.uniqueid for sa in a.vici(lab.a.gw).live_state().sas}
+    assert after["c6"] == before["c6"]
+    assert lab.ping(lab.a.host, lab.b.host4, count=2)

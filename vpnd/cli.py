@@ -116,18 +116,30 @@ def _status(config, args) -> int:
 
 
 def _status_table(services: list[dict], updated: str) -> str:
-    rows = [("SERVICE", "CONNECTION", "NAMESPACE", "STATUS", "REASON")]
+    """One line per service and per connection, reasons in the last
+    column; ACTIVE connections show algorithms and traffic instead."""
+    rows = [("SERVICE", "CONNECTION", "NAMESPACE", "STATUS", "SINCE", "REASON / DETAIL")]
     for s in services:
         rows.append((s.get("id") or os.path.basename(s["file"]), "-",
-                     s.get("namespace", "-"), s["status"], s.get("reason", "")))
+                     s.get("namespace", "-"), s["status"], "", s.get("reason", "")))
         for cid, c in sorted(s.get("ipsec_site_connections", {}).items()):
-            rows.append(("", cid, "", c["status"], c.get("reason", "")))
+            rows.append(("", cid, "", c["status"], c.get("since", ""), _detail(c)))
         for error in s.get("errors", []):
-            rows.append(("", "", "", "", f"  {error}"))
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
-    lines = ["  ".join(col.ljust(w) for col, w in zip(r[:4], widths)) + "  " + r[4]
+            rows.append(("", "", "", "", "", error))
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+    lines = ["  ".join(col.ljust(w) for col, w in zip(r[:5], widths)) + "  " + r[5]
              for r in rows]
     return "\n".join([*(line.rstrip() for line in lines), f"(as of {updated})"])
+
+
+def _detail(conn: dict) -> str:
+    if conn["status"] != "ACTIVE":
+        return conn.get("reason", "")
+    children = conn.get("child_sas", {}).values()
+    bytes_in = sum(c.get("bytes_in", 0) for c in children)
+    bytes_out = sum(c.get("bytes_out", 0) for c in children)
+    algorithms = next(iter(children), {}).get("algorithms", "")
+    return f"{algorithms}  in {bytes_in} B, out {bytes_out} B, rekeys {conn.get('rekeys', 0)}"
 
 
 def _stop_charons(config, args) -> int:

@@ -13,7 +13,7 @@ import queue
 import time
 from dataclasses import dataclass, field
 
-from . import log, netns, reasons
+from . import log, mtu, netns, reasons
 from . import status as status_mod
 from .drivers.base import Driver
 from .drivers.strongswan_mapping import Unsupported
@@ -66,6 +66,8 @@ class Reconciler:
         self.desired_state = DesiredState({}, {})
         self.views: dict[str, NamespaceView] = {}
         self.apply_errors: dict[tuple[str, str], str] = {}
+        # (namespace, connection) -> how its mtu stands on the tunnel routes
+        self.mtu_outcomes: dict[tuple[str, str], str] = {}
         # Connections the running charon cannot negotiate (get-algorithms).
         self.capability_errors: dict[tuple[str, str], str] = {}
         self._desired = Desired()
@@ -260,6 +262,7 @@ class Reconciler:
                 if self._deduplicate(ns, live) | self._keep_initiating(ns, live):
                     live = self.driver.live_state(ns, start=False)
                 self.views[ns] = NamespaceView(live)
+                self._apply_mtus(ns, live)
                 self.driver.watch(ns, self.on_event)
                 if self.record.applied(ns).keys() - live.conns:
                     need_pass.add(ns)
@@ -319,6 +322,21 @@ class Reconciler:
         delay = min(delay * 2, self.config.resync_interval)
         self._retry[ns] = (time.monotonic() + delay, delay)
 
+    def _apply_mtus(self, ns: str, live) -> None:
+        """Put each connection's mtu on its routes into the tunnel."""
+        conns = [c for c in self._desired.models.get(ns, []) if c.id in live.ike_sas]
+        if not conns or not self.namespace_exists(ns):
+            return
+        try:
+            outcomes = mtu.apply(ns, mtu.wanted(conns))
+        except Exception as e:  # netlink errors come in several kinds
+            self.log.warning("mtu not applied", netns=ns, error=str(e))
+            outcomes = {cidr: f"not applied: {e}" for c in conns for cidr in c.peer_cidrs}
+        for conn in conns:
+            states = [outcomes.get(cidr, "no route yet") for cidr in conn.peer_cidrs]
+            self.mtu_outcomes[(ns, conn.id)] = next(
+                (s for s in states if s != "applied"), "applied")
+
     def _deduplicate(self, ns: str, live) -> bool:
         """End surplus SAs of vpnd's connections (both ends initiated at
         once). A surplus SA must persist for DUPLICATE_GRACE seconds: a
@@ -358,6 +376,8 @@ class Reconciler:
                     self._since[since_key] = (state, now)
                 conn["since"] = self._since[since_key][1]
                 conn["rekeys"] = self.rekeys.get(key, 0)
+                if conn["status"] == status_mod.ACTIVE and key in self.mtu_outcomes:
+                    conn["mtu"] = self.mtu_outcomes[key]
         return report
 
     # --- events ---------------------------------------------------------

@@ -100,3 +100,25 @@ def test_changing_one_connection_leaves_a_neighbours_traffic_uninterrupted(lab, 
     after = {sa.name: sa.uniqueid for sa in a.vici(lab.a.gw).live_state().sas}
     assert after["c6"] == before["c6"]
     assert lab.ping(lab.a.host, lab.b.host4, count=2)
+
+
+def test_mtu_is_applied_to_the_tunnel_traffic(lab, vpnd_factory):
+    a, b = vpnd_factory("a"), vpnd_factory("b")
+    for v, me, peer, side in ((a, lab.a, lab.b, "a"), (b, lab.b, lab.a, "b")):
+        v.write("svc.json", service(f"svc-{side}", me, [connection("c1", me, peer, PSK,
+                                                                   mtu=1300)]))
+        v.start()
+    status = a.wait_conn("svc-a", "c1")
+    wait_for(lambda: (a.conn_status("svc-a", "c1") or {}).get("mtu") == "applied", 15,
+             what="mtu applied")
+    route = in_ns(lab.a.gw, "ip", "route", "show", "table", "220").stdout
+    assert f"{lab.b.lan4} " in route and "mtu 1300" in route
+    # From LAN A: 1300 bytes with DF pass the gateway, 1301 do not.
+    fits = in_ns(lab.a.host, "ping", "-n", "-c", "1", "-W", "2", "-M", "do", "-s",
+                 str(1300 - 28), lab.b.host4, check=False)
+    too_big = in_ns(lab.a.host, "ping", "-n", "-c", "1", "-W", "2", "-M", "do", "-s",
+                    str(1301 - 28), lab.b.host4, check=False)
+    assert fits.returncode == 0, fits.stdout
+    assert too_big.returncode != 0 and "mtu = 1300" in too_big.stdout + too_big.stderr, \
+        too_big.stdout + too_big.stderr
+    assert status["status"] == "ACTIVE"

@@ -26,6 +26,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", action="store_true")
     p = sub.add_parser("status", help="status of every service and connection")
     p.add_argument("--json", action="store_true")
+    p = sub.add_parser("reload", help="make the running daemon resync now; returns "
+                                      "when that has been applied (for ExecReload=)")
+    p.add_argument("--timeout", type=float, default=120)
     sub.add_parser("stop-charons", help="stop the charons vpnd started (ends their tunnels)")
     args = parser.parse_args(argv)
 
@@ -36,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as e:
         print(f"vpnd: {e}", file=sys.stderr)
         return EXIT_ERROR
-    return {"run": _run, "plan": _plan, "status": _status,
+    return {"run": _run, "plan": _plan, "status": _status, "reload": _reload,
             "stop-charons": _stop_charons}[args.command](config, args)
 
 
@@ -142,9 +145,38 @@ def _detail(conn: dict) -> str:
     return f"{algorithms}  in {bytes_in} B, out {bytes_out} B, rekeys {conn.get('rekeys', 0)}"
 
 
+def _reload(config, args) -> int:
+    """SIGHUP, then wait until the daemon reports that reload as applied:
+    systemd 252 has no Type=notify-reload, and kill -HUP returns at once."""
+    import signal
+    import time
+    from . import status
+    try:
+        before = status.read(config.status_file)
+        pid = int(before["pid"])
+        os.kill(pid, signal.SIGHUP)
+    except (OSError, ValueError, KeyError) as e:
+        print(f"vpnd: reload: no running daemon found through {config.status_file}: {e}",
+              file=sys.stderr)
+        return EXIT_ERROR
+    deadline = time.monotonic() + args.timeout
+    while time.monotonic() < deadline:
+        try:
+            now = status.read(config.status_file)
+            if now.get("pid") == pid and now.get("reloads", 0) > before.get("reloads", 0):
+                return EXIT_OK
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.05)
+    print(f"vpnd: reload: not applied within {args.timeout:.0f}s", file=sys.stderr)
+    return EXIT_ERROR
+
+
 def _stop_charons(config, args) -> int:
     from .drivers.charon_process import CharonSpawner
-    spawner = CharonSpawner(config.run_dir, config.charon.libipsec)
+    from .drivers.charon_units import CharonUnits
+    kind = CharonUnits if config.charon.mode == "systemd" else CharonSpawner
+    spawner = kind(config.run_dir, config.charon.libipsec)
     for ns in spawner.namespaces():
         spawner.stop(ns)
         print(f"stopped charon in {ns}")

@@ -15,7 +15,7 @@ from .errors import ConfigError
 
 DEFAULT_PATH = "/etc/vpnd/vpnd.yaml"
 
-CHARON_MODES = ("spawn", "external")
+CHARON_MODES = ("spawn", "systemd", "external")
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,7 @@ class Config:
     resync_interval: float = 30
     # charon's events drive status; this poll (read-only) corrects anything missed.
     status_interval: float = 10
-    log_format: str = "auto"  # auto | console | json
+    log_format: str = "auto"  # auto | console | json | journal
     log_level: str = "info"
     charon: CharonConfig = field(default_factory=CharonConfig)
 
@@ -42,7 +42,7 @@ class Config:
         return f"{self.run_dir}/status.json"
 
 
-_LOG_FORMATS = ("auto", "console", "json")
+_LOG_FORMATS = ("auto", "console", "json", "journal")
 _LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
@@ -111,5 +111,8 @@ def parse(data, path: str = "<config>") -> Config:
         fail("charon.sockets", "must map namespace names to absolute socket paths")
     if mode == "external" and not sockets:
         fail("charon.sockets", "external mode needs at least one namespace socket")
+    if mode == "systemd" and values["run_dir"] != "/run/vpnd":
+        fail("run_dir", "must be /run/vpnd with charon.mode systemd "
+                        "(vpnd-charon@.service reads its strongswan.conf there)")
     values["charon"] = CharonConfig(mode=mode, libipsec=libipsec, sockets=dict(sockets))
     return Config(**values)

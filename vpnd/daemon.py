@@ -83,6 +83,8 @@ class Daemon:
         now = time.monotonic()
         next_resync = now + self.config.resync_interval
         next_status = now + self.config.status_interval
+        watchdog = self.notifier.watchdog_interval()
+        next_watchdog = now
         first_event = last_event = None
         full_pending = False  # a namespace came or went: every scope may move
         touched: set[str] = set()  # namespaces charon sent events about
@@ -95,6 +97,8 @@ class Daemon:
                 deadlines.append(touched_at + EVENT_DELAY)
             checks = self.reconciler.checks_due()
             deadlines.extend(checks.values())
+            if watchdog is not None:
+                deadlines.append(next_watchdog)
             timeout = max(0.0, min(deadlines) - time.monotonic())
             readable, _, _ = select.select([watcher.fd, rfd, efd], [], [], timeout)
             for fd in (rfd, efd):
@@ -112,7 +116,10 @@ class Daemon:
                     self.notifier.stopping()
                     return 0
                 if signum == signal.SIGHUP:
+                    self.notifier.reloading()
+                    self.reconciler.reloads += 1
                     self._full_pass("SIGHUP")
+                    self.notifier.ready()
                     next_resync = time.monotonic() + self.config.resync_interval
             if watcher.fd in readable:
                 state_changed, netns_changed = self._classify(watcher.read())
@@ -147,6 +154,12 @@ class Daemon:
                     self._pass(full=False, why="charon check", namespaces=lost)
                 next_status = time.monotonic() + self.config.status_interval
             self.notifier.status(summary(self.reconciler.last_report))
+            if watchdog is not None and time.monotonic() >= next_watchdog:
+                # Only from the loop itself, and only while it is healthy: a
+                # wedged loop, or a dead event session, gets vpnd restarted.
+                if self.reconciler.healthy():
+                    self.notifier.watchdog()
+                next_watchdog = time.monotonic() + watchdog
 
     def _classify(self, events) -> tuple[bool, bool]:
         """(a state file changed, a namespace came or went)."""

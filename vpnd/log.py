@@ -49,11 +49,19 @@ redactor = SecretRedactor()
 
 
 def setup(fmt: str = "auto", level: str = "info", stream=None) -> None:
+    """auto: the journal under journald, a console on a terminal, else JSON."""
+    from . import journal
     stream = stream or sys.stderr
     if fmt == "auto":
-        fmt = "console" if stream.isatty() else "json"
-    renderer = (structlog.processors.JSONRenderer(sort_keys=True) if fmt == "json"
-                else structlog.dev.ConsoleRenderer(colors=stream.isatty()))
+        fmt = ("journal" if journal.under_journald()
+               else "console" if stream.isatty() else "json")
+    if fmt == "journal":
+        renderer = journal.renderer
+        factory = lambda *args: journal.JournalLogger()  # noqa: E731
+    else:
+        renderer = (structlog.processors.JSONRenderer(sort_keys=True) if fmt == "json"
+                    else structlog.dev.ConsoleRenderer(colors=stream.isatty()))
+        factory = structlog.PrintLoggerFactory(file=stream)
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
@@ -64,7 +72,7 @@ def setup(fmt: str = "auto", level: str = "info", stream=None) -> None:
         ],
         wrapper_class=structlog.make_filtering_bound_logger(
             getattr(logging, level.upper())),
-        logger_factory=structlog.PrintLoggerFactory(file=stream),
+        logger_factory=factory,
         cache_logger_on_first_use=False,
     )
 

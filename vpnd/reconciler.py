@@ -74,6 +74,7 @@ class Reconciler:
         self._last_status: dict[tuple[str, str], tuple[str, str]] = {}
         self._reported_errors: dict[str, tuple[str, ...]] = {}
         self.last_report: list[dict] = []
+        self.reloads = 0  # SIGHUPs handled; `vpnd reload` waits for it to move
         self._surplus_seen: dict[str, dict[TerminateDuplicate, float]] = {}
         # Namespaces whose charon could not be reached in a pass:
         # namespace -> (monotonic time of the next try, current delay).
@@ -158,7 +159,7 @@ class Reconciler:
 
     def _reconcile_namespace(self, ns, desired: Desired, state: DesiredState,
                              dry_run: bool, failed: dict, bound) -> list[Step]:
-        if self.config.charon.mode == "spawn" and not self.namespace_exists(ns):
+        if self.config.charon.mode != "external" and not self.namespace_exists(ns):
             self.views[ns] = NamespaceView(None, f"namespace {ns} does not exist")
             return []
         try:
@@ -248,7 +249,7 @@ class Reconciler:
             namespaces &= only
         need_pass = set()
         for ns in sorted(namespaces):
-            if self.config.charon.mode == "spawn" and not self.namespace_exists(ns):
+            if self.config.charon.mode != "external" and not self.namespace_exists(ns):
                 self.views[ns] = NamespaceView(None, f"namespace {ns} does not exist")
                 continue
             before = self.views.get(ns)
@@ -273,6 +274,11 @@ class Reconciler:
                     need_pass.add(ns)
         self.write_status()
         return need_pass
+
+    def healthy(self) -> bool:
+        """The event sessions of every reachable charon are alive."""
+        reachable = [ns for ns, view in self.views.items() if view.live is not None]
+        return self.driver.watching(reachable)
 
     def checks_due(self) -> dict[str, float]:
         """Namespaces to look at again, and when (monotonic): a charon to
@@ -415,7 +421,8 @@ class Reconciler:
         report = self.status_report()
         os.makedirs(self.config.run_dir, exist_ok=True)
         status_mod.write(self.config.status_file, report,
-                         vici_writes=self.driver.writes(), pid=os.getpid())
+                         vici_writes=self.driver.writes(), pid=os.getpid(),
+                         reloads=self.reloads)
         self._log_transitions(report)
         self.last_report = report
         return report

@@ -25,7 +25,7 @@ def test_the_shipped_default_file_parses(tmp_path):
     ({"state_dir": "relative"}, "state_dir: must be an absolute path"),
     ({"resync_interval": 0}, "resync_interval: must be a positive number"),
     ({"resync_interval": "often"}, "resync_interval: must be a positive number"),
-    ({"charon": {"mode": "fork"}}, "charon.mode: must be one of spawn, external"),
+    ({"charon": {"mode": "fork"}}, "charon.mode: must be one of spawn, systemd, external"),
     ({"charon": {"libipsec": "yes"}}, "charon.libipsec: must be true or false"),
     ({"charon": {"socket": {}}}, "charon.socket: unknown key"),
     ({"charon": {"mode": "external"}}, "charon.sockets: external mode needs"),
@@ -43,3 +43,21 @@ def test_unreadable_and_malformed_files(tmp_path):
     (tmp_path / "bad.yaml").write_text("a: [")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load(str(tmp_path / "bad.yaml"))
+
+
+def test_systemd_mode_needs_the_run_dir_its_unit_reads():
+    with pytest.raises(ConfigError, match="run_dir: must be /run/vpnd with charon.mode systemd"):
+        parse({"run_dir": "/run/other", "charon": {"mode": "systemd"}}, "f.yaml")
+    assert parse({"charon": {"mode": "systemd"}}).charon.mode == "systemd"
+
+
+def test_unit_names_are_escaped_as_systemd_escape_does():
+    import shutil
+    import subprocess
+    from vpnd.drivers.charon_units import unit_name
+    assert unit_name("qrouter-r1") == "vpnd-charon@qrouter\\x2dr1.service"
+    if shutil.which("systemd-escape"):
+        for ns in ("qrouter-8f3b", "ns_1.a", ".hidden"):
+            escaped = subprocess.run(["systemd-escape", "--template=vpnd-charon@.service", ns],
+                                     capture_output=True, text=True).stdout.strip()
+            assert unit_name(ns) == escaped

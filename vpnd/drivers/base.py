@@ -45,6 +45,10 @@ class Driver(ABC):
         callback(namespace, label, event), from another thread."""
 
     @abstractmethod
+    def watching(self, namespaces) -> bool:
+        """Whether the event sessions of these namespaces are alive."""
+
+    @abstractmethod
     def writes(self) -> int:
         """How many state-changing commands have been sent, in total."""
 

@@ -15,6 +15,7 @@ import subprocess
 import time
 from pathlib import Path
 
+from .. import log
 from ..errors import DriverUnavailable
 from ..record import write_atomically
 from .vici_client import ViciClient
@@ -59,7 +60,10 @@ charon-systemd {{
 """
 
 
-class CharonSpawner:
+class CharonInstances:
+    """What every way of running one charon per namespace shares: where its
+    files are, its strongswan.conf, and readiness (a VICI answer)."""
+
     def __init__(self, run_dir: str, libipsec: bool, start_timeout: float = 15.0):
         self.base = Path(run_dir) / "charon"
         self.libipsec = libipsec
@@ -73,13 +77,6 @@ class CharonSpawner:
 
     def log_path(self, namespace: str) -> Path:
         return self.directory(namespace) / "charon.log"
-
-    def pid(self, namespace: str) -> int | None:
-        try:
-            pid = int((self.directory(namespace) / "charon.pid").read_text())
-        except (OSError, ValueError):
-            return None
-        return pid if _alive(pid) else None
 
     def answers(self, namespace: str) -> bool:
         client = ViciClient(str(self.socket_path(namespace)), timeout=2.0)
@@ -108,20 +105,57 @@ class CharonSpawner:
 
     def ensure(self, namespace: str) -> str:
         """The VICI socket of a charon that answers; starts one if needed."""
-        if self.answers(namespace):
-            return str(self.socket_path(namespace))
-        pid = self.pid(namespace)
-        if pid is None:
-            pid = self._start(namespace)
-        self._wait_ready(namespace, pid)
+        if not self.answers(namespace):
+            d = self.directory(namespace)
+            d.mkdir(parents=True, exist_ok=True, mode=0o700)
+            if not (d / "strongswan.conf").exists():
+                self.configure(namespace, {})
+            self._start_and_wait(namespace)
+            log.get().info("charon started", netns=namespace)
         return str(self.socket_path(namespace))
+
+    def _wait_ready(self, namespace: str, gone) -> None:
+        """Until charon answers on VICI (not until the socket file exists:
+        it may be stale); `gone()` says when waiting is pointless."""
+        deadline = time.monotonic() + self.start_timeout
+        while time.monotonic() < deadline:
+            if self.answers(namespace):
+                return
+            reason = gone()
+            if reason:
+                raise DriverUnavailable(f"charon for namespace {namespace} {reason}")
+            time.sleep(0.05)
+        raise DriverUnavailable(f"charon for namespace {namespace} did not answer "
+                                f"on VICI within {self.start_timeout:.0f}s")
+
+    def _start_and_wait(self, namespace: str) -> None:
+        raise NotImplementedError
+
+    def stop(self, namespace: str, timeout: float = 10.0) -> bool:
+        raise NotImplementedError
+
+    def namespaces(self) -> list[str]:
+        raise NotImplementedError
+
+
+class CharonSpawner(CharonInstances):
+    """Spawn mode: vpnd runs charon-systemd itself, via `ip netns exec`."""
+
+    def pid(self, namespace: str) -> int | None:
+        try:
+            pid = int((self.directory(namespace) / "charon.pid").read_text())
+        except (OSError, ValueError):
+            return None
+        return pid if _alive(pid) else None
+
+    def _start_and_wait(self, namespace: str) -> None:
+        pid = self.pid(namespace) or self._start(namespace)
+        out = self.directory(namespace) / "charon.out"
+        self._wait_ready(namespace, lambda: None if _alive(pid) else f"exited at start; see {out}")
 
     def _start(self, namespace: str) -> int:
         d = self.directory(namespace)
-        d.mkdir(parents=True, exist_ok=True, mode=0o700)
         conf = d / "strongswan.conf"
-        if not conf.exists():
-            self.configure(namespace, {})
         # A stale socket outlives its charon; charon would refuse to bind.
         self.socket_path(namespace).unlink(missing_ok=True)
         env = {k: v for k, v in os.environ.items() if k not in _PRIVATE_ENV}
@@ -133,20 +167,6 @@ class CharonSpawner:
                 start_new_session=True, close_fds=True)
         (d / "charon.pid").write_text(str(proc.pid))
         return proc.pid
-
-    def _wait_ready(self, namespace: str, pid: int) -> None:
-        # Readiness is a VICI answer, not the socket file (it may be stale).
-        deadline = time.monotonic() + self.start_timeout
-        while time.monotonic() < deadline:
-            if self.answers(namespace):
-                return
-            if not _alive(pid):
-                raise DriverUnavailable(
-                    f"charon for namespace {namespace} exited at start; see "
-                    f"{self.directory(namespace) / 'charon.out'}")
-            time.sleep(0.05)
-        raise DriverUnavailable(f"charon for namespace {namespace} did not answer "
-                                f"on VICI within {self.start_timeout:.0f}s")
 
     def stop(self, namespace: str, timeout: float = 10.0) -> bool:
         """Stop the charon vpnd started in `namespace`; True if one ran."""

@@ -7,6 +7,7 @@ from ..plan import (Action, Initiate, LoadConn, LoadShared, TerminateDuplicate,
                     TerminateIke, UnloadConn, UnloadShared)
 from .base import Driver
 from .charon_process import CharonSpawner
+from .charon_units import CharonUnits
 from .strongswan_mapping import charon_settings, missing_algorithms, render
 from .vici_client import ViciClient
 from .vici_events import EventWatcher
@@ -19,7 +20,9 @@ class StrongswanDriver(Driver):
         self.libipsec = libipsec
         self.sockets = dict(sockets or {})
         self.timeout = timeout
-        self.spawner = CharonSpawner(run_dir, libipsec) if mode == "spawn" else None
+        self.spawner = {"spawn": CharonSpawner, "systemd": CharonUnits}.get(mode)
+        if self.spawner is not None:
+            self.spawner = self.spawner(run_dir, libipsec)
         self._clients: dict[str, ViciClient] = {}
         self._watchers: dict[str, EventWatcher] = {}
         # get-algorithms per namespace and VICI session: a new session may
@@ -100,6 +103,10 @@ class StrongswanDriver(Driver):
             watcher = EventWatcher(namespace, self._socket(namespace), callback)
             self._watchers[namespace] = watcher
             watcher.start()
+
+    def watching(self, namespaces) -> bool:
+        return all(self._watchers.get(ns) is not None and self._watchers[ns].is_alive()
+                   for ns in namespaces)
 
     def writes(self) -> int:
         return self._closed_writes + sum(c.writes for c in self._clients.values())

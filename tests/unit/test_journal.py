@@ -1,0 +1,40 @@
+"""Journal entries: structured fields, fixed message ids, no surprises."""
+from __future__ import annotations
+
+import socket
+import struct
+
+from vpnd import journal
+
+
+def test_status_transitions_become_up_and_down_events():
+    up = journal.fields("info", {"event": "connection status", "service": "s1",
+                                 "connection": "c1", "netns": "qrouter-r", "status": "ACTIVE",
+                                 "reason": "", "timestamp": "t"})
+    assert up["VPND_EVENT"] == "connection-up"
+    assert up["MESSAGE_ID"] == journal.MESSAGE_IDS["connection-up"]
+    assert (up["VPND_SERVICE"], up["VPND_CONNECTION"], up["VPND_NETNS"], up["IKE_SA_NAME"]) \
+        == ("s1", "c1", "qrouter-r", "c1")
+    assert (up["PRIORITY"], up["SYSLOG_IDENTIFIER"]) == ("6", "vpnd")
+    down = journal.fields("warning", {"event": "connection status", "connection": "c1",
+                                      "status": "ERROR", "reason": "x"})
+    assert down["VPND_EVENT"] == "connection-down" and down["PRIORITY"] == "4"
+    assert down["VPND_REASON"] == "x" and "reason=x" in down["MESSAGE"]
+
+
+def test_every_named_event_type_has_a_distinct_id():
+    assert len(set(journal.MESSAGE_IDS.values())) == len(journal.MESSAGE_IDS) == 6
+    assert journal.fields("error", {"event": "invalid state file"})["MESSAGE_ID"] == \
+        journal.MESSAGE_IDS["config-invalid"]
+
+
+def test_native_protocol_encoding_and_delivery(tmp_path):
+    entry = {"MESSAGE": "two\nlines", "PRIORITY": "6"}
+    data = journal.encode(entry)
+    assert data == (b"MESSAGE\n" + struct.pack("<Q", 9) + b"two\nlines\n" + b"PRIORITY=6\n")
+    path = str(tmp_path / "journal.sock")
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    server.bind(path)
+    journal.JournalLogger(path).info(entry)
+    assert server.recv(4096) == data
+    server.close()

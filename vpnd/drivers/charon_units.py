@@ -1,0 +1,59 @@
+"""Systemd mode: one `vpnd-charon@<namespace>.service` per namespace.
+
+Each charon gets its own cgroup, restart policy and journal stream, and
+lives independently of vpnd.service, so that restarting or stopping vpnd
+leaves every tunnel up. The template unit (systemd/vpnd-charon@.service)
+runs charon-systemd inside /run/netns/<namespace> with the strongswan.conf
+vpnd writes under /run/vpnd/charon/<namespace>/.
+"""
+from __future__ import annotations
+
+import re
+import subprocess
+
+from ..errors import DriverUnavailable
+from .charon_process import CharonInstances
+
+RUN_DIR = "/run/vpnd"  # the template unit names it
+
+
+def unit_name(namespace: str) -> str:
+    """The instance unit, escaped as systemd-escape does ('-' is special)."""
+    def esc(match):
+        return "".join(f"\\x{b:02x}" for b in match.group().encode())
+    escaped = re.sub(r"[^A-Za-z0-9:_.]|^\.", esc, namespace)
+    return f"vpnd-charon@{escaped}.service"
+
+
+def _systemctl(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    return subprocess.run(["systemctl", *args], capture_output=True, text=True,
+                          timeout=60, check=check)
+
+
+class CharonUnits(CharonInstances):
+    def _start_and_wait(self, namespace: str) -> None:
+        unit = unit_name(namespace)
+        result = _systemctl("start", unit, check=False)
+        if result.returncode != 0:
+            raise DriverUnavailable(f"systemctl start {unit} failed: "
+                                    f"{result.stderr.strip() or result.stdout.strip()}")
+
+        def gone():
+            state = _systemctl("is-active", unit, check=False).stdout.strip()
+            return None if state in ("active", "activating", "reloading") else \
+                f"unit {unit} is {state}; see journalctl -u {unit}"
+        self._wait_ready(namespace, gone)
+
+    def stop(self, namespace: str, timeout: float = 10.0) -> bool:
+        unit = unit_name(namespace)
+        if _systemctl("is-active", unit, check=False).stdout.strip() != "active":
+            return False
+        _systemctl("stop", unit, check=False)
+        return True
+
+    def namespaces(self) -> list[str]:
+        if not self.base.is_dir():
+            return []
+        return sorted(p.name for p in self.base.iterdir()
+                      if _systemctl("is-active", unit_name(p.name), check=False)
+                      .stdout.strip() == "active")

@@ -98,7 +98,9 @@ class JournalLogger:
         self.path = path
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
 
-    def msg(self, entry: dict[str, str]) -> None:
+    def msg(self, entry: dict[str, str] | None = None, **fields: str) -> None:
+        # structlog passes a dict returned by the renderer as keywords.
+        entry = entry or fields
         try:
             self.sock.sendto(encode(entry), self.path)
         except OSError:

@@ -26,12 +26,13 @@ from .drivers.charon_process import CharonSpawner
 from .drivers.vici_client import ViciClient
 
 
-def ip(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    return subprocess.run(["ip", *args], check=check, capture_output=True, text=True)
+def ip(*args: str, check: bool = True, wrap=()) -> subprocess.CompletedProcess:
+    """`ip ...`; `wrap` prefixes the command (nsenter into another mount ns)."""
+    return subprocess.run([*wrap, "ip", *args], check=check, capture_output=True, text=True)
 
 
-def in_ns(ns: str, *cmd: str, check: bool = True, timeout: float = 30):
-    return subprocess.run(["ip", "netns", "exec", ns, *cmd], check=check,
+def in_ns(ns: str, *cmd: str, check: bool = True, timeout: float = 30, wrap=()):
+    return subprocess.run([*wrap, "ip", "netns", "exec", ns, *cmd], check=check,
                           capture_output=True, text=True, timeout=timeout)
 
 
@@ -50,7 +51,10 @@ class Site:
 
 
 class TwoSites:
-    def __init__(self, prefix: str = "vt"):
+    def __init__(self, prefix: str = "vt", wrap=()):
+        # wrap: a command prefix to build the lab elsewhere, e.g. inside the
+        # mount namespace of a booted systemd, whose /run/netns it must use.
+        self.wrap = tuple(wrap)
         self.tag = f"{prefix}{secrets.token_hex(3)}"
         self.a = Site(gw=f"{self.tag}-gwa", host=f"{self.tag}-ha",
                       wan4="203.0.113.1", wan6="2001:db8:f::1",
@@ -67,11 +71,11 @@ class TwoSites:
     def create(self) -> "TwoSites":
         try:
             for ns in self.namespaces:
-                ip("netns", "add", ns)
-                ip("-n", ns, "link", "set", "lo", "up")
+                self.ip("netns", "add", ns)
+                self.ip("-n", ns, "link", "set", "lo", "up")
                 # IPv6 DAD would delay the addresses by seconds.
-                in_ns(ns, "sysctl", "-qw", "net.ipv6.conf.all.accept_dad=0",
-                      "net.ipv6.conf.default.accept_dad=0")
+                self.in_ns(ns, "sysctl", "-qw", "net.ipv6.conf.all.accept_dad=0",
+                           "net.ipv6.conf.default.accept_dad=0")
             self._link(self.a.gw, "wan", self.b.gw, "wan",
                        [f"{self.a.wan4}/24", f"{self.a.wan6}/64"],
                        [f"{self.b.wan4}/24", f"{self.b.wan6}/64"])
@@ -80,33 +84,40 @@ class TwoSites:
                 self._link(site.gw, "lan", site.host, "eth0",
                            [f"{site.gw_lan4}/{plen4}", f"{site.gw_lan6}/{plen6}"],
                            [f"{site.host4}/{plen4}", f"{site.host6}/{plen6}"])
-                in_ns(site.gw, "sysctl", "-qw", "net.ipv4.ip_forward=1",
-                      "net.ipv6.conf.all.forwarding=1")
-                ip("-n", site.host, "route", "add", "default", "via", site.gw_lan4)
-                ip("-n", site.host, "-6", "route", "add", "default", "via", site.gw_lan6)
+                self.in_ns(site.gw, "sysctl", "-qw", "net.ipv4.ip_forward=1",
+                           "net.ipv6.conf.all.forwarding=1")
+                self.ip("-n", site.host, "route", "add", "default", "via", site.gw_lan4)
+                self.ip("-n", site.host, "-6", "route", "add", "default", "via", site.gw_lan6)
         except BaseException:
             self.destroy()
             raise
         return self
 
+    def ip(self, *args: str, check: bool = True):
+        return ip(*args, check=check, wrap=self.wrap)
+
+    def in_ns(self, ns: str, *cmd: str, check: bool = True, timeout: float = 30):
+        return in_ns(ns, *cmd, check=check, timeout=timeout, wrap=self.wrap)
+
     def _link(self, ns1, if1, ns2, if2, addrs1, addrs2):
-        ip("link", "add", if1, "netns", ns1, "type", "veth", "peer", "name", if2,
-           "netns", ns2)
+        self.ip("link", "add", if1, "netns", ns1, "type", "veth", "peer", "name", if2,
+                "netns", ns2)
         for ns, ifname, addrs in ((ns1, if1, addrs1), (ns2, if2, addrs2)):
             for addr in addrs:
-                ip("-n", ns, "addr", "add", addr, "dev", ifname, "nodad")
-            ip("-n", ns, "link", "set", ifname, "up")
+                self.ip("-n", ns, "addr", "add", addr, "dev", ifname, "nodad")
+            self.ip("-n", ns, "link", "set", ifname, "up")
 
     def ping(self, src_ns: str, dst: str, count: int = 1, timeout: float = 2) -> bool:
         cmd = ["ping", "-n", "-c", str(count), "-W", str(int(timeout)), dst]
         if ":" in dst:
             cmd.insert(1, "-6")
-        return in_ns(src_ns, *cmd, check=False, timeout=count * timeout + 10).returncode == 0
+        return self.in_ns(src_ns, *cmd, check=False,
+                          timeout=count * timeout + 10).returncode == 0
 
     def destroy(self) -> None:
         for ns in self.namespaces:
-            kill_namespace_processes(ns)
-            ip("netns", "del", ns, check=False)
+            kill_namespace_processes(ns, wrap=self.wrap)
+            self.ip("netns", "del", ns, check=False)
 
     def __enter__(self):
         return self.create()
@@ -115,20 +126,17 @@ class TwoSites:
         self.destroy()
 
 
-def kill_namespace_processes(ns: str, timeout: float = 5.0) -> None:
+def kill_namespace_processes(ns: str, timeout: float = 5.0, wrap=()) -> None:
     """SIGTERM, then SIGKILL, whatever still runs in a namespace."""
     for sig in (signal.SIGTERM, signal.SIGKILL):
-        pids = [int(p) for p in ip("netns", "pids", ns, check=False).stdout.split()]
+        pids = ip("netns", "pids", ns, check=False, wrap=wrap).stdout.split()
         if not pids:
             return
-        for pid in pids:
-            try:
-                os.kill(pid, sig)
-            except ProcessLookupError:
-                pass
+        # Through the wrapper: pids are those of its PID namespace.
+        subprocess.run([*wrap, "kill", f"-{sig.name[3:]}", *pids], capture_output=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if not ip("netns", "pids", ns, check=False).stdout.split():
+            if not ip("netns", "pids", ns, check=False, wrap=wrap).stdout.split():
                 return
             time.sleep(0.05)
 

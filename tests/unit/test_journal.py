@@ -38,3 +38,21 @@ def test_native_protocol_encoding_and_delivery(tmp_path):
     journal.JournalLogger(path).info(entry)
     assert server.recv(4096) == data
     server.close()
+
+
+def test_structlog_delivers_through_the_journal_logger(tmp_path, monkeypatch):
+    import structlog
+    path = str(tmp_path / "journal.sock")
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    server.bind(path)
+    monkeypatch.setattr(journal, "SOCKET", path)
+    monkeypatch.setattr(journal.JournalLogger.__init__, "__defaults__", (path,))
+    from vpnd import log
+    log.setup("journal", "info")
+    try:
+        log.get().info("change applied", connection="c9", netns="ns1")
+        data = server.recv(65536).decode()
+    finally:
+        structlog.reset_defaults()
+        server.close()
+    assert "VPND_EVENT=change-applied\n" in data and "IKE_SA_NAME=c9\n" in data

@@ -21,10 +21,11 @@ from .reconciler import Reconciler
 from .statefiles import is_state_file
 
 # A burst of writes (a config-management run, an editor's save dance)
-# becomes one pass: wait until the directory is quiet this long ...
-DEBOUNCE = 0.05
+# becomes one pass: wait until the directory is quiet this long, and files
+# that change while a pass runs are picked up together by the next one ...
+DEBOUNCE = 0.001
 # ... but never longer than this after the first event.
-DEBOUNCE_MAX = 0.5
+DEBOUNCE_MAX = 0.1
 # charon's events come in bursts (log lines, up/down, rekeys): one refresh.
 EVENT_DELAY = 0.05
 

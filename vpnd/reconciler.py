@@ -71,6 +71,7 @@ class Reconciler:
         # Connections the running charon cannot negotiate (get-algorithms).
         self.capability_errors: dict[tuple[str, str], str] = {}
         self._desired = Desired()
+        self._rendered: dict[int, tuple] = {}  # id(service) -> (service, Desired)
         self._last_status: dict[tuple[str, str], tuple[str, str]] = {}
         self._reported_errors: dict[str, tuple[str, ...]] = {}
         self.last_report: list[dict] = []
@@ -91,28 +92,50 @@ class Reconciler:
     # --- desired state ---------------------------------------------------
 
     def _render(self, state: DesiredState) -> Desired:
+        """Render every desired connection for the driver. A service object
+        is new only when its file was re-parsed, so what it renders to is
+        cached by identity: a pass renders only what changed."""
         out = Desired()
+        cache = {}
         for service in state.services.values():
-            ns_conns = out.conns.setdefault(service.namespace, {})
-            for conn in service.connections:
-                out.psks.add(conn.psk)
-                if not (service.admin_state_up and conn.admin_state_up):
-                    continue
-                key = (service.namespace, conn.id)
-                try:
-                    r = self.driver.render(conn)
-                except Unsupported as e:
-                    out.errors[key] = str(e)
-                    continue
-                out.children[key] = r.children
-                out.models.setdefault(service.namespace, []).append(conn)
-                if conn.initiator == "bi-directional":
-                    out.initiators.add(key)
-                ns_conns[conn.id] = DesiredConn(
-                    name=r.name, service_id=service.id, source=service.source,
-                    fingerprint=self.record.fingerprint(r.conn, r.secret),
-                    conn_message=r.conn, secret_id=r.secret_id,
-                    secret_message=r.secret)
+            part = self._rendered.get(id(service))
+            if part is None or part[0] is not service:
+                part = (service, self._render_service(service))
+            cache[id(service)] = part
+            rendered = part[1]
+            for ns_key, value in rendered.conns.items():
+                out.conns.setdefault(ns_key, {}).update(value)
+            out.children.update(rendered.children)
+            out.errors.update(rendered.errors)
+            out.psks |= rendered.psks
+            out.initiators |= rendered.initiators
+            for ns_key, value in rendered.models.items():
+                out.models.setdefault(ns_key, []).extend(value)
+        self._rendered = cache
+        return out
+
+    def _render_service(self, service) -> Desired:
+        out = Desired()
+        ns_conns = out.conns.setdefault(service.namespace, {})
+        for conn in service.connections:
+            out.psks.add(conn.psk)
+            if not (service.admin_state_up and conn.admin_state_up):
+                continue
+            key = (service.namespace, conn.id)
+            try:
+                r = self.driver.render(conn)
+            except Unsupported as e:
+                out.errors[key] = str(e)
+                continue
+            out.children[key] = r.children
+            out.models.setdefault(service.namespace, []).append(conn)
+            if conn.initiator == "bi-directional":
+                out.initiators.add(key)
+            ns_conns[conn.id] = DesiredConn(
+                name=r.name, service_id=service.id, source=service.source,
+                fingerprint=self.record.fingerprint(r.conn, r.secret),
+                conn_message=r.conn, secret_id=r.secret_id,
+                secret_message=r.secret)
         return out
 
     def _scope(self, state: DesiredState, changed: set[str], full: bool) -> list[str]:

@@ -1,0 +1,416 @@
+"""How fast a change lands: vpnd side by side with `swanctl --load-all`.
+
+Run as root: `scripts/bench` (N=1000), `scripts/bench --smoke` (N=20).
+Sets up its own namespaces and charons, prints a table, cleans up. Every
+figure is measured in this run, on this machine, for both: the median of
+--reps repetitions, with min and max. Benchmark connections are
+response-only with peers in 198.18.0.0/15 and the namespaces have no
+route out: nothing is ever sent off this machine.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import datetime
+from pathlib import Path
+
+import vici
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from vpnd.drivers.charon_process import CharonSpawner  # noqa: E402
+from vpnd.drivers.strongswan_mapping import render  # noqa: E402
+from vpnd.drivers.vici_client import ViciClient  # noqa: E402
+from vpnd.testbed import TwoSites, VpndProcess, ip, kill_namespace_processes, wait_for  # noqa: E402
+from vpnd.validation import parse_service  # noqa: E402
+
+PER_FILE = 20
+LOCAL = "198.18.0.1"
+WRITES = ("requests: load-", "requests: unload-", "requests: initiate", "requests: terminate")
+
+
+# --- desired state ------------------------------------------------------
+
+def services(ns: str, n: int, first: int = 0, psk_suffix: str = "") -> list[dict]:
+    """n response-only connections in files of PER_FILE, peers in 198.19.0.0/16."""
+    out = []
+    for f in range((n + PER_FILE - 1) // PER_FILE):
+        conns = []
+        for i in range(first + f * PER_FILE, first + min(n, (f + 1) * PER_FILE)):
+            peer = f"198.19.{i // 250}.{i % 250 + 1}"
+            conns.append({"id": f"b{i:05d}", "peer_address": peer, "peer_id": peer,
+                          "local_cidrs": ["198.18.1.0/24"], "peer_cidrs": [f"{peer}/32"],
+                          "psk": f"bench-psk-{i}{psk_suffix}", "initiator": "response-only",
+                          "ikepolicy": {"ike_version": "v2", "pfs": "group14",
+                                        "auth_algorithm": "sha256"},
+                          "ipsecpolicy": {"pfs": "group14", "auth_algorithm": "sha256"}})
+        out.append({"id": f"{ns}-s{f:03d}", "namespace": ns, "external_ip": LOCAL,
+                    "ipsec_site_connections": conns})
+    return out
+
+
+def swanctl_conf(docs: list[dict]) -> str:
+    """The same connections and secrets as a swanctl.conf, from vpnd's own
+    mapping, so both sides load exactly the same configuration."""
+    conns, secrets_ = [], []
+    for doc in docs:
+        service, errors = parse_service(doc, "bench")
+        assert not errors, errors
+        for conn in service.connections:
+            r = render(conn, libipsec=True)
+            conns.append(_section(r.conn))
+            owners = "\n".join(f"        id-{k} = {o}" for k, o in enumerate(r.secret["owners"]))
+            secrets_.append(f"    ike-{r.name} {{\n{owners}\n        secret = "
+                            f"\"{r.secret['data']}\"\n    }}")
+    return ("connections {\n" + "\n".join(conns) + "\n}\nsecrets {\n" +
+            "\n".join(secrets_) + "\n}\n")
+
+
+def _section(d: dict, indent: int = 1) -> str:
+    pad = "    " * indent
+    lines = []
+    for key, value in d.items():
+        if isinstance(value, dict):
+            lines.append(f"{pad}{key} {{\n{_section(value, indent + 1)}\n{pad}}}")
+        elif isinstance(value, list):
+            lines.append(f"{pad}{key} = {','.join(value)}")
+        else:
+            lines.append(f"{pad}{key} = {value}")
+    return "\n".join(lines)
+
+
+# --- helpers ----------------------------------------------------------------
+
+def median(values):
+    return statistics.median(values), min(values), max(values)
+
+
+def new_namespace(name: str) -> None:
+    ip("netns", "add", name)
+    ip("-n", name, "link", "set", "lo", "up")
+    # Only loopback and a local address on it: no route out of here.
+    ip("-n", name, "addr", "add", f"{LOCAL}/32", "dev", "lo")
+
+
+def fresh_charon(spawner: CharonSpawner, ns: str) -> str:
+    spawner.stop(ns)
+    return spawner.ensure(ns)
+
+
+def vici_writes_in_log(spawner: CharonSpawner, ns: str) -> int:
+    text = spawner.log_path(ns).read_text() if spawner.log_path(ns).exists() else ""
+    return sum(text.count(w) for w in WRITES)
+
+
+def log_events(path: Path, event: str, since: int = 0) -> list[dict]:
+    out = []
+    for line in path.read_text().splitlines()[since:]:
+        if f'"{event}"' in line:
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                pass
+    return out
+
+
+def ts(event: dict) -> float:
+    return datetime.fromisoformat(event["timestamp"].replace("Z", "+00:00")).timestamp()
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+# --- the figures ------------------------------------------------------------
+
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        self.tag = secrets.token_hex(3)
+        self.work = Path(tempfile.mkdtemp(prefix="vpnd-bench-"))
+        self.namespaces: list[str] = []
+        self.vpnds: list[VpndProcess] = []
+        self.spawners: list[CharonSpawner] = []
+        self.labs: list[TwoSites] = []
+        self.rows: list[tuple] = []
+
+    def cleanup(self):
+        for v in self.vpnds:
+            try:
+                v.cleanup()
+            except Exception:
+                pass
+        for s in self.spawners:
+            for ns in s.namespaces():
+                s.stop(ns)
+        for lab in self.labs:
+            lab.destroy()
+        for ns in self.namespaces:
+            kill_namespace_processes(ns)
+            ip("netns", "del", ns, check=False)
+        shutil.rmtree(self.work, ignore_errors=True)
+
+    def row(self, name, vpnd, baseline=None, target="", ok=None, unit="s"):
+        self.rows.append((name, vpnd, baseline, target, ok, unit))
+
+    def run(self):
+        n, reps = self.args.n, self.args.reps
+        ns = f"vb{self.tag}"
+        new_namespace(ns)
+        self.namespaces.append(ns)
+        docs = services(ns, n)
+        conf = self.work / "swanctl.conf"
+        conf.write_text(swanctl_conf(docs))
+
+        # (1) cold start: vpnd against a running charon, swanctl the same.
+        base = CharonSpawner(str(self.work / "swanctl-run"), True)
+        self.spawners.append(base)
+        swan = []
+        for _ in range(reps):
+            sock = fresh_charon(base, ns)
+            t0 = time.monotonic()
+            subprocess.run(["swanctl", "--load-all", "--file", str(conf), "--uri",
+                            f"unix://{sock}"], check=True, capture_output=True)
+            swan.append(time.monotonic() - t0)
+        base.stop(ns)
+        cold = []
+        for rep in range(reps):
+            v = VpndProcess(self.work / f"cold{rep}", log_format="json")
+            for d in docs:
+                v.write(f"{d['id']}.json", d)
+            spawner = CharonSpawner(str(v.run_dir), True)
+            self.spawners.append(spawner)
+            spawner.ensure(ns)
+            t0 = time.monotonic()
+            v.start()
+            self.vpnds.append(v)
+            wait_for(lambda: v.status_document() is not None, 600, interval=0.002,
+                     what="vpnd's first pass")
+            cold.append(time.monotonic() - t0)
+            # load-shared + load-conn per connection (+ reload-settings once)
+            assert v.status_document()["vici_writes"] >= 2 * n
+            if rep < reps - 1:
+                v.cleanup()
+        self.row(f"1 cold start, N={n}", median(cold), median(swan),
+                 "vpnd <= swanctl", median(cold)[0] <= median(swan)[0])
+
+        # (2) one change among N, by atomic rename.
+        v = self.vpnds[-1]
+        spawner = CharonSpawner(str(v.run_dir), True)
+        change, swan = [], []
+        for rep in range(reps):
+            doc = json.loads(json.dumps(docs[rep % len(docs)]))
+            conn = doc["ipsec_site_connections"][0]
+            conn["psk"] = f"bench-psk-changed-{rep}"
+            lines = len(v.log_path.read_text().splitlines())
+            tmp = v.state_dir / f".{doc['id']}.tmp"
+            tmp.write_text(json.dumps(doc))
+            t0 = time.time()
+            os.replace(tmp, v.state_dir / f"{doc['id']}.json")
+            events = wait_for(lambda: [e for e in log_events(v.log_path, "change applied", lines)
+                                       if e.get("connection") == conn["id"]], 60,
+                              interval=0.001, what="the change applied")
+            change.append(ts(events[0]) - t0)
+        sock = fresh_charon(base, ns)
+        subprocess.run(["swanctl", "--load-all", "--file", str(conf), "--uri", f"unix://{sock}"],
+                       check=True, capture_output=True)
+        for rep in range(reps):
+            text = conf.read_text().replace(f'"bench-psk-{rep * PER_FILE}"',
+                                            f'"bench-psk-swan-{rep}"', 1)
+            conf.write_text(text)
+            t0 = time.monotonic()
+            subprocess.run(["swanctl", "--load-all", "--file", str(conf), "--uri",
+                            f"unix://{sock}"], check=True, capture_output=True)
+            swan.append(time.monotonic() - t0)
+        base.stop(ns)
+        m = median(change)[0]
+        self.row(f"2 one change among N={n}", median(change), median(swan),
+                 "<= 10 ms, >= 50x", m <= 0.010 and median(swan)[0] / m >= 50)
+
+        # (3) resync with nothing changed.
+        resync, writes = [], 0
+        for rep in range(reps):
+            before = (v.status_document()["vici_writes"], vici_writes_in_log(spawner, ns))
+            lines = len(v.log_path.read_text().splitlines())
+            v.signal(signal.SIGHUP)
+            events = wait_for(lambda: [e for e in log_events(v.log_path, "reconciled", lines)
+                                       if e.get("trigger") == "SIGHUP"], 60, interval=0.005,
+                              what="the resync")
+            resync.append(events[0]["ms"] / 1000)
+            after = (v.status_document()["vici_writes"], vici_writes_in_log(spawner, ns))
+            writes += (after[0] - before[0]) + (after[1] - before[1])
+        m = median(resync)[0]
+        self.row(f"3 resync, nothing changed, N={n}", median(resync), None,
+                 f"<= 50 ms, 0 writes (seen: {writes})", m <= 0.050 and writes == 0)
+
+        # (5) idle CPU and (6) peak RSS, N loaded, nothing changing.
+        window = self.args.idle / reps
+        idle = []
+        for _ in range(reps):
+            c0, t0 = cpu_seconds(v.proc.pid), time.monotonic()
+            end = t0 + window
+            wait_for(lambda: time.monotonic() >= end, window + 5, interval=0.5,
+                     what="the idle window")
+            idle.append((cpu_seconds(v.proc.pid) - c0) / (time.monotonic() - t0))
+        rss = peak_rss_mb(v.proc.pid)
+        self.row(f"5 idle CPU, N={n} ({self.args.idle:.0f} s)", median(idle), None,
+                 "< 0.5 % of a core", median(idle)[0] < 0.005, unit="%")
+        self.row(f"6 peak RSS, N={n}", (rss, rss, rss), None, "<= 60 MB", rss <= 60, unit="MB")
+        v.cleanup()
+
+        # (4) status latency: an SA goes down or up until status.json says so.
+        self.status_latency(reps)
+
+        # (7) spread: many namespaces, few connections each.
+        self.spread(self.args.spread_ns, self.args.spread_conns, reps)
+
+    def status_latency(self, reps):
+        lab = TwoSites(prefix="vbl").create()
+        self.labs.append(lab)
+        a, b = VpndProcess(self.work / "lat-a"), VpndProcess(self.work / "lat-b")
+        self.vpnds += [a, b]
+        for v, me, peer, side in ((a, lab.a, lab.b, "a"), (b, lab.b, lab.a, "b")):
+            conn = {"id": "c1", "peer_address": peer.wan4, "peer_id": peer.wan4,
+                    "local_cidrs": [me.lan4], "peer_cidrs": [peer.lan4], "psk": "bench-lat-psk",
+                    "initiator": "bi-directional" if side == "b" else "response-only",
+                    "ikepolicy": {"ike_version": "v2"}}
+            v.write("svc.json", {"id": f"svc-{side}", "namespace": me.gw,
+                                 "external_ip": me.wan4, "ipsec_site_connections": [conn]})
+        a.start()
+        b.start()
+        a.wait_conn("svc-a", "c1", timeout=60)
+        spawner_b = CharonSpawner(str(b.run_dir), True)
+        sock = socket.socket(socket.AF_UNIX)
+        sock.connect(a.socket(lab.a.gw))
+        # The SA event is timed as it reaches a listener of our own on a's
+        # charon; the latency is from then until status.json says so.
+        events = vici.Session(sock).listen(["child-updown"], timeout=0.001)
+        next(events)  # registered
+        down, up = [], []
+        for _ in range(reps):
+            for going_up, into in ((False, down), (True, up)):
+                if going_up:
+                    b.start()  # starts its charon; bi-directional, it initiates
+                else:
+                    b.stop()  # so that nothing brings the SA back at once
+                    # The peer's charon deletes its SAs on the way out.
+                    threading.Thread(target=spawner_b.stop, args=(lab.b.gw,)).start()
+                want = "ACTIVE" if going_up else "DOWN"
+                seen_at, deadline = None, time.monotonic() + 60
+                for label, ev in events:
+                    now = time.time()
+                    if label and seen_at is None and (ev.get("up") == b"yes") == going_up:
+                        seen_at = now
+                    if seen_at is not None and \
+                            (a.conn_status("svc-a", "c1") or {}).get("status") == want:
+                        into.append(time.time() - seen_at)
+                        break
+                    if time.monotonic() > deadline:
+                        raise TimeoutError(f"status never became {want}")
+        events.close()
+        sock.close()
+        both = down + up
+        self.row("4 status latency (SA down/up -> status.json)", median(both), None,
+                 "<= 1 s", median(both)[0] <= 1.0)
+
+    def spread(self, n_ns, per_ns, reps):
+        names = [f"vbs{self.tag}{i:02d}" for i in range(n_ns)]
+        for name in names:
+            new_namespace(name)
+            self.namespaces.append(name)
+        charon_start, cold = [], []
+        for rep in range(reps):
+            v = VpndProcess(self.work / f"spread{rep}", log_format="json")
+            self.vpnds.append(v)
+            for k, name in enumerate(names):
+                for d in services(name, per_ns, first=k * per_ns):
+                    v.write(f"{d['id']}.json", d)
+            spawner = CharonSpawner(str(v.run_dir), True)
+            self.spawners.append(spawner)
+            t0 = time.monotonic()
+            for name in names:
+                spawner.ensure(name)
+            charon_start.append(time.monotonic() - t0)
+            t0 = time.monotonic()
+            v.start()
+            wait_for(lambda: v.status_document() is not None, 600, interval=0.002,
+                     what="vpnd's first pass")
+            cold.append(time.monotonic() - t0)
+            v.cleanup()
+        self.row(f"7 spread {n_ns} ns x {per_ns}: vpnd cold start", median(cold), None, "", None)
+        self.row(f"7 spread: charon start-up, {n_ns} charons", median(charon_start), None, "",
+                 None)
+
+    def table(self) -> str:
+        def fmt(v, unit):
+            if v is None:
+                return "-"
+            med, lo, hi = v
+            if unit == "%":
+                return f"{med * 100:.3f} % ({lo * 100:.3f}-{hi * 100:.3f})"
+            if unit == "MB":
+                return f"{med:.1f} MB"
+            scale, u = (1000, "ms") if med < 10 else (1, "s")
+            return f"{med * scale:.1f} {u} ({lo * scale:.1f}-{hi * scale:.1f})"
+        header = ("figure", "vpnd median (min-max)", "swanctl --load-all", "ratio", "target",
+                  "")
+        rows = [header]
+        for name, vpnd, base, target, ok, unit in self.rows:
+            ratio = f"{base[0] / vpnd[0]:.2g}x" if base and vpnd[0] else "-"
+            rows.append((name, fmt(vpnd, unit), fmt(base, unit), ratio, target,
+                         "" if ok is None else ("PASS" if ok else "MISS")))
+        widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+        return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip()
+                         for r in rows)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--n", type=int, default=1000)
+    parser.add_argument("--reps", type=int, default=5)
+    parser.add_argument("--idle", type=float, default=60, help="idle CPU window, seconds")
+    parser.add_argument("--spread-ns", type=int, default=50)
+    parser.add_argument("--spread-conns", type=int, default=20)
+    parser.add_argument("--smoke", action="store_true",
+                        help="N=20, 2 repetitions, short windows: that it runs, not figures")
+    args = parser.parse_args()
+    if args.smoke:
+        args.n, args.reps, args.idle, args.spread_ns, args.spread_conns = 20, 2, 2, 3, 5
+    if os.geteuid() != 0:
+        print("bench: needs root (network namespaces)", file=sys.stderr)
+        return 1
+    from vpnd import log
+    log.setup("json", "error")  # the spawner's own lines would clutter the table
+    bench = Bench(args)
+    try:
+        bench.run()
+    finally:
+        bench.cleanup()
+    print(f"vpnd benchmark: {os.uname().machine}, {os.cpu_count()} cores, "
+          f"{time.strftime('%Y-%m-%d')}, N={args.n}, {args.reps} repetitions")
+    print(bench.table())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

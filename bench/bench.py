@@ -229,7 +229,10 @@ class Bench:
             os.replace(tmp, v.state_dir / f"{doc['id']}.json")
             events = wait_for(lambda: [e for e in log_events(v.log_path, "change applied", lines)
                                        if e.get("connection") == conn["id"]], 60,
-                              interval=0.001, what="the change applied")
+                              # The latency is read from vpnd's own log
+                              # timestamp; polling gently keeps this
+                              # process from competing with vpnd and charon.
+                              interval=0.02, what="the change applied")
             change.append(ts(events[0]) - t0)
         sock = fresh_charon(base, ns)
         subprocess.run(["swanctl", "--load-all", "--file", str(conf), "--uri", f"unix://{sock}"],
@@ -246,6 +249,10 @@ class Bench:
         m = median(change)[0]
         self.row(f"2 one change among N={n}", median(change), median(swan),
                  "<= 10 ms, >= 50x", m <= 0.010 and median(swan)[0] / m >= 50)
+
+        if self.args.quick:
+            v.cleanup()
+            return
 
         # (3) resync with nothing changed.
         resync, writes = [], 0
@@ -391,6 +398,8 @@ def main() -> int:
     parser.add_argument("--idle", type=float, default=60, help="idle CPU window, seconds")
     parser.add_argument("--spread-ns", type=int, default=50)
     parser.add_argument("--spread-conns", type=int, default=20)
+    parser.add_argument("--quick", action="store_true",
+                        help="figures 1 and 2 only (for profiling work)")
     parser.add_argument("--smoke", action="store_true",
                         help="N=20, 2 repetitions, short windows: that it runs, not figures")
     args = parser.parse_args()

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 
 import pytest
 
@@ -74,12 +75,24 @@ def sa_shape(v: VpndProcess, ns: str) -> dict[str, tuple[int, int]]:
     return shape
 
 
-def wait_converged(v: VpndProcess, ns: str, names, timeout: float = 30) -> None:
-    """Until each connection has exactly one IKE_SA and one CHILD_SA: both
-    ends initiating can leave duplicates for a moment, which vpnd ends."""
+def wait_converged(v: VpndProcess, ns: str, names, timeout: float = 30,
+                   stable: float = 2.0) -> None:
+    """Until each connection has exactly one IKE_SA and one CHILD_SA, and
+    has kept that for `stable` seconds: both ends initiating can leave a
+    duplicate that shows up a moment later, which vpnd then ends (after
+    reconciler.DUPLICATE_GRACE)."""
     want = {name: (1, 1) for name in names}
-    wait_for(lambda: sa_shape(v, ns) == want, timeout,
-             what=f"one IKE_SA and one CHILD_SA each for {sorted(want)} in {ns}")
+    since = [None]
+
+    def settled():
+        if sa_shape(v, ns) != want:
+            since[0] = None
+            return False
+        since[0] = since[0] or time.monotonic()
+        return time.monotonic() - since[0] >= stable
+    wait_for(settled, timeout, interval=0.2,
+             what=f"one IKE_SA and one CHILD_SA each for {sorted(want)} in {ns}, "
+                  f"steady for {stable:.0f}s")
 
 
 @pytest.fixture

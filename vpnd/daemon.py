@@ -23,7 +23,7 @@ from .statefiles import is_state_file
 # A burst of writes (a config-management run, an editor's save dance)
 # becomes one pass: wait until the directory is quiet this long, and files
 # that change while a pass runs are picked up together by the next one ...
-DEBOUNCE = 0.001
+DEBOUNCE = 0.0
 # ... but never longer than this after the first event.
 DEBOUNCE_MAX = 0.1
 # charon's events come in bursts (log lines, up/down, rekeys): one refresh.

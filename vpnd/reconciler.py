@@ -18,9 +18,9 @@ from . import status as status_mod
 from .drivers.base import Driver
 from .drivers.strongswan_mapping import Unsupported
 from .errors import DriverError, DriverUnavailable
-from .live import EMPTY
-from .plan import (DesiredConn, Initiate, Step, TerminateDuplicate, duplicates,
-                   plan_namespace)
+from .live import EMPTY, LiveState
+from .plan import (DesiredConn, Initiate, LoadConn, LoadShared, Step, TerminateDuplicate,
+                   duplicates, plan_namespace)
 from .record import Record
 from .statefiles import DesiredState, StateDir
 from .status import NamespaceView
@@ -167,7 +167,10 @@ class Reconciler:
         scope = sorted(set(self._scope(state, changed, full)) | set(namespaces))
         all_steps, failed = [], {}
         for ns in scope:
-            steps = self._reconcile_namespace(ns, desired, state, dry_run, failed, bound)
+            # A pass for changed files plans only their connections; the
+            # others of the namespace did not change and are not looked at.
+            only = changed if not full and ns not in namespaces else None
+            steps = self._reconcile_namespace(ns, desired, state, dry_run, failed, bound, only)
             all_steps.extend(steps)
         if not dry_run:
             # A connection's apply error lasts until it applies, or goes away.
@@ -181,14 +184,21 @@ class Reconciler:
         return PassResult(tuple(all_steps), failed, tuple(scope))
 
     def _reconcile_namespace(self, ns, desired: Desired, state: DesiredState,
-                             dry_run: bool, failed: dict, bound) -> list[Step]:
+                             dry_run: bool, failed: dict, bound,
+                             only: set[str] | None = None) -> list[Step]:
         if self.config.charon.mode != "external" and not self.namespace_exists(ns):
             self.views[ns] = NamespaceView(None, f"namespace {ns} does not exist")
             return []
         try:
-            if not dry_run:
+            running = self.views.get(ns) is not None and self.views[ns].live is not None
+            if not dry_run and (only is None or not running):
+                # charon-wide settings (retransmission) follow all of a
+                # namespace's connections: full passes keep them current.
                 self._configure(ns, desired, bound)
-            live = self.driver.live_state(ns, start=not dry_run)
+            if only is not None and not dry_run and running:
+                live = self._live_of_changed(ns, desired, only)
+            else:
+                live = self.driver.live_state(ns, start=not dry_run)
         except DriverUnavailable as e:
             self.views[ns] = NamespaceView(None, f"charon not running: {e}")
             if not dry_run:
@@ -200,14 +210,17 @@ class Reconciler:
         if not dry_run:
             self.driver.watch(ns, self.on_event)
         ns_desired = desired.conns.get(ns, {})
+        applied = self.record.applied(ns)
+        if only is not None:
+            ns_desired = {k: v for k, v in ns_desired.items() if v.source in only}
+            applied = {k: v for k, v in applied.items() if v.source in only or k in ns_desired}
         if live is not EMPTY:
-            ns_desired = self._drop_unsupported(ns, desired, ns_desired, bound)
-        steps = plan_namespace(ns, ns_desired, self.record.applied(ns), live, state.held)
+            ns_desired = self._drop_unsupported(ns, desired, ns_desired, bound, only is None)
+        steps = plan_namespace(ns, ns_desired, applied, live, state.held)
         if dry_run:
             self.views[ns] = NamespaceView(live)
             return list(steps)
-        for step in steps:
-            self._apply_step(step, failed, bound)
+        self._apply_steps(ns, steps, failed, bound)
         if any(step.actions for step in steps):
             try:
                 live = self.driver.live_state(ns, start=False)
@@ -217,13 +230,34 @@ class Reconciler:
         self.views[ns] = NamespaceView(live)
         return list(steps)
 
-    def _drop_unsupported(self, ns: str, desired: Desired, ns_desired: dict, bound) -> dict:
+    def _live_of_changed(self, ns: str, desired: Desired, only: set[str]) -> LiveState:
+        """What a pass for changed files needs to know of a charon that was
+        answering: what is loaded, taken from the record, and the SAs of
+        just the connections whose configuration differs from the record
+        (or that are new or gone), asked fresh. A charon that lost what vpnd
+        loaded is found by the next poll or resync, which read everything;
+        this keeps a change within a round trip or two."""
+        wanted = {n: d for n, d in desired.conns.get(ns, {}).items() if d.source in only}
+        recorded = {n: a for n, a in self.record.applied(ns).items()
+                    if a.source in only or n in wanted}
+        moving = {n for n, d in wanted.items()
+                  if n not in recorded or recorded[n].fingerprint != d.fingerprint}
+        moving |= recorded.keys() - wanted.keys()
+        return LiveState(conns=frozenset(recorded),
+                         shared=frozenset(a.secret_id for a in recorded.values()),
+                         sas=self.driver.sas_of(ns, sorted(moving)))
+
+    def _drop_unsupported(self, ns: str, desired: Desired, ns_desired: dict, bound,
+                          whole_namespace: bool) -> dict:
         """Leave out connections that charon cannot negotiate (an ERROR with
         the reason) rather than load them to fail at every attempt."""
-        for key in [k for k in self.capability_errors if k[0] == ns]:
+        for key in [k for k in self.capability_errors
+                    if k[0] == ns and (whole_namespace or k[1] in ns_desired)]:
             del self.capability_errors[key]
         kept = dict(ns_desired)
         for conn in desired.models.get(ns, []):
+            if conn.id not in ns_desired:
+                continue
             try:
                 reason = self.driver.unsupported(ns, conn)
             except DriverError as e:
@@ -243,6 +277,37 @@ class Reconciler:
             # Old settings stay in force; connections can still be applied.
             bound.warning("charon settings not applied", netns=ns, error=str(e))
 
+    def _apply_steps(self, ns: str, steps, failed: dict, bound) -> None:
+        """New connections (only loads) go in one pipelined batch; the rest,
+        which terminate and wait, one step after another."""
+        loads = [s for s in steps if [type(a) for a in s.actions] == [LoadShared, LoadConn]]
+        if len(loads) > 1:
+            try:
+                results = self.driver.load_many(
+                    ns, [(s.actions[0].message, s.actions[1].message) for s in loads])
+            except DriverUnavailable as e:
+                results = [f"load failed: {e}"] * len(loads)
+            for step, error in zip(loads, results):
+                if error:
+                    failed[(ns, step.name)] = error
+                    bound.error("apply failed", netns=ns, service=step.service_id,
+                                connection=step.name, error=error)
+                else:
+                    self._applied(step, bound)
+            batched = {id(s) for s in loads}
+            steps = [s for s in steps if id(s) not in batched]
+        for step in steps:
+            self._apply_step(step, failed, bound)
+
+    def _applied(self, step: Step, bound) -> None:
+        self.record.set(step.namespace, step.name, step.record)
+        if step.actions:
+            # Whatever failed before was about the old configuration.
+            self.failures.pop((step.namespace, step.name), None)
+            bound.info("change applied", netns=step.namespace, service=step.service_id,
+                       connection=step.name, reason=step.reason,
+                       actions=[a.describe() for a in step.actions])
+
     def _apply_step(self, step: Step, failed: dict, bound) -> None:
         for action in step.actions:
             try:
@@ -252,13 +317,7 @@ class Reconciler:
                 bound.error("apply failed", netns=step.namespace, service=step.service_id,
                             connection=step.name, action=action.describe(), error=str(e))
                 return
-        self.record.set(step.namespace, step.name, step.record)
-        if step.actions:
-            # Whatever failed before was about the old configuration.
-            self.failures.pop((step.namespace, step.name), None)
-            bound.info("change applied", netns=step.namespace, service=step.service_id,
-                       connection=step.name, reason=step.reason,
-                       actions=[a.describe() for a in step.actions])
+        self._applied(step, bound)
 
     # --- status --------------------------------------------------------------
 

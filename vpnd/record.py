@@ -64,7 +64,7 @@ class Record:
                         "fingerprint": a.fingerprint, "secret_id": a.secret_id}
                  for name, a in sorted(conns.items())}
             for ns, conns in sorted(self.namespaces.items()) if conns}}
-        write_atomically(self.path, json.dumps(data, indent=1).encode(), 0o600)
+        write_atomically(self.path, json.dumps(data, separators=(",", ":")).encode(), 0o600)
 
     def applied(self, namespace: str) -> dict[str, AppliedConn]:
         return dict(self.namespaces.get(namespace, {}))

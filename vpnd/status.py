@@ -132,7 +132,8 @@ def _invalid_entry(path: str, file_errors: list[InputError]) -> dict:
 def write(path: str, services: list[dict], **extra) -> None:
     document = {"updated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                 **extra, "services": services}
-    write_atomically(path, (json.dumps(document, indent=1) + "\n").encode())
+    # Compact: it is rewritten on every change; `vpnd status --json` indents.
+    write_atomically(path, (json.dumps(document, separators=(",", ":")) + "\n").encode())
 
 
 def read(path: str) -> dict:

@@ -36,6 +36,10 @@ class Driver(ABC):
         """What the daemon has loaded and established (read-only)."""
 
     @abstractmethod
+    def sas_of(self, namespace: str, names) -> tuple:
+        """The SAs of these connections only (cheaper than live_state)."""
+
+    @abstractmethod
     def execute(self, namespace: str, action: Action) -> None:
         """Perform one planned action; raises DriverError."""
 
@@ -43,6 +47,20 @@ class Driver(ABC):
     def watch(self, namespace: str, callback) -> None:
         """Deliver the daemon's events (SA up/down, rekeys, log lines) to
         callback(namespace, label, event), from another thread."""
+
+    def load_many(self, namespace: str, pairs) -> list[str | None]:
+        """Load many (secret, connection) pairs; one error (or None) each.
+        Drivers that can batch or pipeline do better than this."""
+        from ..plan import LoadConn, LoadShared
+        results = []
+        for secret, conn in pairs:
+            try:
+                self.execute(namespace, LoadShared(secret["id"], secret))
+                self.execute(namespace, LoadConn(next(iter(conn)), conn))
+                results.append(None)
+            except Exception as e:  # noqa: BLE001 - reported per connection
+                results.append(str(e))
+        return results
 
     @abstractmethod
     def watching(self, namespaces) -> bool:

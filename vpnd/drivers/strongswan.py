@@ -70,9 +70,27 @@ class StrongswanDriver(Driver):
             self._client(namespace).version()
 
     def live_state(self, namespace: str, start: bool = True) -> LiveState:
-        if start:
-            self.ensure_running(namespace)
+        # Ask first: a charon that answers needs no readiness check, and a
+        # pass that costs one round trip less lands a change sooner.
+        try:
+            return self._client(namespace).live_state()
+        except DriverUnavailable:
+            if not start:
+                raise
+        self.ensure_running(namespace)
         return self._client(namespace).live_state()
+
+    def sas_of(self, namespace: str, names) -> tuple:
+        return self._client(namespace).sas_of(names)
+
+    def load_many(self, namespace: str, pairs) -> list[str | None]:
+        """Load (secret, connection) pairs pipelined, for many new
+        connections at once; one error text (or None) per pair."""
+        requests = []
+        for secret, conn in pairs:
+            requests += [("load-shared", secret), ("load-conn", conn)]
+        results = self._client(namespace).pipeline(requests)
+        return [results[i] or results[i + 1] for i in range(0, len(results), 2)]
 
     def execute(self, namespace: str, action: Action) -> None:
         client = self._client(namespace)

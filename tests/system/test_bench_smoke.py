@@ -1,0 +1,26 @@
+"""The benchmark still runs (N=20): its figures are not pass/fail here."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import require_system
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_benchmark_smoke_run_prints_every_figure_and_cleans_up():
+    require_system()
+    before = set(subprocess.run(["ip", "netns", "list"], capture_output=True,
+                                text=True).stdout.split())
+    result = subprocess.run([sys.executable, str(ROOT / "bench" / "bench.py"), "--smoke"],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    for figure in ("1 cold start", "2 one change", "3 resync", "4 status latency",
+                   "5 idle CPU", "6 peak RSS", "7 spread"):
+        assert figure in result.stdout, result.stdout
+    assert "swanctl --load-all" in result.stdout
+    after = set(subprocess.run(["ip", "netns", "list"], capture_output=True,
+                               text=True).stdout.split())
+    assert after <= before

@@ -234,6 +234,9 @@ class Bench:
                               # process from competing with vpnd and charon.
                               interval=0.02, what="the change applied")
             change.append(ts(events[0]) - t0)
+            # One change at a time: let that pass finish (status, record).
+            wait_for(lambda: log_events(v.log_path, "reconciled", lines), 60, interval=0.02,
+                     what="the pass to finish")
         sock = fresh_charon(base, ns)
         subprocess.run(["swanctl", "--load-all", "--file", str(conf), "--uri", f"unix://{sock}"],
                        check=True, capture_output=True)
@@ -383,7 +386,8 @@ class Bench:
                   "")
         rows = [header]
         for name, vpnd, base, target, ok, unit in self.rows:
-            ratio = f"{base[0] / vpnd[0]:.2g}x" if base and vpnd[0] else "-"
+            r = base[0] / vpnd[0] if base and vpnd[0] else None
+            ratio = "-" if r is None else f"{r:.2f}x" if r < 10 else f"{r:.0f}x"
             rows.append((name, fmt(vpnd, unit), fmt(base, unit), ratio, target,
                          "" if ok is None else ("PASS" if ok else "MISS")))
         widths = [max(len(r[i]) for r in rows) for i in range(len(header))]

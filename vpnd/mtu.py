@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import ipaddress
 
-from pyroute2 import IPRoute
-
 TABLE = 220
 
 
@@ -29,6 +27,9 @@ def wanted(conns) -> dict[str, int]:
 def apply(namespace: str, mtus: dict[str, int]) -> dict[str, str]:
     """Set route MTUs in `namespace`; returns {cidr: outcome} for status:
     "applied", "no route yet" (no CHILD_SA) or "above the device MTU"."""
+    # Imported here: pyroute2 costs 60 ms at start, and a cold start
+    # should not wait for what only ACTIVE tunnels need.
+    from pyroute2 import IPRoute
     outcome = {cidr: "no route yet" for cidr in mtus}
     with IPRoute(netns=namespace) as ipr:
         links = {link["index"]: link.get("mtu") for link in ipr.get_links()}

@@ -56,3 +56,24 @@ def test_structlog_delivers_through_the_journal_logger(tmp_path, monkeypatch):
         structlog.reset_defaults()
         server.close()
     assert "VPND_EVENT=change-applied\n" in data and "IKE_SA_NAME=c9\n" in data
+
+
+def test_the_redactor_masks_any_current_psk_wherever_it_hides():
+    from vpnd.log import SecretRedactor
+    r = SecretRedactor()
+    r.update({"secret-one", "secret-one-longer", "abc"})
+    event = r(None, "info", {"event": "x secret-one-longer y", "nested": {"k": ["secret-one"]},
+                             "error": ValueError("bad secret-one"), "n": 3, "short": "abc"})
+    assert event == {"event": "x <redacted> y", "nested": {"k": ["<redacted>"]},
+                     "error": "bad <redacted>", "n": 3, "short": "abc"}
+    r.update(set())  # PSKs no longer in use stay masked: they were secrets
+    assert r(None, "info", {"event": "secret-one"}) == {"event": "<redacted>"}
+
+
+def test_a_new_psk_is_masked_at_once_and_old_ones_stay_masked():
+    from vpnd.log import SecretRedactor
+    r = SecretRedactor()
+    r.update({f"psk-number-{i}" for i in range(100)})
+    r.update({f"psk-number-{i}" for i in range(1, 100)} | {"psk-rotated"})
+    event = r(None, "info", {"a": "psk-rotated", "b": "psk-number-0", "c": "psk-number-7"})
+    assert set(event.values()) == {"<redacted>"}

@@ -26,3 +26,8 @@ class DriverError(Exception):
 
 class DriverUnavailable(DriverError):
     """The IKE daemon of a namespace cannot be reached (not running, hung)."""
+
+
+class Unsupported(Exception):
+    """The IKE daemon, or the data plane in use, cannot do what a connection
+    asks for; the message says why, for the connection's ERROR status."""

@@ -16,8 +16,7 @@ from dataclasses import dataclass, field
 from . import log, mtu, netns, reasons
 from . import status as status_mod
 from .drivers.base import Driver
-from .drivers.strongswan_mapping import Unsupported
-from .errors import DriverError, DriverUnavailable
+from .errors import DriverError, DriverUnavailable, Unsupported
 from .live import EMPTY, LiveState
 from .plan import (DesiredConn, Initiate, LoadConn, LoadShared, Step, TerminateDuplicate,
                    duplicates, plan_namespace)

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..errors import Unsupported
 from ..model import Connection, Lifetime
+
 
 ENCRYPTION = {
     "3des": "3des",
@@ -67,10 +69,6 @@ DPD_ACTION = {
     "restart-by-peer": "clear",
     "disabled": "clear",
 }
-
-class Unsupported(Exception):
-    """strongSwan, or the data plane in use, cannot do what was asked."""
-
 
 @dataclass(frozen=True)
 class Rendered:

@@ -52,6 +52,13 @@ def main() -> int:
                       what="ping through the tunnel")
         say(f"ping {lab.a.host4} (LAN A) -> {lab.b.host4} (LAN B) through the tunnel: "
             f"{'passes' if ok else 'FAILS'}")
+        # Byte counters in status.json follow the next SA refresh (a poll
+        # every status_interval): wait for the ping to show there too.
+        a_doc = json.loads((EXAMPLES / "site-a.json").read_text())
+        a_conn = a_doc["ipsec_site_connections"][0]["id"]
+        wait_for(lambda: sum(c.get("bytes_in", 0) for c in (daemons[0].conn_status(
+            a_doc["id"], a_conn) or {}).get("child_sas", {}).values()) > 0, 30,
+                 what="the ping in site A's counters")
         for v, name in zip(daemons, ("site-a", "site-b")):
             say(f"vpnd status ({name})")
             print(v.cli("status").stdout, flush=True)

@@ -32,7 +32,6 @@ sys.path.insert(0, str(ROOT))
 
 from vpnd.drivers.charon_process import CharonSpawner  # noqa: E402
 from vpnd.drivers.strongswan_mapping import render  # noqa: E402
-from vpnd.drivers.vici_client import ViciClient  # noqa: E402
 from vpnd.testbed import TwoSites, VpndProcess, ip, kill_namespace_processes, wait_for  # noqa: E402
 from vpnd.validation import parse_service  # noqa: E402
 
@@ -259,7 +258,7 @@ class Bench:
 
         # (3) resync with nothing changed.
         resync, writes = [], 0
-        for rep in range(reps):
+        for _ in range(reps):
             before = (v.status_document()["vici_writes"], vici_writes_in_log(spawner, ns))
             lines = len(v.log_path.read_text().splitlines())
             v.signal(signal.SIGHUP)

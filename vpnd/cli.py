@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _check(args) -> int:
-    from .statefiles import StateDir, is_state_file, read_file
+    from .statefiles import StateDir, read_file
     files = args.files
     if not files:
         try:

@@ -90,6 +90,7 @@ class Daemon:
         full_pending = False  # a namespace came or went: every scope may move
         touched: set[str] = set()  # namespaces charon sent events about
         touched_at = None
+        reported = None  # the report last summarised for STATUS=
         while True:
             deadlines = [next_resync, next_status]
             if last_event is not None:
@@ -154,7 +155,11 @@ class Daemon:
                 if lost:
                     self._pass(full=False, why="charon check", namespaces=lost)
                 next_status = time.monotonic() + self.config.status_interval
-            self.notifier.status(summary(self.reconciler.last_report))
+            if self.reconciler.last_report is not reported:
+                # Only for a new report: summing 1000 connections on every
+                # wake-up is work the loop need not do.
+                reported = self.reconciler.last_report
+                self.notifier.status(summary(reported))
             if watchdog is not None and time.monotonic() >= next_watchdog:
                 # Only from the loop itself, and only while it is healthy: a
                 # wedged loop, or a dead event session, gets vpnd restarted.

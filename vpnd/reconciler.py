@@ -45,6 +45,16 @@ class Desired:
     initiators: set[tuple[str, str]] = field(default_factory=set)  # bi-directional
     models: dict[str, list] = field(default_factory=dict)  # namespace -> Connections
 
+    def merge(self, other: "Desired") -> None:
+        for ns, conns in other.conns.items():
+            self.conns.setdefault(ns, {}).update(conns)
+        for ns, models in other.models.items():
+            self.models.setdefault(ns, []).extend(models)
+        self.children.update(other.children)
+        self.errors.update(other.errors)
+        self.psks |= other.psks
+        self.initiators |= other.initiators
+
 
 @dataclass(frozen=True)
 class PassResult:
@@ -101,15 +111,7 @@ class Reconciler:
             if part is None or part[0] is not service:
                 part = (service, self._render_service(service))
             cache[id(service)] = part
-            rendered = part[1]
-            for ns_key, value in rendered.conns.items():
-                out.conns.setdefault(ns_key, {}).update(value)
-            out.children.update(rendered.children)
-            out.errors.update(rendered.errors)
-            out.psks |= rendered.psks
-            out.initiators |= rendered.initiators
-            for ns_key, value in rendered.models.items():
-                out.models.setdefault(ns_key, []).extend(value)
+            out.merge(part[1])
         self._rendered = cache
         return out
 
@@ -188,6 +190,11 @@ class Reconciler:
         if self.config.charon.mode != "external" and not self.namespace_exists(ns):
             self.views[ns] = NamespaceView(None, f"namespace {ns} does not exist")
             return []
+        ns_desired = desired.conns.get(ns, {})
+        applied = self.record.applied(ns)
+        if only is not None:
+            ns_desired = {k: v for k, v in ns_desired.items() if v.source in only}
+            applied = {k: v for k, v in applied.items() if v.source in only or k in ns_desired}
         try:
             running = self.views.get(ns) is not None and self.views[ns].live is not None
             if not dry_run and (only is None or not running):
@@ -195,7 +202,7 @@ class Reconciler:
                 # namespace's connections: full passes keep them current.
                 self._configure(ns, desired, bound)
             if only is not None and not dry_run and running:
-                live = self._live_of_changed(ns, desired, only)
+                live = self._live_of_changed(ns, ns_desired, applied)
             else:
                 live = self.driver.live_state(ns, start=not dry_run)
         except DriverUnavailable as e:
@@ -208,11 +215,6 @@ class Reconciler:
         self._retry.pop(ns, None)
         if not dry_run:
             self.driver.watch(ns, self.on_event)
-        ns_desired = desired.conns.get(ns, {})
-        applied = self.record.applied(ns)
-        if only is not None:
-            ns_desired = {k: v for k, v in ns_desired.items() if v.source in only}
-            applied = {k: v for k, v in applied.items() if v.source in only or k in ns_desired}
         if live is not EMPTY:
             ns_desired = self._drop_unsupported(ns, desired, ns_desired, bound, only is None)
         steps = plan_namespace(ns, ns_desired, applied, live, state.held)
@@ -229,16 +231,14 @@ class Reconciler:
         self.views[ns] = NamespaceView(live)
         return list(steps)
 
-    def _live_of_changed(self, ns: str, desired: Desired, only: set[str]) -> LiveState:
+    def _live_of_changed(self, ns: str, wanted: dict, recorded: dict) -> LiveState:
         """What a pass for changed files needs to know of a charon that was
-        answering: what is loaded, taken from the record, and the SAs of
-        just the connections whose configuration differs from the record
-        (or that are new or gone), asked fresh. A charon that lost what vpnd
-        loaded is found by the next poll or resync, which read everything;
-        this keeps a change within a round trip or two."""
-        wanted = {n: d for n, d in desired.conns.get(ns, {}).items() if d.source in only}
-        recorded = {n: a for n, a in self.record.applied(ns).items()
-                    if a.source in only or n in wanted}
+        answering (`wanted` and `recorded`: those files' connections, desired
+        and on record): what is loaded, taken from the record, and the SAs
+        of just the connections whose configuration moved (changed, new or
+        gone), asked fresh. A charon that lost what vpnd loaded is found by
+        the next poll or resync, which read everything; this keeps a change
+        within a round trip or two."""
         moving = {n for n, d in wanted.items()
                   if n not in recorded or recorded[n].fingerprint != d.fingerprint}
         moving |= recorded.keys() - wanted.keys()

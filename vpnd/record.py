@@ -13,6 +13,8 @@ import hmac
 import json
 import os
 import secrets
+from types import MappingProxyType
+from typing import Mapping
 
 from .plan import AppliedConn
 
@@ -66,8 +68,9 @@ class Record:
             for ns, conns in sorted(self.namespaces.items()) if conns}}
         write_atomically(self.path, json.dumps(data, separators=(",", ":")).encode(), 0o600)
 
-    def applied(self, namespace: str) -> dict[str, AppliedConn]:
-        return dict(self.namespaces.get(namespace, {}))
+    def applied(self, namespace: str) -> Mapping[str, AppliedConn]:
+        """A read-only view: callers that keep it past a change copy it."""
+        return MappingProxyType(self.namespaces.get(namespace, {}))
 
     def set(self, namespace: str, name: str, applied: AppliedConn | None) -> None:
         conns = self.namespaces.setdefault(namespace, {})

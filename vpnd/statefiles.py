@@ -108,7 +108,7 @@ class StateDir:
                 held.add(path)
                 continue
             seen_ids[service.id] = path
-            for i, conn in enumerate(service.connections):
+            for conn in service.connections:
                 seen_conns[(service.namespace, conn.id)] = path
             services[path] = service
         return DesiredState(services, errors, frozenset(held))

@@ -118,7 +118,7 @@ class ViciClient:
             for command, message in requests:
                 session.transport.send(Packet.request(command, Message.serialize(message)))
             results = []
-            for command, message in requests:
+            for command, _ in requests:
                 response = Packet.parse(session.transport.receive())
                 if response.response_type != Packet.CMD_RESPONSE:
                     results.append(f"{command}: unexpected answer")

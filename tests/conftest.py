@@ -68,31 +68,42 @@ def service(service_id, local, conns, v6=False) -> dict:
 
 def sa_shape(v: VpndProcess, ns: str) -> dict[str, tuple[int, int]]:
     """connection -> (IKE_SAs, installed CHILD_SAs) in one charon."""
+    return _shape(v.vici(ns).live_state().sas)
+
+
+def _shape(sas) -> dict[str, tuple[int, int]]:
     shape: dict[str, tuple[int, int]] = {}
-    for sa in v.vici(ns).live_state().sas:
+    for sa in sas:
         ikes, children = shape.get(sa.name, (0, 0))
         shape[sa.name] = (ikes + 1, children + sum(c.state == "INSTALLED" for c in sa.children))
     return shape
 
 
-def wait_converged(v: VpndProcess, ns: str, names, timeout: float = 30,
-                   stable: float = 2.0) -> None:
-    """Until each connection has exactly one IKE_SA and one CHILD_SA, and
-    has kept that for `stable` seconds: both ends initiating can leave a
-    duplicate that shows up a moment later, which vpnd then ends (after
-    reconciler.DUPLICATE_GRACE)."""
+def wait_converged(ends: list[tuple[VpndProcess, str]], names, timeout: float = 60,
+                   stable: float = 1.0) -> None:
+    """Until, at every end (vpnd, namespace) at once, each connection has
+    exactly one IKE_SA, ESTABLISHED, and one installed CHILD_SA, for
+    `stable` seconds.
+
+    An end that initiated before its peer listened keeps a CONNECTING
+    IKE_SA and retransmits (seconds apart, for up to the DPD budget);
+    when it lands it makes a duplicate that vpnd then ends, replacing the
+    SA a test may hold. Only with no initiation pending at either end is
+    the tunnel settled."""
     want = {name: (1, 1) for name in names}
     since = [None]
 
     def settled():
-        if sa_shape(v, ns) != want:
-            since[0] = None
-            return False
+        for v, ns in ends:
+            sas = v.vici(ns).live_state().sas
+            if _shape(sas) != want or any(sa.state != "ESTABLISHED" for sa in sas):
+                since[0] = None
+                return False
         since[0] = since[0] or time.monotonic()
         return time.monotonic() - since[0] >= stable
     wait_for(settled, timeout, interval=0.2,
-             what=f"one IKE_SA and one CHILD_SA each for {sorted(want)} in {ns}, "
-                  f"steady for {stable:.0f}s")
+             what=f"one ESTABLISHED IKE_SA and one CHILD_SA each for {sorted(want)} at "
+                  f"{[ns for _, ns in ends]}, steady for {stable:.0f}s")
 
 
 @pytest.fixture

@@ -91,7 +91,7 @@ def test_bidirectional_recovers_after_the_peer_charon_restarts(lab, vpnd_factory
     # being bi-directional, initiates again.
     b.wait_conn("svc-b", "c1", timeout=60)
     a.wait_conn("svc-a", "c1", timeout=60)
-    wait_converged(a, lab.a.gw, ["c1"])
+    wait_converged([(a, lab.a.gw), (b, lab.b.gw)], ["c1"])
     assert wait_for(lambda: lab.ping(lab.a.host, lab.b.host4), 30, what="ping after recovery")
 
 
@@ -99,7 +99,7 @@ def test_peer_that_disappears_shows_down_within_the_dpd_timeout(lab, vpnd_factor
     dpd = {"dpd_action": "restart", "dpd_interval": 2, "dpd_timeout": 10}
     a, b = start_pair(lab, vpnd_factory, a_conn=dpd, b_conn=dpd)
     a.wait_conn("svc-a", "c1"), b.wait_conn("svc-b", "c1")
-    wait_converged(a, lab.a.gw, ["c1"])
+    wait_converged([(a, lab.a.gw), (b, lab.b.gw)], ["c1"])
 
     in_ns(lab.b.gw, "ip", "link", "set", "wan", "down")  # b vanishes from the WAN
     try:
@@ -156,7 +156,7 @@ def test_what_the_data_plane_cannot_carry_is_an_error_with_the_reason(lab, vpnd_
 def test_status_follows_sa_events_without_waiting_for_the_poll(lab, vpnd_factory):
     a, b = start_pair(lab, vpnd_factory)
     a.wait_conn("svc-a", "c1"), b.wait_conn("svc-b", "c1")
-    wait_converged(a, lab.a.gw, ["c1"])
+    wait_converged([(a, lab.a.gw), (b, lab.b.gw)], ["c1"])
     poll = a.status_document()
     b.remove("svc.json")  # b terminates: a receives the DELETE
     wait_for(lambda: not b.vici(lab.b.gw).live_state().sas, 15, what="b's SAs gone")

@@ -19,9 +19,9 @@ def two_services(lab, vpnd_factory):
         v.write("svc6.json", service(f"svc6-{side}", me,
                                      [connection("c6", me, peer, PSK6, v6=True)], v6=True))
         v.start()
-    for v, side, ns in ((a, "a", lab.a.gw), (b, "b", lab.b.gw)):
+    for v, side in ((a, "a"), (b, "b")):
         v.wait_conn(f"svc4-{side}", "c4"), v.wait_conn(f"svc6-{side}", "c6")
-        wait_converged(v, ns, ["c4", "c6"])
+    wait_converged([(a, lab.a.gw), (b, lab.b.gw)], ["c4", "c6"])
     return a, b
 
 
@@ -78,7 +78,7 @@ def test_a_change_to_one_file_touches_only_its_service(lab, vpnd_factory):
     wait_for(lambda: sa_ids(a, lab.a.gw).get("c4") not in (None, before["c4"]), 30,
              what="c4 re-established")
     a.wait_conn("svc4-a", "c4")
-    wait_converged(a, lab.a.gw, ["c4", "c6"])
+    wait_converged([(a, lab.a.gw), (b, lab.b.gw)], ["c4", "c6"])
     after = sa_ids(a, lab.a.gw)
     assert after["c6"] == before["c6"]  # same IKE_SA and CHILD_SA ids
     assert lab.ping(lab.a.host, lab.b.host6, count=2)

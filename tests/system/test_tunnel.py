@@ -27,7 +27,7 @@ def both_sides(lab, vpnd_factory, psk=PSK, **conn_overrides):
 
 def converged(lab, a, b):
     a.wait_conn("svc-a", "c1"), b.wait_conn("svc-b", "c1")
-    wait_converged(a, lab.a.gw, ["c1"]), wait_converged(b, lab.b.gw, ["c1"])
+    wait_converged([(a, lab.a.gw), (b, lab.b.gw)], ["c1"])
 
 
 def ike_ids(v, ns, name="c1"):
@@ -39,7 +39,7 @@ def test_tunnel_comes_up_and_passes_lan_traffic(lab, vpnd_factory):
     a.wait_conn("svc-a", "c1")
     b.wait_conn("svc-b", "c1")
     # Both ends initiate; whatever raced, one IKE_SA and one CHILD_SA remain.
-    wait_converged(a, lab.a.gw, ["c1"]), wait_converged(b, lab.b.gw, ["c1"])
+    wait_converged([(a, lab.a.gw), (b, lab.b.gw)], ["c1"])
     assert lab.ping(lab.a.host, lab.b.host4, count=3)
     assert sa_shape(a, lab.a.gw) == sa_shape(b, lab.b.gw) == {"c1": (1, 1)}
 

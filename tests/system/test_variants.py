@@ -75,9 +75,9 @@ def test_changing_one_connection_leaves_a_neighbours_traffic_uninterrupted(lab, 
             connection("c4", me, peer, PSK),
             connection("c6", me, peer, PSK, v6=True, external_ip=me.wan6)]))
         v.start()
-    for v, side, ns in ((a, "a", lab.a.gw), (b, "b", lab.b.gw)):
+    for v, side in ((a, "a"), (b, "b")):
         v.wait_conn(f"svc-{side}", "c4"), v.wait_conn(f"svc-{side}", "c6")
-        wait_converged(v, ns, ["c4", "c6"])
+    wait_converged([(a, lab.a.gw), (b, lab.b.gw)], ["c4", "c6"])
     before = {sa.name: sa.uniqueid for sa in a.vici(lab.a.gw).live_state().sas}
 
     # 40 pings, 0.2 s apart, through c6 while c4 is re-keyed with a new PSK.

@@ -20,7 +20,7 @@ class SecretRedactor:
     def __init__(self):
         self._secrets: frozenset[str] = frozenset()  # in the big pattern
         self._recent: frozenset[str] = frozenset()  # added since, in a small one
-        self._patterns: tuple[re.Pattern, ...] = ()
+        self._patterns: tuple[re.Pattern, ...] | None = ()
 
     def update(self, secrets) -> None:
         # Very short strings would mask innocent text; Neutron PSKs are not that.
@@ -35,15 +35,22 @@ class SecretRedactor:
             self._recent = added
         else:
             self._secrets, self._recent = secrets, frozenset()
+        self._patterns = None  # compiled when a line is next logged
+
+    def _compiled(self) -> tuple[re.Pattern, ...]:
         # One compiled alternation each, longest first: with a thousand PSKs
         # a loop of substring tests cost 0.2 ms per log line, this 1 us.
-        self._patterns = tuple(
-            re.compile("|".join(re.escape(x) for x in sorted(group, key=len, reverse=True)))
-            for group in (self._secrets, self._recent) if group)
+        # Compiling that one costs 12 ms: done when a line needs it, which
+        # on a cold start is while charon is busy loading, not before.
+        if self._patterns is None:
+            self._patterns = tuple(
+                re.compile("|".join(re.escape(x) for x in sorted(group, key=len, reverse=True)))
+                for group in (self._secrets, self._recent) if group)
+        return self._patterns
 
     def scrub(self, value):
         if isinstance(value, str):
-            for pattern in self._patterns:
+            for pattern in self._compiled():
                 value = pattern.sub(self.MASK, value)
             return value
         if isinstance(value, dict):
@@ -53,7 +60,7 @@ class SecretRedactor:
         return value
 
     def __call__(self, logger, method_name, event_dict):
-        if not self._patterns:
+        if not self._secrets and not self._recent:
             return event_dict
         plain = (str, dict, list, tuple, int, float, bool, type(None))
         # Anything else (an exception, say) is rendered to text first, so

@@ -213,8 +213,6 @@ class Reconciler:
                 return []
             live = EMPTY  # a plan then says what would be loaded once it runs
         self._retry.pop(ns, None)
-        if not dry_run:
-            self.driver.watch(ns, self.on_event)
         if live is not EMPTY:
             ns_desired = self._drop_unsupported(ns, desired, ns_desired, bound, only is None)
         steps = plan_namespace(ns, ns_desired, applied, live, state.held)
@@ -222,6 +220,11 @@ class Reconciler:
             self.views[ns] = NamespaceView(live)
             return list(steps)
         self._apply_steps(ns, steps, failed, bound)
+        # Subscribed only now: charon logs every load as a VICI log event,
+        # which for a thousand new connections costs it (and vpnd, reading
+        # them) more than the loads themselves. The watcher's "subscribed"
+        # event brings a fresh read of what happened in between.
+        self.driver.watch(ns, self.on_event)
         if any(step.actions for step in steps):
             try:
                 live = self.driver.live_state(ns, start=False)
@@ -281,22 +284,29 @@ class Reconciler:
         which terminate and wait, one step after another."""
         loads = [s for s in steps if [type(a) for a in s.actions] == [LoadShared, LoadConn]]
         if len(loads) > 1:
+            answered = 0
             try:
-                results = self.driver.load_many(
-                    ns, [(s.actions[0].message, s.actions[1].message) for s in loads])
+                # Each answer is recorded and logged as it arrives, while
+                # charon works on the next ones.
+                for step, error in zip(loads, self.driver.load_many(
+                        ns, [(s.actions[0].message, s.actions[1].message) for s in loads])):
+                    answered += 1
+                    if error:
+                        self._load_failed(step, error, failed, bound)
+                    else:
+                        self._applied(step, bound)
             except DriverUnavailable as e:
-                results = [f"load failed: {e}"] * len(loads)
-            for step, error in zip(loads, results):
-                if error:
-                    failed[(ns, step.name)] = error
-                    bound.error("apply failed", netns=ns, service=step.service_id,
-                                connection=step.name, error=error)
-                else:
-                    self._applied(step, bound)
+                for step in loads[answered:]:
+                    self._load_failed(step, f"load failed: {e}", failed, bound)
             batched = {id(s) for s in loads}
             steps = [s for s in steps if id(s) not in batched]
         for step in steps:
             self._apply_step(step, failed, bound)
+
+    def _load_failed(self, step: Step, error: str, failed: dict, bound) -> None:
+        failed[(step.namespace, step.name)] = error
+        bound.error("apply failed", netns=step.namespace, service=step.service_id,
+                    connection=step.name, error=error)
 
     def _applied(self, step: Step, bound) -> None:
         self.record.set(step.namespace, step.name, step.record)
@@ -495,7 +505,7 @@ class Reconciler:
                 for name in names:
                     self.rekeys[(ns, name)] = self.rekeys.get((ns, name), 0) + 1
                 touched.add(ns)
-            else:  # ike-updown, child-updown, disconnected
+            else:  # ike-updown, child-updown, subscribed, disconnected
                 touched.add(ns)
 
     def write_status(self) -> list[dict]:

@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import socket
+import struct
 import threading
 import time
 
 import pytest
+from vici.protocol import Message, Packet, Transport
 
 from vpnd.drivers.vici_client import ViciClient
 from vpnd.errors import DriverUnavailable
@@ -31,3 +33,76 @@ def test_a_charon_that_never_answers_times_out(tmp_path):
 def test_a_missing_socket_is_unavailable(tmp_path):
     with pytest.raises(DriverUnavailable, match="cannot reach charon"):
         ViciClient(str(tmp_path / "none.vici"), timeout=0.5).version()
+
+
+class AnsweringServer:
+    """Reads VICI requests and answers each: success, or failure for a
+    load-shared whose id is "bad" (with an errmsg that repeats nothing)."""
+
+    def __init__(self, path: str):
+        self.server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.server.bind(path)
+        self.server.listen(4)
+        self.sessions = 0
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while True:
+            try:
+                conn, _ = self.server.accept()
+            except OSError:
+                return
+            self.sessions += 1
+            threading.Thread(target=self._answer, args=(conn,), daemon=True).start()
+
+    def _answer(self, conn):
+        transport = Transport(conn)
+        try:
+            while True:
+                request = Packet.parse(transport.receive())
+                request.payload.read(struct.unpack("!B", request.payload.read(1))[0])
+                message = Message.deserialize(request.payload)
+                ok = message.get("id") != b"bad"
+                answer = {"success": "yes"} if ok else {"success": "no",
+                                                        "errmsg": "loading shared key failed"}
+                transport.send(bytes([Packet.CMD_RESPONSE]) + Message.serialize(answer))
+        except (OSError, struct.error):
+            conn.close()
+
+    def close(self):
+        self.server.close()
+
+
+def test_pipelined_answers_come_in_order_and_never_repeat_a_psk(tmp_path):
+    path = str(tmp_path / "answering.vici")
+    server = AnsweringServer(path)
+    client = ViciClient(path, timeout=2)
+    requests = [("load-shared", {"id": "good", "data": "psk-one-secret"}),
+                ("load-shared", {"id": "bad", "data": "psk-two-secret"}),
+                ("load-shared", {"id": "good", "data": "psk-three-secret"})]
+    answers = list(client.pipeline(requests))
+    assert answers == [None, "load-shared: loading shared key failed", None]
+    assert not any("psk-" in a for a in answers if a)
+    assert client.writes == 3
+    # Every answer read, even by a caller that then drops the generator
+    # (zip stops before it): the same session serves the next requests.
+    answers = client.pipeline(requests[:1])
+    assert [a for _, a in zip(range(1), answers)] == [None]
+    answers.close()
+    assert list(client.pipeline(requests[:1])) == [None]
+    assert server.sessions == 1
+    client.close()
+    server.close()
+
+
+def test_a_pipeline_left_unread_drops_its_session(tmp_path):
+    path = str(tmp_path / "answering.vici")
+    server = AnsweringServer(path)
+    client = ViciClient(path, timeout=2)
+    answers = client.pipeline([("load-shared", {"id": "good", "data": "psk-x-secret"})] * 3)
+    assert next(answers) is None
+    answers.close()  # two answers still unread: that session cannot be trusted
+    assert list(client.pipeline([("load-shared", {"id": "good", "data": "s-e-c"})])) == [None]
+    assert server.sessions == 2
+    client.close()
+    server.close()

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 
 from ..live import LiveState
 from ..model import Connection
@@ -48,19 +49,18 @@ class Driver(ABC):
         """Deliver the daemon's events (SA up/down, rekeys, log lines) to
         callback(namespace, label, event), from another thread."""
 
-    def load_many(self, namespace: str, pairs) -> list[str | None]:
-        """Load many (secret, connection) pairs; one error (or None) each.
-        Drivers that can batch or pipeline do better than this."""
+    def load_many(self, namespace: str, pairs) -> Iterator[str | None]:
+        """Load many (secret, connection) pairs; one error (or None) each,
+        as each is loaded. Drivers that can batch or pipeline do better
+        than this."""
         from ..plan import LoadConn, LoadShared
-        results = []
         for secret, conn in pairs:
             try:
                 self.execute(namespace, LoadShared(secret["id"], secret))
                 self.execute(namespace, LoadConn(next(iter(conn)), conn))
-                results.append(None)
+                yield None
             except Exception as e:  # noqa: BLE001 - reported per connection
-                results.append(str(e))
-        return results
+                yield str(e)
 
     @abstractmethod
     def watching(self, namespaces) -> bool:

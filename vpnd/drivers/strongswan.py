@@ -1,6 +1,8 @@
 """The strongSwan driver: charon over VICI, one instance per namespace."""
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from ..errors import DriverUnavailable
 from ..live import LiveState
 from ..plan import (Action, Initiate, LoadConn, LoadShared, TerminateDuplicate,
@@ -83,14 +85,16 @@ class StrongswanDriver(Driver):
     def sas_of(self, namespace: str, names) -> tuple:
         return self._client(namespace).sas_of(names)
 
-    def load_many(self, namespace: str, pairs) -> list[str | None]:
+    def load_many(self, namespace: str, pairs) -> Iterator[str | None]:
         """Load (secret, connection) pairs pipelined, for many new
-        connections at once; one error text (or None) per pair."""
+        connections at once; one error text (or None) per pair, as its
+        answers arrive."""
         requests = []
         for secret, conn in pairs:
             requests += [("load-shared", secret), ("load-conn", conn)]
-        results = self._client(namespace).pipeline(requests)
-        return [results[i] or results[i + 1] for i in range(0, len(results), 2)]
+        answers = self._client(namespace).pipeline(requests)
+        for shared, conn in zip(answers, answers):  # two answers a pair
+            yield shared or conn
 
     def execute(self, namespace: str, action: Action) -> None:
         client = self._client(namespace)

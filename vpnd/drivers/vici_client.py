@@ -9,6 +9,7 @@ never hangs vpnd; after any transport error the session is thrown away
 from __future__ import annotations
 
 import socket
+from collections.abc import Iterator
 
 import vici
 import vici.exception
@@ -103,37 +104,42 @@ class ViciClient:
 
     # --- writes ----------------------------------------------------------
 
-    def pipeline(self, requests: list[tuple[str, dict]]) -> list[str | None]:
+    def pipeline(self, requests: list[tuple[str, dict]]) -> Iterator[str | None]:
         """Send many write requests before reading any answer.
 
         charon answers the requests of one connection in order, so N loads
         cost one round trip's latency instead of N: this is what lets a
-        cold start of 1000 connections beat swanctl. Returns None per
-        success, else charon's error text (never a request's content: a
-        load-shared holds a PSK).
+        cold start of 1000 connections beat swanctl. Yields, as each answer
+        arrives, None for a success, else charon's error text (never a
+        request's content: a load-shared holds a PSK); the caller's work on
+        one answer overlaps charon's on the next ones. The session carries
+        nothing else until every answer is read; a caller that stops early
+        loses the session (closed, reconnected on next use).
         """
         session = self._connect()
         self.writes += len(requests)
+        unread = len(requests)
         try:
             for command, message in requests:
                 session.transport.send(Packet.request(command, Message.serialize(message)))
-            results = []
             for command, _ in requests:
                 response = Packet.parse(session.transport.receive())
+                unread -= 1
                 if response.response_type != Packet.CMD_RESPONSE:
-                    results.append(f"{command}: unexpected answer")
-                    continue
-                answer = Message.deserialize(response.payload)
-                if answer.get("success") == b"yes":
-                    results.append(None)
+                    yield f"{command}: unexpected answer"
+                elif (answer := Message.deserialize(response.payload)).get("success") == b"yes":
+                    yield None
                 else:
                     error = answer.get("errmsg", b"failed").decode("utf-8", "replace")
-                    results.append(f"{command}: {error}")
-            return results
+                    yield f"{command}: {error}"
         except (OSError, ValueError) as e:
             self.close()
             raise DriverUnavailable(f"pipelined loads: charon at {self.socket_path} "
                                     f"did not answer ({e or type(e).__name__})") from None
+        except GeneratorExit:
+            if unread:
+                self.close()  # answers still in flight would desynchronise it
+            raise
 
     def reload_settings(self) -> None:
         self._call("reload-settings", lambda s: s.reload_settings(), write=True)

@@ -2,16 +2,19 @@
 
 The python binding has no locking, so events get a session of their own.
 The thread only forwards: each event goes, decoded, to a callback that must
-be thread-safe (the daemon queues it and wakes its loop). A charon that
-goes away is reported as a "disconnected" event; the thread reconnects
-until it is stopped.
+be thread-safe (the daemon queues it and wakes its loop). Each time the
+session is subscribed (first, and after reconnecting) a "subscribed"
+event follows: what happened before it is only in a fresh read of the
+live state, which the daemon then does. A charon that goes away is
+reported as a "disconnected" event; the thread reconnects until it is
+stopped.
 """
 from __future__ import annotations
 
 import socket
 import threading
 
-import vici
+from vici.protocol import Message, Packet, Transport
 
 from .vici_client import decode
 
@@ -26,7 +29,7 @@ class EventWatcher(threading.Thread):
         self.callback = callback
         self.poll = poll
         self._stopping = threading.Event()
-        self.connected = threading.Event()
+        self.subscribed = threading.Event()
 
     def stop(self) -> None:
         self._stopping.set()
@@ -37,19 +40,42 @@ class EventWatcher(threading.Thread):
             try:
                 sock.settimeout(5)
                 sock.connect(self.socket_path)
-                session = vici.Session(sock)
-                for label, event in session.listen(EVENTS, timeout=self.poll):
-                    if not self.connected.is_set():
-                        self.connected.set()
-                    if self._stopping.is_set():
-                        break
-                    if label is not None:
-                        self.callback(self.namespace, label.decode(), decode(event))
+                transport = Transport(sock)
+                for event in EVENTS:
+                    self._register(transport, event)
+                self.subscribed.set()
+                self.callback(self.namespace, "subscribed", {})
+                self._forward(transport)
             except Exception:  # the binding raises several kinds on a lost charon
                 pass
             finally:
                 sock.close()
-            if self.connected.is_set():
-                self.connected.clear()
+            if self.subscribed.is_set():
+                self.subscribed.clear()
                 self.callback(self.namespace, "disconnected", {})
             self._stopping.wait(1.0)
+
+    def _forward(self, transport: Transport) -> None:
+        while not self._stopping.is_set():
+            try:
+                # The timeout covers only the wait for a message's first
+                # bytes: a message is never cut in half.
+                packet = Packet.parse(transport.receive(self.poll))
+            except socket.timeout:
+                continue
+            self._deliver(packet)
+
+    def _register(self, transport: Transport, event: str) -> None:
+        transport.send(Packet.register_event(event))
+        while True:
+            answer = Packet.parse(transport.receive())
+            if answer.response_type == Packet.EVENT_CONFIRM:
+                return
+            if answer.response_type != Packet.EVENT:
+                raise ConnectionError(f"charon refused the {event} event")
+            self._deliver(answer)  # of an event registered a moment ago
+
+    def _deliver(self, packet) -> None:
+        if packet.response_type == Packet.EVENT:
+            self.callback(self.namespace, packet.event_type.decode(),
+                          decode(Message.deserialize(packet.payload)))

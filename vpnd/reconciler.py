@@ -18,20 +18,14 @@ from . import status as status_mod
 from .drivers.base import Driver
 from .errors import DriverError, DriverUnavailable, Unsupported
 from .live import EMPTY, LiveState
-from .plan import (DesiredConn, Initiate, LoadConn, LoadShared, Step, TerminateDuplicate,
-                   duplicates, plan_namespace)
+from .plan import DesiredConn, LoadConn, LoadShared, Step, plan_namespace
 from .record import Record
 from .statefiles import DesiredState, StateDir
 from .status import NamespaceView
+from .upkeep import SaUpkeep
 
 _pass_ids = itertools.count(1)
 
-# How long a duplicate SA must persist before vpnd ends it (seconds).
-DUPLICATE_GRACE = 1.5
-# A bi-directional connection with no SA is initiated again after this
-# long, then after twice as long each time, up to REINITIATE_MAX.
-REINITIATE_FIRST = 3.0
-REINITIATE_MAX = 60.0
 
 
 @dataclass
@@ -85,7 +79,6 @@ class Reconciler:
         self._reported_errors: dict[str, tuple[str, ...]] = {}
         self.last_report: list[dict] = []
         self.reloads = 0  # SIGHUPs handled; `vpnd reload` waits for it to move
-        self._surplus_seen: dict[str, dict[TerminateDuplicate, float]] = {}
         # Namespaces whose charon could not be reached in a pass:
         # namespace -> (monotonic time of the next try, current delay).
         self._retry: dict[str, tuple[float, float]] = {}
@@ -94,8 +87,7 @@ class Reconciler:
         self.wake = lambda: None  # set by the daemon: interrupts its select()
         self.failures: dict[tuple[str, str], str] = {}  # last failure charon logged
         self.rekeys: dict[tuple[str, str], int] = {}
-        # (namespace, connection) -> (monotonic time of the next initiate, delay)
-        self._reinitiate: dict[tuple[str, str], tuple[float, float]] = {}
+        self.upkeep = SaUpkeep(driver, self.log)
         self._since: dict[tuple[str, str], tuple[tuple[str, str], str]] = {}
 
     # --- desired state ---------------------------------------------------
@@ -351,7 +343,8 @@ class Reconciler:
                 continue
             try:
                 live = self.driver.live_state(ns, start=False)
-                if self._deduplicate(ns, live) | self._keep_initiating(ns, live):
+                if self.upkeep.tend(ns, live, self.record.applied(ns),
+                                    self._desired.initiators, self._desired.children):
                     live = self.driver.live_state(ns, start=False)
                 self.views[ns] = NamespaceView(live)
                 self._apply_mtus(ns, live)
@@ -375,42 +368,9 @@ class Reconciler:
         """Namespaces to look at again, and when (monotonic): a charon to
         retry, a duplicate SA to confirm, a connection to initiate."""
         due = {ns: at for ns, (at, _) in self._retry.items()}
-        for (ns, _), (at, _) in self._reinitiate.items():
+        for ns, at in self.upkeep.due().items():
             due[ns] = min(at, due.get(ns, at))
-        for ns, seen in self._surplus_seen.items():
-            if seen:
-                at = min(seen.values()) + DUPLICATE_GRACE
-                due[ns] = min(at, due.get(ns, at))
         return due
-
-    def _keep_initiating(self, ns: str, live) -> bool:
-        """Initiate bi-directional connections that have no SA at all.
-
-        charon's start action fires once, at load; after a failed attempt
-        (peer not up yet, a PSK fixed on the other side later) or an SA the
-        peer deleted, nothing would try again. Backs off to REINITIATE_MAX.
-        """
-        now, sent = time.monotonic(), False
-        have_sa = live.ike_sas
-        for name in self.record.applied(ns):
-            key = (ns, name)
-            if key not in self._desired.initiators or name in have_sa:
-                self._reinitiate.pop(key, None)
-                continue
-            at, delay = self._reinitiate.get(key, (now + REINITIATE_FIRST, REINITIATE_FIRST))
-            if now < at:
-                self._reinitiate[key] = (at, delay)
-                continue
-            try:
-                self.driver.execute(ns, Initiate(name, self._desired.children.get(key, (name,))))
-                self.log.info("initiating", netns=ns, connection=name,
-                              reason="bi-directional connection has no SA")
-                sent = True
-            except DriverError as e:
-                self.log.warning("initiate failed", netns=ns, connection=name, error=str(e))
-            delay = min(delay * 2, REINITIATE_MAX)
-            self._reinitiate[key] = (now + delay, delay)
-        return sent
 
     def _schedule_retry(self, ns: str) -> None:
         """Back off from a charon that cannot be started or reached:
@@ -433,27 +393,6 @@ class Reconciler:
             states = [outcomes.get(cidr, "no route yet") for cidr in conn.peer_cidrs]
             self.mtu_outcomes[(ns, conn.id)] = next(
                 (s for s in states if s != "applied"), "applied")
-
-    def _deduplicate(self, ns: str, live) -> bool:
-        """End surplus SAs of vpnd's connections (both ends initiated at
-        once). A surplus SA must persist for DUPLICATE_GRACE seconds: a
-        reauthentication overlaps old and new SAs for a moment, and that
-        is no duplicate."""
-        now = time.monotonic()
-        seen = self._surplus_seen.get(ns, {})
-        surplus = {a: seen.get(a, now) for name in self.record.applied(ns)
-                   for a in duplicates(live, name)}
-        confirmed = [a for a, first in surplus.items() if now - first >= DUPLICATE_GRACE]
-        self._surplus_seen[ns] = {a: t for a, t in surplus.items() if a not in confirmed}
-        for action in sorted(confirmed, key=lambda a: (a.name, a.kind, a.uniqueid)):
-            try:
-                self.driver.execute(ns, action)
-                self.log.info("duplicate SA ended", netns=ns, connection=action.name,
-                              sa=action.kind, uniqueid=action.uniqueid)
-            except DriverError as e:
-                self.log.warning("ending a duplicate SA failed", netns=ns,
-                                 connection=action.name, error=str(e))
-        return bool(confirmed)
 
     def status_report(self) -> list[dict]:
         errors = {**self._desired.errors, **self.capability_errors, **self.apply_errors}

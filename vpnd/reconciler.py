@@ -158,6 +158,8 @@ class Reconciler:
         self._report_file_errors(state, bound)
 
         scope = sorted(set(self._scope(state, changed, full)) | set(namespaces))
+        if not dry_run:
+            self._start_charons(scope, desired, bound)
         all_steps, failed = [], {}
         for ns in scope:
             # A pass for changed files plans only their connections; the
@@ -175,6 +177,22 @@ class Reconciler:
                 self.record.save()
             self.write_status()
         return PassResult(tuple(all_steps), failed, tuple(scope))
+
+    def _start_charons(self, scope, desired: Desired, bound) -> None:
+        """Start, together, the charons of namespaces in scope that had
+        none answering; each namespace's turn in the pass waits for its
+        own. Settings are written first: a charon reads them at start."""
+        if self.config.charon.mode == "external":
+            return
+        for ns in scope:
+            view = self.views.get(ns)
+            if view is not None and view.live is not None or not self.namespace_exists(ns):
+                continue
+            try:
+                self._configure(ns, desired, bound)
+                self.driver.start(ns)
+            except DriverUnavailable:
+                pass  # the namespace's turn tries again, and reports it
 
     def _reconcile_namespace(self, ns, desired: Desired, state: DesiredState,
                              dry_run: bool, failed: dict, bound,

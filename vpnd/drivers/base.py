@@ -36,6 +36,11 @@ class Driver(ABC):
     def live_state(self, namespace: str, start: bool = True) -> LiveState:
         """What the daemon has loaded and established (read-only)."""
 
+    def start(self, namespace: str) -> None:
+        """Start the daemon for `namespace` if it runs nowhere, without
+        waiting for it: a pass that needs several starts them together
+        (live_state(start=True) then waits). Optional."""
+
     @abstractmethod
     def sas_of(self, namespace: str, names) -> tuple:
         """The SAs of these connections only (cheaper than live_state)."""

@@ -31,18 +31,25 @@ def _systemctl(*args: str, check: bool = True) -> subprocess.CompletedProcess:
 
 
 class CharonUnits(CharonInstances):
-    def _start_and_wait(self, namespace: str) -> None:
+    def _launch(self, namespace: str) -> None:
+        self._start_unit(namespace, "--no-block")
+
+    def _wait_started(self, namespace: str) -> None:
         unit = unit_name(namespace)
-        result = _systemctl("start", unit, check=False)
-        if result.returncode != 0:
-            raise DriverUnavailable(f"systemctl start {unit} failed: "
-                                    f"{result.stderr.strip() or result.stdout.strip()}")
+        self._start_unit(namespace)  # returns once the unit is up (or failed)
 
         def gone():
             state = _systemctl("is-active", unit, check=False).stdout.strip()
             return None if state in ("active", "activating", "reloading") else \
                 f"unit {unit} is {state}; see journalctl -u {unit}"
         self._wait_ready(namespace, gone)
+
+    def _start_unit(self, namespace: str, *options: str) -> None:
+        unit = unit_name(namespace)
+        result = _systemctl("start", *options, unit, check=False)
+        if result.returncode != 0:
+            raise DriverUnavailable(f"systemctl start {unit} failed: "
+                                    f"{result.stderr.strip() or result.stdout.strip()}")
 
     def stop(self, namespace: str, timeout: float = 10.0) -> bool:
         unit = unit_name(namespace)

@@ -65,6 +65,10 @@ class StrongswanDriver(Driver):
                 and self.spawner.answers(namespace):
             self._client(namespace).reload_settings()
 
+    def start(self, namespace: str) -> None:
+        if self.spawner is not None:
+            self.spawner.start(namespace)
+
     def ensure_running(self, namespace: str) -> None:
         if self.spawner is not None:
             self.spawner.ensure(namespace)

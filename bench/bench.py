@@ -160,8 +160,7 @@ class Bench:
             except Exception:
                 pass
         for s in self.spawners:
-            for ns in s.namespaces():
-                s.stop(ns)
+            s.stop_all(s.namespaces())
         for lab in self.labs:
             lab.destroy()
         for ns in self.namespaces:

@@ -177,8 +177,7 @@ def _stop_charons(config, args) -> int:
     from .drivers.charon_units import CharonUnits
     kind = CharonUnits if config.charon.mode == "systemd" else CharonSpawner
     spawner = kind(config.run_dir, config.charon.libipsec)
-    for ns in spawner.namespaces():
-        spawner.stop(ns)
+    for ns in spawner.stop_all(spawner.namespaces()):
         print(f"stopped charon in {ns}")
     return EXIT_OK
 

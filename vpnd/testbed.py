@@ -197,8 +197,7 @@ class VpndProcess:
             self.stop()
         finally:
             spawner = CharonSpawner(str(self.run_dir), True)
-            for ns in spawner.namespaces():
-                spawner.stop(ns)
+            spawner.stop_all(spawner.namespaces())
 
     # --- state files -------------------------------------------------------
 

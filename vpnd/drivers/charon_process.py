@@ -150,6 +150,11 @@ class CharonInstances:
         raise NotImplementedError
 
     def stop(self, namespace: str, timeout: float = 10.0) -> bool:
+        return bool(self.stop_all([namespace], timeout))
+
+    def stop_all(self, namespaces, timeout: float = 10.0) -> list[str]:
+        """Stop these charons together (each takes about a second to shut
+        down); returns the namespaces where one ran."""
         raise NotImplementedError
 
     def namespaces(self) -> list[str]:
@@ -190,25 +195,31 @@ class CharonSpawner(CharonInstances):
         (d / "charon.pid").write_text(str(proc.pid))
         return proc.pid
 
-    def stop(self, namespace: str, timeout: float = 10.0) -> bool:
-        """Stop the charon vpnd started in `namespace`; True if one ran."""
-        pid = self.pid(namespace)
-        if pid is None:
-            return False
-        os.kill(pid, signal.SIGTERM)
+    def stop_all(self, namespaces, timeout: float = 10.0) -> list[str]:
+        pids = {ns: pid for ns in namespaces if (pid := self.pid(ns)) is not None}
+        for pid in pids.values():
+            _signal(pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
-        while _alive(pid) and time.monotonic() < deadline:
+        while any(_alive(p) for p in pids.values()) and time.monotonic() < deadline:
             time.sleep(0.05)
-        if _alive(pid):
-            os.kill(pid, signal.SIGKILL)
-        (self.directory(namespace) / "charon.pid").unlink(missing_ok=True)
-        return True
+        for ns, pid in pids.items():
+            if _alive(pid):
+                _signal(pid, signal.SIGKILL)
+            (self.directory(ns) / "charon.pid").unlink(missing_ok=True)
+        return sorted(pids)
 
     def namespaces(self) -> list[str]:
         """Namespaces with a charon that vpnd started and that still runs."""
         if not self.base.is_dir():
             return []
         return sorted(p.name for p in self.base.iterdir() if self.pid(p.name))
+
+
+def _signal(pid: int, signum: int) -> None:
+    try:
+        os.kill(pid, signum)
+    except ProcessLookupError:
+        pass  # it ended by itself meanwhile
 
 
 def _alive(pid: int) -> bool:

@@ -51,12 +51,13 @@ class CharonUnits(CharonInstances):
             raise DriverUnavailable(f"systemctl start {unit} failed: "
                                     f"{result.stderr.strip() or result.stdout.strip()}")
 
-    def stop(self, namespace: str, timeout: float = 10.0) -> bool:
-        unit = unit_name(namespace)
-        if _systemctl("is-active", unit, check=False).stdout.strip() != "active":
-            return False
-        _systemctl("stop", unit, check=False)
-        return True
+    def stop_all(self, namespaces, timeout: float = 10.0) -> list[str]:
+        active = [ns for ns in namespaces
+                  if _systemctl("is-active", unit_name(ns), check=False).stdout.strip()
+                  == "active"]
+        if active:  # one job: systemd stops them in parallel
+            _systemctl("stop", *(unit_name(ns) for ns in active), check=False)
+        return sorted(active)
 
     def namespaces(self) -> list[str]:
         if not self.base.is_dir():

@@ -116,6 +116,9 @@ def test_psk_mismatch_shows_an_authentication_reason(lab, vpnd_factory):
     a, b = start_pair(lab, vpnd_factory, b_conn={"psk": "not-the-same-psk-91"})
     a.wait_conn("svc-a", "c1", "DOWN", reason=AUTH_FAILED, timeout=30)
     b.wait_conn("svc-b", "c1", "DOWN", reason=AUTH_FAILED, timeout=30)
+    # From the first attempt, the one made at start (vpnd listens to
+    # charon's log from before it loads), not from a retry seconds later.
+    assert initiations(a, lab.a.gw) == 1 and initiations(b, lab.b.gw) == 1
     for v in (a, b):
         text = v.log_path.read_text() + (v.run_dir / "status.json").read_text()
         assert PSK not in text and "not-the-same-psk-91" not in text

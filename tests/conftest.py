@@ -3,12 +3,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import time
 
 import pytest
 
 from vpnd.drivers.charon_process import CHARON
-from vpnd.testbed import TwoSites, VpndProcess, wait_for
+from vpnd.testbed import TwoSites, VpndProcess, wait_steady
 
 
 def pytest_collection_modifyitems(config, items):
@@ -91,19 +90,16 @@ def wait_converged(ends: list[tuple[VpndProcess, str]], names, timeout: float = 
     SA a test may hold. Only with no initiation pending at either end is
     the tunnel settled."""
     want = {name: (1, 1) for name in names}
-    since = [None]
 
     def settled():
         for v, ns in ends:
             sas = v.vici(ns).live_state().sas
             if _shape(sas) != want or any(sa.state != "ESTABLISHED" for sa in sas):
-                since[0] = None
                 return False
-        since[0] = since[0] or time.monotonic()
-        return time.monotonic() - since[0] >= stable
-    wait_for(settled, timeout, interval=0.2,
-             what=f"one ESTABLISHED IKE_SA and one CHILD_SA each for {sorted(want)} at "
-                  f"{[ns for _, ns in ends]}, steady for {stable:.0f}s")
+        return True
+    wait_steady(settled, stable, timeout,
+                what=f"one ESTABLISHED IKE_SA and one CHILD_SA each for {sorted(want)} at "
+                     f"{[ns for _, ns in ends]}")
 
 
 @pytest.fixture

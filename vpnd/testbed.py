@@ -153,6 +153,20 @@ def wait_for(predicate, timeout: float, interval: float = 0.1, what: str = "cond
         time.sleep(interval)
 
 
+def wait_steady(predicate, steady: float, timeout: float, interval: float = 0.2,
+                what: str = "condition") -> None:
+    """Poll until predicate() has been truthy for `steady` seconds running."""
+    since = [None]
+
+    def held():
+        if not predicate():
+            since[0] = None
+            return False
+        since[0] = since[0] or time.monotonic()
+        return time.monotonic() - since[0] >= steady
+    wait_for(held, timeout, interval, what=f"{what}, steady for {steady:g}s")
+
+
 class VpndProcess:
     """One `vpnd run` process with its own directories under `base`."""
 

@@ -16,14 +16,13 @@ import secrets
 import shutil
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
 from conftest import connection, require_system, service
 from vpnd.drivers.charon_units import unit_name
-from vpnd.testbed import TwoSites, wait_for
+from vpnd.testbed import TwoSites, wait_for, wait_steady
 
 PSK = "systemd-test-psk-c41"
 ROOT = Path(__file__).resolve().parents[2]
@@ -201,16 +200,11 @@ def wait_settled(systemd, lab) -> None:
     of it would change the ids this file compares."""
     sockets = [f"/run/vpnd/charon/{lab.a.gw}/charon.vici",
                f"/run/vpnd-peer-{systemd.tag}/run/charon/{lab.b.gw}/charon.vici"]
-    since = [None]
 
     def settled():
-        if not all([state for _, state in ike_sas(systemd, socket)] == ["ESTABLISHED"]
-                   for socket in sockets):
-            since[0] = None
-            return False
-        since[0] = since[0] or time.monotonic()
-        return time.monotonic() - since[0] >= 1.0
-    wait_for(settled, 90, interval=0.2, what="one ESTABLISHED IKE_SA at each gateway")
+        return all([state for _, state in ike_sas(systemd, socket)] == ["ESTABLISHED"]
+                   for socket in sockets)
+    wait_steady(settled, 1.0, 90, what="one ESTABLISHED IKE_SA at each gateway")
 
 
 def history(systemd) -> str:

@@ -30,7 +30,9 @@ _pass_ids = itertools.count(1)
 # yet listening to subscribes after applying them (see below). At 1000 the
 # log events cost 100-200 ms of a 0.5 s cold start; at 100, ~10 ms.
 EVENTS_BEFORE_LOADS_MAX = 100
-
+# How long a smaller pass that loads connections which initiate waits for
+# a new event session to be subscribed (a round trip or two, normally).
+SUBSCRIBE_WAIT = 2.0
 
 
 @dataclass
@@ -241,8 +243,13 @@ class Reconciler:
         # the loads themselves: then the subscription waits until after
         # them, and its "subscribed" event brings a fresh read of what
         # happened in between.
-        if sum(1 for step in steps if step.actions) <= EVENTS_BEFORE_LOADS_MAX:
-            self.driver.watch(ns, self.on_event)
+        applying = [step for step in steps if step.actions]
+        if len(applying) <= EVENTS_BEFORE_LOADS_MAX:
+            # A bi-directional connection initiates as it loads, and its
+            # first outcome comes within a few round trips: then the
+            # subscription is waited for, or that outcome could be missed.
+            initiates = any((ns, step.name) in self._desired.initiators for step in applying)
+            self.driver.watch(ns, self.on_event, wait=SUBSCRIBE_WAIT if initiates else 0.0)
         self._apply_steps(ns, steps, failed, bound)
         self.driver.watch(ns, self.on_event)  # nothing to do if it runs
         if any(step.actions for step in steps):

@@ -52,8 +52,8 @@ class RecordingDriver(Driver):
             self.calls.append(("load", namespace))
             yield None
 
-    def watch(self, namespace, callback):
-        self.calls.append(("watch", namespace))
+    def watch(self, namespace, callback, wait=0.0):
+        self.calls.append(("watch", namespace, wait))
 
     def watching(self, namespaces):
         return True
@@ -65,11 +65,11 @@ class RecordingDriver(Driver):
         pass
 
 
-def service_file(directory, namespace: str, n: int) -> None:
+def service_file(directory, namespace: str, n: int, initiator="response-only") -> None:
     conns = [{"id": f"c{i}", "peer_address": f"198.19.0.{i % 250 + 1}",
               "peer_id": f"198.19.0.{i % 250 + 1}", "local_cidrs": ["198.18.1.0/24"],
               "peer_cidrs": [f"198.19.{i // 250}.{i % 250 + 1}/32"], "psk": f"psk-{i}-xyz",
-              "initiator": "response-only"} for i in range(n)]
+              "initiator": initiator} for i in range(n)]
     (directory / f"{namespace}.json").write_text(json.dumps(
         {"id": f"svc-{namespace}", "namespace": namespace, "external_ip": "198.18.0.1",
          "ipsec_site_connections": conns}))
@@ -99,6 +99,19 @@ def test_a_small_first_load_is_listened_to_from_before_it(make):
     rec.reconcile()
     order = kinds(driver.calls, "qr-small")
     assert order[0] == "watch" and order.count("load") == EVENTS_BEFORE_LOADS_MAX
+
+
+@pytest.mark.parametrize("initiator, waits", [("bi-directional", True),
+                                              ("response-only", False)])
+def test_only_loads_that_initiate_wait_for_the_subscription(make, initiator, waits):
+    """They initiate as they load: their first outcome (a wrong PSK, say)
+    comes within round trips, before a subscription still under way."""
+    state, reconciler = make
+    service_file(state, "qr-init", 2, initiator)
+    rec, driver = reconciler()
+    rec.reconcile()
+    first_watch = next(c for c in driver.calls if c[0] == "watch")
+    assert (first_watch[2] > 0) is waits
 
 
 def test_a_large_first_load_is_listened_to_only_after_it(make):

@@ -50,9 +50,10 @@ class Driver(ABC):
         """Perform one planned action; raises DriverError."""
 
     @abstractmethod
-    def watch(self, namespace: str, callback) -> None:
+    def watch(self, namespace: str, callback, wait: float = 0.0) -> None:
         """Deliver the daemon's events (SA up/down, rekeys, log lines) to
-        callback(namespace, label, event), from another thread."""
+        callback(namespace, label, event), from another thread; with
+        `wait`, return once events flow (or that many seconds passed)."""
 
     def load_many(self, namespace: str, pairs) -> Iterator[str | None]:
         """Load many (secret, connection) pairs; one error (or None) each,

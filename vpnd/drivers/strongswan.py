@@ -123,12 +123,14 @@ class StrongswanDriver(Driver):
             case _:
                 raise TypeError(f"unknown action {action!r}")
 
-    def watch(self, namespace: str, callback) -> None:
+    def watch(self, namespace: str, callback, wait: float = 0.0) -> None:
         watcher = self._watchers.get(namespace)
         if watcher is None or not watcher.is_alive():
             watcher = EventWatcher(namespace, self._socket(namespace), callback)
             self._watchers[namespace] = watcher
             watcher.start()
+        if wait:
+            watcher.subscribed.wait(wait)
 
     def watching(self, namespaces) -> bool:
         return all(self._watchers.get(ns) is not None and self._watchers[ns].is_alive()

@@ -193,18 +193,11 @@ class Bench:
         base.stop(ns)
         cold = []
         for rep in range(reps):
-            v = VpndProcess(self.work / f"cold{rep}", log_format="json")
-            for d in docs:
-                v.write(f"{d['id']}.json", d)
+            v = self.new_vpnd(f"cold{rep}", docs)
             spawner = CharonSpawner(str(v.run_dir), True)
             self.spawners.append(spawner)
             spawner.ensure(ns)
-            t0 = time.monotonic()
-            v.start()
-            self.vpnds.append(v)
-            wait_for(lambda: v.status_document() is not None, 600, interval=0.002,
-                     what="vpnd's first pass")
-            cold.append(time.monotonic() - t0)
+            cold.append(self.first_pass(v))
             # load-shared + load-conn per connection (+ reload-settings once)
             assert v.status_document()["vici_writes"] >= 2 * n
             if rep < reps - 1:
@@ -372,11 +365,15 @@ class Bench:
         self.row("7 spread: both, vpnd starting the charons", median(whole), None, "", None)
 
     def spread_vpnd(self, name, namespaces, per_ns) -> VpndProcess:
+        return self.new_vpnd(name, [d for k, ns in enumerate(namespaces)
+                                    for d in services(ns, per_ns, first=k * per_ns)])
+
+    def new_vpnd(self, name, docs) -> VpndProcess:
+        """A vpnd (not started) with these state files, cleaned up at the end."""
         v = VpndProcess(self.work / name, log_format="json")
         self.vpnds.append(v)
-        for k, ns in enumerate(namespaces):
-            for d in services(ns, per_ns, first=k * per_ns):
-                v.write(f"{d['id']}.json", d)
+        for d in docs:
+            v.write(f"{d['id']}.json", d)
         return v
 
     def first_pass(self, v: VpndProcess) -> float:

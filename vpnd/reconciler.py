@@ -193,7 +193,7 @@ class Reconciler:
             return
         for ns in scope:
             view = self.views.get(ns)
-            if view is not None and view.live is not None or not self.namespace_exists(ns):
+            if (view is not None and view.live is not None) or not self.namespace_exists(ns):
                 continue
             try:
                 self._configure(ns, desired, bound)
@@ -252,7 +252,7 @@ class Reconciler:
             self.driver.watch(ns, self.on_event, wait=SUBSCRIBE_WAIT if initiates else 0.0)
         self._apply_steps(ns, steps, failed, bound)
         self.driver.watch(ns, self.on_event)  # nothing to do if it runs
-        if any(step.actions for step in steps):
+        if applying:
             try:
                 live = self.driver.live_state(ns, start=False)
             except DriverUnavailable as e:

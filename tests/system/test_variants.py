@@ -122,3 +122,31 @@ def test_mtu_is_applied_to_the_tunnel_traffic(lab, vpnd_factory):
     assert too_big.returncode != 0 and "mtu = 1300" in too_big.stdout + too_big.stderr, \
         too_big.stdout + too_big.stderr
     assert status["status"] == "ACTIVE"
+
+
+# Each plugin in charon's load list earns its place on the wire: two real
+# charons negotiate what Neutron names, with only those plugins loaded.
+@pytest.mark.parametrize("ike, esp, ike_algs, esp_algs", [
+    ({"encryption_algorithm": "aes-256", "auth_algorithm": "sha512", "pfs": "group31"},
+     {"encryption_algorithm": "aes-128-gcm-16", "pfs": "group19"},
+     "AES_CBC-256/HMAC_SHA2_512_256/PRF_HMAC_SHA2_512/CURVE_25519", "AES_GCM_16-128"),
+    ({"encryption_algorithm": "3des", "auth_algorithm": "aes-xcbc", "pfs": "group5"},
+     {"encryption_algorithm": "aes-192-ccm-12", "pfs": "group28"},
+     "3DES_CBC/AES_XCBC_96/PRF_AES128_XCBC/MODP_1536", "AES_CCM_12-192"),
+    ({"encryption_algorithm": "aes-128", "auth_algorithm": "aes-cmac", "pfs": "group20"},
+     {"encryption_algorithm": "aes-256", "auth_algorithm": "aes-cmac", "pfs": "group14"},
+     "AES_CBC-128/AES_CMAC_96/PRF_AES128_CMAC/ECP_384", "AES_CBC-256/AES_CMAC_96"),
+], ids=["openssl-sha2-x25519-gcm", "3des-xcbc-ccm-brainpool", "cmac"])
+def test_algorithm_families_negotiate_with_the_plugins_vpnd_loads(
+        lab, vpnd_factory, ike, esp, ike_algs, esp_algs):
+    a, b = vpnd_factory("a"), vpnd_factory("b")
+    for v, me, peer, side in ((a, lab.a, lab.b, "a"), (b, lab.b, lab.a, "b")):
+        v.write("svc.json", service(f"svc-{side}", me, [connection(
+            "c1", me, peer, PSK, ikepolicy={"ike_version": "v2", **ike},
+            ipsecpolicy={"transform_protocol": "esp", "encapsulation_mode": "tunnel", **esp},
+            initiator="bi-directional" if side == "a" else "response-only")]))
+        v.start()
+    status = a.wait_conn("svc-a", "c1", timeout=60)
+    assert status["ike_sa"]["algorithms"] == ike_algs
+    assert status["child_sas"]["c1"]["algorithms"].startswith(esp_algs)
+    assert lab.ping(lab.a.host, lab.b.host4, count=2)

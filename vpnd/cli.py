@@ -1,4 +1,4 @@
-"""The vpnd command: run, check, plan, status, stop-charons."""
+"""The vpnd command: run, check, doctor, plan, status, reload, stop-charons."""
 from __future__ import annotations
 
 import argparse
@@ -21,6 +21,9 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("run", help="run the daemon in the foreground")
     p = sub.add_parser("check", help="validate state files; exit 0 if all are valid")
     p.add_argument("files", nargs="*", help="files to check (default: the state_dir)")
+    sub.add_parser("doctor", help="is this node ready: programs, charon's plugins (a trial "
+                                  "charon is started), running charons, state files; "
+                                  "exit 0 if ready, 1 if not")
     p = sub.add_parser("plan", help="what the next reconcile would do; "
                                     "exit 0: nothing, 2: changes pending, 1: error")
     p.add_argument("--json", action="store_true")
@@ -39,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as e:
         print(f"vpnd: {e}", file=sys.stderr)
         return EXIT_ERROR
-    return {"run": _run, "plan": _plan, "status": _status, "reload": _reload,
+    return {"run": _run, "doctor": _doctor, "plan": _plan, "status": _status, "reload": _reload,
             "stop-charons": _stop_charons}[args.command](config, args)
 
 
@@ -65,6 +68,19 @@ def _check(args) -> int:
     bad = len({p.file for p in problems})
     print(f"{checked} file(s) checked, {bad} invalid", file=sys.stderr)
     return EXIT_ERROR if problems else EXIT_OK
+
+
+def _doctor(config, args) -> int:
+    from . import doctor
+    log.setup(config.log_format, "error")
+    findings = doctor.examine(config)
+    for finding in findings:
+        print(finding)
+    if doctor.ready(findings):
+        print("ready", file=sys.stderr)
+        return EXIT_OK
+    print("NOT READY", file=sys.stderr)
+    return EXIT_ERROR
 
 
 def _run(config, args) -> int:
@@ -114,14 +130,17 @@ def _status(config, args) -> int:
     if args.json:
         print(json.dumps(services, indent=1))
         return EXIT_OK
-    print(_status_table(services, document.get("updated", "?")))
+    print(_status_table(services, document.get("updated", "?"), document.get("charons", {})))
     return EXIT_OK
 
 
-def _status_table(services: list[dict], updated: str) -> str:
+def _status_table(services: list[dict], updated: str, charons: dict | None = None) -> str:
     """One line per service and per connection, reasons in the last
-    column; ACTIVE connections show algorithms and traffic instead."""
+    column; ACTIVE connections show algorithms and traffic instead. A
+    charon that is wrong as a whole comes first: it explains the rest."""
     rows = [("SERVICE", "CONNECTION", "NAMESPACE", "STATUS", "SINCE", "REASON / DETAIL")]
+    for ns, charon in sorted((charons or {}).items()):
+        rows.append(("(charon)", "-", ns, charon["status"], "", charon.get("reason", "")))
     for s in services:
         rows.append((s.get("id") or os.path.basename(s["file"]), "-",
                      s.get("namespace", "-"), s["status"], "", s.get("reason", "")))

@@ -24,6 +24,7 @@ MESSAGE_IDS = {
     "change-applied": "5d3c1f8a9b2e4c7d8e6f0a1b2c3d4e54",
     "charon-started": "5d3c1f8a9b2e4c7d8e6f0a1b2c3d4e55",
     "charon-lost": "5d3c1f8a9b2e4c7d8e6f0a1b2c3d4e56",
+    "charon-incomplete": "5d3c1f8a9b2e4c7d8e6f0a1b2c3d4e57",
 }
 
 # vpnd's event names -> journal event types.
@@ -33,6 +34,7 @@ _EVENT_TYPES = {
     "charon started": "charon-started",
     "charon lost": "charon-lost",
     "charon unavailable": "charon-lost",
+    "charon incomplete": "charon-incomplete",
 }
 
 _PRIORITY = {"debug": 7, "info": 6, "warning": 4, "error": 3, "critical": 2, "exception": 3}

@@ -80,6 +80,9 @@ class Reconciler:
         self.mtu_outcomes: dict[tuple[str, str], str] = {}
         # Connections the running charon cannot negotiate (get-algorithms).
         self.capability_errors: dict[tuple[str, str], str] = {}
+        # What is wrong with a namespace's charon as a whole (plugins it
+        # did not load), reported once when it appears or changes.
+        self.charon_problems: dict[str, str] = {}
         self._desired = Desired()
         self._rendered: dict[int, tuple] = {}  # id(service) -> (service, Desired)
         self._last_status: dict[tuple[str, str], tuple[str, str]] = {}
@@ -180,6 +183,9 @@ class Reconciler:
                 if key[0] in scope and key not in failed:
                     del self.apply_errors[key]
             self.apply_errors.update(failed)
+            if full:  # a namespace no longer served has no charon to report
+                for ns in self.charon_problems.keys() - set(scope):
+                    del self.charon_problems[ns]
             if any(s.actions or s.record for s in all_steps):
                 self.record.save()
             self.write_status()
@@ -225,12 +231,13 @@ class Reconciler:
         except DriverUnavailable as e:
             self.views[ns] = NamespaceView(None, f"charon not running: {e}")
             if not dry_run:
-                bound.warning("charon unavailable", netns=ns, error=str(e))
+                self._note_charon(ns, f"charon not running: {e}", "charon unavailable", bound)
                 self._schedule_retry(ns)
                 return []
             live = EMPTY  # a plan then says what would be loaded once it runs
         self._retry.pop(ns, None)
         if live is not EMPTY:
+            self._check_charon(ns, bound)
             ns_desired = self._drop_unsupported(ns, desired, ns_desired, bound, only is None)
         steps = plan_namespace(ns, ns_desired, applied, live, state.held)
         if dry_run:
@@ -275,6 +282,28 @@ class Reconciler:
         return LiveState(conns=frozenset(recorded),
                          shared=frozenset(a.secret_id for a in recorded.values()),
                          sas=self.driver.sas_of(ns, sorted(moving)))
+
+    def _check_charon(self, ns: str, bound) -> None:
+        """Whether the charon that answers is what vpnd asked for (its
+        plugins); the driver asks once per VICI session."""
+        try:
+            problem = self.driver.charon_problem(ns)
+        except DriverError as e:
+            bound.warning("cannot ask charon for its plugins", netns=ns, error=str(e))
+            return
+        self._note_charon(ns, problem, "charon incomplete", bound)
+
+    def _note_charon(self, ns: str, problem: str | None, event: str, bound) -> None:
+        """Record what is wrong with a namespace's charon as a whole, for
+        status; logged once when it appears or changes, not every pass."""
+        if problem == self.charon_problems.get(ns):
+            return
+        if problem:
+            self.charon_problems[ns] = problem
+            bound.error(event, netns=ns, error=problem)
+        else:
+            del self.charon_problems[ns]
+            bound.info("charon problem cleared", netns=ns)
 
     def _drop_unsupported(self, ns: str, desired: Desired, ns_desired: dict, bound,
                           whole_namespace: bool) -> dict:
@@ -382,6 +411,7 @@ class Reconciler:
                                     self._desired.initiators, self._desired.children):
                     live = self.driver.live_state(ns, start=False)
                 self.views[ns] = NamespaceView(live)
+                self._check_charon(ns, self.log)
                 self._apply_mtus(ns, live)
                 self.driver.watch(ns, self.on_event)
                 if self.record.applied(ns).keys() - live.conns:
@@ -487,7 +517,9 @@ class Reconciler:
         os.makedirs(self.config.run_dir, exist_ok=True)
         status_mod.write(self.config.status_file, report,
                          vici_writes=self.driver.writes(), pid=os.getpid(),
-                         reloads=self.reloads)
+                         reloads=self.reloads,
+                         charons={ns: {"status": status_mod.ERROR, "reason": problem}
+                                  for ns, problem in sorted(self.charon_problems.items())})
         self._log_transitions(report)
         self.last_report = report
         return report

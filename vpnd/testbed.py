@@ -184,10 +184,11 @@ class VpndProcess:
         self.log_path = base / "vpnd.log"
         self.proc: subprocess.Popen | None = None
 
-    def start(self) -> "VpndProcess":
+    def start(self, wrap=()) -> "VpndProcess":
+        """`wrap` prefixes the command (run it in another mount namespace)."""
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "vpnd", "--config", str(self.config_path), "run"],
+            [*wrap, sys.executable, "-m", "vpnd", "--config", str(self.config_path), "run"],
             stdout=log, stderr=subprocess.STDOUT)
         log.close()
         return self
@@ -270,8 +271,8 @@ class VpndProcess:
         path = CharonSpawner(str(self.run_dir), True).log_path(namespace)
         return path.read_text() if path.exists() else ""
 
-    def cli(self, *args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "vpnd", "--config",
+    def cli(self, *args: str, wrap=()) -> subprocess.CompletedProcess:
+        return subprocess.run([*wrap, sys.executable, "-m", "vpnd", "--config",
                                str(self.config_path), *args],
                               capture_output=True, text=True, timeout=60)
 

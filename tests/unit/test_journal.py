@@ -23,7 +23,7 @@ def test_status_transitions_become_up_and_down_events():
 
 
 def test_every_named_event_type_has_a_distinct_id():
-    assert len(set(journal.MESSAGE_IDS.values())) == len(journal.MESSAGE_IDS) == 6
+    assert len(set(journal.MESSAGE_IDS.values())) == len(journal.MESSAGE_IDS) == 7
     assert journal.fields("error", {"event": "invalid state file"})["MESSAGE_ID"] == \
         journal.MESSAGE_IDS["config-invalid"]
 

@@ -22,6 +22,11 @@ class Driver(ABC):
         """Why this namespace's running daemon cannot carry the connection
         (an algorithm no plugin provides), or None."""
 
+    def charon_problem(self, namespace: str) -> str | None:
+        """What is wrong with the namespace's running daemon as a whole
+        (strongSwan: plugins it was asked for and did not load), or None."""
+        return None
+
     @abstractmethod
     def configure(self, namespace: str, conns) -> None:
         """Daemon-wide settings that follow from a namespace's connections

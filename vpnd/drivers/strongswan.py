@@ -1,18 +1,31 @@
 """The strongSwan driver: charon over VICI, one instance per namespace."""
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 from ..errors import DriverUnavailable
 from ..live import LiveState
 from ..plan import (Action, Initiate, LoadConn, LoadShared, TerminateDuplicate,
                     TerminateIke, UnloadConn, UnloadShared)
+from . import charon_plugins
 from .base import Driver
 from .charon_process import CharonSpawner
 from .charon_units import CharonUnits
 from .strongswan_mapping import charon_settings, missing_algorithms, render
 from .vici_client import ViciClient
 from .vici_events import EventWatcher
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What one charon (one VICI session to it) can do."""
+
+    algorithms: dict[str, set[str]]
+    # Plugins vpnd asked for that charon did not load, described for an
+    # operator; "" when none are missing (or vpnd did not choose them).
+    missing_plugins: str = ""
 
 
 class StrongswanDriver(Driver):
@@ -27,9 +40,9 @@ class StrongswanDriver(Driver):
             self.spawner = self.spawner(run_dir, libipsec)
         self._clients: dict[str, ViciClient] = {}
         self._watchers: dict[str, EventWatcher] = {}
-        # get-algorithms per namespace and VICI session: a new session may
-        # be a restarted charon with other plugins.
-        self._algorithms: dict[str, tuple[int, dict[str, set[str]]]] = {}
+        # stats and get-algorithms per namespace and VICI session: a new
+        # session may be a restarted charon with other plugins.
+        self._capabilities: dict[str, tuple[int, Capabilities]] = {}
         self._closed_writes = 0
 
     def render(self, conn):
@@ -50,13 +63,37 @@ class StrongswanDriver(Driver):
             self._clients[namespace] = client
         return client
 
-    def unsupported(self, namespace: str, conn) -> str | None:
+    def _capabilities_of(self, namespace: str) -> Capabilities:
         client = self._client(namespace)
-        cached = self._algorithms.get(namespace)
+        cached = self._capabilities.get(namespace)
         if cached is None or cached[0] != client.sessions:
-            algorithms = client.algorithms()
-            cached = self._algorithms[namespace] = (client.sessions, algorithms)
-        return missing_algorithms(conn, cached[1])
+            loaded = client.plugins()
+            found = Capabilities(client.algorithms(), self._missing_plugins(loaded))
+            cached = self._capabilities[namespace] = (client.sessions, found)
+        return cached[1]
+
+    def _missing_plugins(self, loaded) -> str:
+        if self.spawner is None:
+            # An external charon's plugins are its owner's choice; what it
+            # cannot negotiate still shows per connection.
+            return ""
+        gone = charon_plugins.missing(charon_plugins.load_list(self.libipsec), loaded)
+        if not gone:
+            return ""
+        on_disk = {p.name for p in gone if os.path.exists(
+            f"{charon_plugins.PLUGIN_DIR}/libstrongswan-{p.name}.so")}
+        return charon_plugins.describe(gone, on_disk)
+
+    def charon_problem(self, namespace: str) -> str | None:
+        return self._capabilities_of(namespace).missing_plugins or None
+
+    def unsupported(self, namespace: str, conn) -> str | None:
+        capabilities = self._capabilities_of(namespace)
+        reason = missing_algorithms(conn, capabilities.algorithms)
+        if reason and capabilities.missing_plugins:
+            # The cause, not only the symptom.
+            return f"{reason}; {capabilities.missing_plugins}"
+        return reason
 
     def configure(self, namespace: str, conns) -> None:
         if self.spawner is None:

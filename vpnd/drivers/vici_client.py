@@ -81,6 +81,10 @@ class ViciClient:
     def version(self) -> dict:
         return decode(self._call("version", lambda s: s.version()))
 
+    def plugins(self) -> list[str]:
+        """The plugins charon loaded (from `stats`)."""
+        return decode(self._call("stats", lambda s: s.stats())).get("plugins", [])
+
     def algorithms(self) -> dict[str, set[str]]:
         answer = decode(self._call("get-algorithms", lambda s: s.get_algorithms()))
         return {category: set(algs) for category, algs in answer.items()

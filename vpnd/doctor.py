@@ -1,0 +1,136 @@
+"""`vpnd doctor`: is this node ready to run vpnd's tunnels?
+
+Each check asks the real thing: the programs vpnd runs, the plugin files
+charon will be told to load, a throwaway charon started with vpnd's own
+strongswan.conf (in a network namespace of its own, so it binds nothing
+the node uses) and asked over VICI which plugins it really loaded, every
+charon vpnd already runs, and the state files. A plugin that is missing
+is named with the Debian package that ships it.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+
+from .config import Config
+from .drivers import charon_plugins
+from .drivers.charon_process import CharonSpawner
+from .drivers.charon_units import CharonUnits
+from .drivers.strongswan import StrongswanDriver
+from .errors import DriverError
+from .statefiles import StateDir
+
+OK, WARN, FAIL = "ok", "warn", "FAIL"
+
+
+@dataclass(frozen=True)
+class Finding:
+    level: str  # OK, WARN (worth a look) or FAIL (not ready)
+    what: str
+
+    def __str__(self) -> str:
+        return f"{self.level:<4}  {self.what}"
+
+
+def examine(config: Config) -> list[Finding]:
+    findings = [*_binaries(config), *_plugin_files(config)]
+    if config.charon.mode != "external":
+        findings.append(_trial_charon(config))
+    findings += _running_charons(config)
+    findings.append(_state_files(config))
+    return findings
+
+
+def ready(findings) -> bool:
+    return all(f.level != FAIL for f in findings)
+
+
+def _binaries(config: Config) -> list[Finding]:
+    if config.charon.mode == "external":
+        return []  # vpnd runs no program of its own then
+    binaries = dict(charon_plugins.BINARIES)
+    if config.charon.mode == "systemd":
+        binaries["/bin/systemctl"] = "systemd"
+    return [Finding(OK, f"{path} is there") if os.access(path, os.X_OK) else
+            Finding(FAIL, f"{path} is missing (install the Debian package {package})")
+            for path, package in binaries.items()]
+
+
+def _plugin_files(config: Config) -> list[Finding]:
+    if config.charon.mode == "external":
+        return []
+    absent = [p for p in charon_plugins.wanted(config.charon.libipsec)
+              if not os.path.exists(f"{charon_plugins.PLUGIN_DIR}/libstrongswan-{p.name}.so")]
+    if not absent:
+        return [Finding(OK, f"charon's plugins are in {charon_plugins.PLUGIN_DIR}: "
+                            f"{charon_plugins.load_list(config.charon.libipsec)}")]
+    return [Finding(FAIL, f"plugin {p.name} ({p.why}) is not in "
+                          f"{charon_plugins.PLUGIN_DIR} (install the Debian package "
+                          f"{p.package})") for p in absent]
+
+
+def _trial_charon(config: Config) -> Finding:
+    """Start a charon as vpnd would and ask it what it loaded: a plugin
+    file can be there and still fail to load (a library it needs)."""
+    if os.geteuid() != 0:
+        return Finding(FAIL, "cannot start a trial charon: needs root (network namespaces)")
+    namespace = f"vpnd-doctor-{secrets.token_hex(3)}"
+    created = subprocess.run(["ip", "netns", "add", namespace], capture_output=True,
+                             text=True, timeout=30)
+    if created.returncode != 0:
+        return Finding(FAIL, f"cannot create a network namespace for a trial charon: "
+                             f"{created.stderr.strip()}")
+    run_dir = tempfile.mkdtemp(prefix="vpnd-doctor-")
+    driver = StrongswanDriver("spawn", run_dir, config.charon.libipsec, timeout=5)
+    try:
+        driver.ensure_running(namespace)
+        problem = driver.charon_problem(namespace)
+    except DriverError as e:
+        return Finding(FAIL, f"a trial charon did not start: {e}")
+    finally:
+        driver.close()
+        driver.spawner.stop_all([namespace])
+        subprocess.run(["ip", "netns", "del", namespace], capture_output=True, timeout=30)
+        shutil.rmtree(run_dir, ignore_errors=True)
+    if problem:
+        return Finding(FAIL, f"a trial charon: {problem}")
+    return Finding(OK, "a trial charon started and loaded every plugin it was asked for")
+
+
+def _running_charons(config: Config) -> list[Finding]:
+    mode = config.charon.mode
+    if mode == "external":
+        namespaces = sorted(config.charon.sockets)
+    else:
+        kind = CharonUnits if mode == "systemd" else CharonSpawner
+        namespaces = kind(config.run_dir, config.charon.libipsec).namespaces()
+    driver = StrongswanDriver(mode, config.run_dir, config.charon.libipsec,
+                              config.charon.sockets, timeout=5)
+    findings = []
+    try:
+        for ns in namespaces:
+            try:
+                problem = driver.charon_problem(ns)
+            except DriverError as e:
+                findings.append(Finding(FAIL, f"charon in {ns}: {e}"))
+                continue
+            findings.append(Finding(FAIL, f"charon in {ns}: {problem}") if problem
+                            else Finding(OK, f"charon in {ns} answers"
+                                         + ("" if mode == "external"
+                                            else " with every plugin loaded")))
+    finally:
+        driver.close()
+    return findings
+
+
+def _state_files(config: Config) -> Finding:
+    state, _ = StateDir(config.state_dir).scan()
+    files = len(set(state.services) | set(state.errors))
+    if state.errors:
+        return Finding(WARN, f"{len(state.errors)} of {files} state file(s) in "
+                             f"{config.state_dir} invalid (see `vpnd check`)")
+    return Finding(OK, f"{files} state file(s) in {config.state_dir}, all valid")

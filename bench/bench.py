@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 from vpnd.drivers.charon_process import CharonSpawner  # noqa: E402
 from vpnd.drivers.strongswan_mapping import render  # noqa: E402
-from vpnd.testbed import TwoSites, VpndProcess, ip, kill_namespace_processes, wait_for  # noqa: E402
+from lab.testbed import TwoSites, VpndProcess, ip, kill_namespace_processes, wait_for  # noqa: E402
 from vpnd.validation import parse_service  # noqa: E402
 
 PER_FILE = 20

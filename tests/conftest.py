@@ -7,7 +7,7 @@ import shutil
 import pytest
 
 from vpnd.drivers.charon_process import CHARON
-from vpnd.testbed import TwoSites, VpndProcess, wait_steady
+from lab.testbed import TwoSites, VpndProcess, wait_steady
 
 
 def pytest_collection_modifyitems(config, items):

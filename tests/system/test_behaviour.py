@@ -10,7 +10,7 @@ from conftest import connection, service, wait_converged
 from vpnd.drivers.charon_process import CharonSpawner
 from vpnd.reasons import AUTH_FAILED, NO_PROPOSAL, PEER_UNREACHABLE
 from vpnd.upkeep import REINITIATE_FIRST
-from vpnd.testbed import in_ns, wait_for
+from lab.testbed import in_ns, wait_for
 
 PSK = "behaviour-psk-3e7"
 

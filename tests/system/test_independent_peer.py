@@ -10,7 +10,7 @@ import pytest
 from conftest import service
 from vpnd.drivers.charon_process import CHARON
 from vpnd.drivers.vici_client import ViciClient
-from vpnd.testbed import ip, kill_namespace_processes, wait_for
+from lab.testbed import ip, kill_namespace_processes, wait_for
 
 PSK = "independent-peer-psk-5d0"
 

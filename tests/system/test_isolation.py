@@ -6,7 +6,7 @@ import signal
 
 from conftest import connection, service, wait_converged
 from vpnd.drivers.vici_client import ViciClient
-from vpnd.testbed import wait_for
+from lab.testbed import wait_for
 
 PSK4, PSK6 = "isolation-psk-v4-91a", "isolation-psk-v6-2be"
 

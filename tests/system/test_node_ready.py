@@ -18,7 +18,7 @@ import pytest
 
 from conftest import connection, require_system, service
 from vpnd.drivers import charon_plugins
-from vpnd.testbed import wait_for
+from lab.testbed import wait_for
 
 PSK = "node-ready-psk-8c1"
 

@@ -22,7 +22,7 @@ import pytest
 
 from conftest import connection, require_system, service
 from vpnd.drivers.charon_units import unit_name
-from vpnd.testbed import TwoSites, wait_for, wait_steady
+from lab.testbed import TwoSites, wait_for, wait_steady
 
 PSK = "systemd-test-psk-c41"
 ROOT = Path(__file__).resolve().parents[2]

@@ -9,7 +9,7 @@ import signal
 from conftest import connection, sa_shape, service, wait_converged
 from vpnd.drivers.charon_process import CharonSpawner
 from vpnd.plan import RACE_WINDOW
-from vpnd.testbed import wait_for
+from lab.testbed import wait_for
 
 PSK = "core-test-psk-8c1f"
 WRITES = re.compile(r"requests: (load-|unload-|initiate|terminate)")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from conftest import connection, service, wait_converged
-from vpnd.testbed import in_ns, wait_for
+from lab.testbed import in_ns, wait_for
 
 PSK = "variants-psk-5f0"
 

@@ -22,8 +22,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .drivers.charon_process import CharonSpawner
-from .drivers.vici_client import ViciClient
+from vpnd.drivers.charon_process import CharonSpawner
+from vpnd.drivers.vici_client import ViciClient
 
 
 def ip(*args: str, check: bool = True, wrap=()) -> subprocess.CompletedProcess:

@@ -14,7 +14,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .testbed import TwoSites, VpndProcess, wait_for
+from lab.testbed import TwoSites, VpndProcess, wait_for
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "conf" / "examples"
 

@@ -1,0 +1,1 @@
+"""Test and demo lab: network namespaces, vpnd processes. Not installed."""

@@ -90,13 +90,15 @@ def _run(config, args) -> int:
 
 
 def _plan(config, args) -> int:
-    from .drivers.strongswan import StrongswanDriver
+    from .drivers import compose
     from .reconciler import Reconciler
+    from .record import Record
     log.setup(config.log_format, "error")
-    driver = StrongswanDriver(config.charon.mode, config.run_dir,
-                              config.charon.libipsec, config.charon.sockets, timeout=5.0)
+    driver = compose.driver(config, timeout=5.0)
     try:
-        result = Reconciler(config, driver).reconcile(full=True, dry_run=True)
+        # A dry run writes nothing, not even a first fingerprint key.
+        record = Record(config.data_dir).load(create_key=False)
+        result = Reconciler(config, driver, record=record).reconcile(full=True, dry_run=True)
     except Exception as e:  # plan must say why it could not plan, then exit 1
         print(f"vpnd: plan failed: {e}", file=sys.stderr)
         return EXIT_ERROR
@@ -192,10 +194,11 @@ def _reload(config, args) -> int:
 
 
 def _stop_charons(config, args) -> int:
-    from .drivers.charon_process import CharonSpawner
-    from .drivers.charon_units import CharonUnits
-    kind = CharonUnits if config.charon.mode == "systemd" else CharonSpawner
-    spawner = kind(config.run_dir, config.charon.libipsec)
+    from .drivers import compose
+    spawner = compose.charon_instances(config)
+    if spawner is None:
+        print("vpnd: charon.mode external: vpnd runs no charons to stop", file=sys.stderr)
+        return EXIT_OK
     for ns in spawner.stop_all(spawner.namespaces()):
         print(f"stopped charon in {ns}")
     return EXIT_OK

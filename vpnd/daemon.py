@@ -14,7 +14,7 @@ import time
 
 from . import log, netns
 from .config import Config
-from .drivers.strongswan import StrongswanDriver
+from .drivers import compose
 from .inotify import Inotify
 from .notify import Notifier, summary
 from .reconciler import Reconciler
@@ -35,9 +35,7 @@ class Daemon:
         self.config = config
         self.log = log.get()
         if reconciler is None:
-            driver = StrongswanDriver(config.charon.mode, config.run_dir,
-                                      config.charon.libipsec, config.charon.sockets)
-            reconciler = Reconciler(config, driver)
+            reconciler = Reconciler(config, compose.driver(config))
         self.reconciler = reconciler
         self.notifier = Notifier()
         self._signals: list[int] = []

@@ -17,9 +17,8 @@ import tempfile
 from dataclasses import dataclass
 
 from .config import Config
-from .drivers import charon_plugins
+from .drivers import charon_plugins, compose
 from .drivers.charon_process import CharonSpawner
-from .drivers.charon_units import CharonUnits
 from .drivers.strongswan import StrongswanDriver
 from .errors import DriverError
 from .statefiles import StateDir
@@ -85,7 +84,8 @@ def _trial_charon(config: Config) -> Finding:
         return Finding(FAIL, f"cannot create a network namespace for a trial charon: "
                              f"{created.stderr.strip()}")
     run_dir = tempfile.mkdtemp(prefix="vpnd-doctor-")
-    driver = StrongswanDriver("spawn", run_dir, config.charon.libipsec, timeout=5)
+    driver = StrongswanDriver(CharonSpawner(run_dir, config.charon.libipsec),
+                              config.charon.libipsec, timeout=5)
     try:
         driver.ensure_running(namespace)
         problem = driver.charon_problem(namespace)
@@ -102,14 +102,9 @@ def _trial_charon(config: Config) -> Finding:
 
 
 def _running_charons(config: Config) -> list[Finding]:
-    mode = config.charon.mode
-    if mode == "external":
-        namespaces = sorted(config.charon.sockets)
-    else:
-        kind = CharonUnits if mode == "systemd" else CharonSpawner
-        namespaces = kind(config.run_dir, config.charon.libipsec).namespaces()
-    driver = StrongswanDriver(mode, config.run_dir, config.charon.libipsec,
-                              config.charon.sockets, timeout=5)
+    driver = compose.driver(config, timeout=5)
+    external = driver.spawner is None
+    namespaces = sorted(config.charon.sockets) if external else driver.spawner.namespaces()
     findings = []
     try:
         for ns in namespaces:
@@ -120,7 +115,7 @@ def _running_charons(config: Config) -> list[Finding]:
                 continue
             findings.append(Finding(FAIL, f"charon in {ns}: {problem}") if problem
                             else Finding(OK, f"charon in {ns} answers"
-                                         + ("" if mode == "external"
+                                         + ("" if external
                                             else " with every plugin loaded")))
     finally:
         driver.close()

@@ -16,28 +16,11 @@ import secrets
 from types import MappingProxyType
 from typing import Mapping
 
+from .files import write_atomically
 from .plan import AppliedConn
 
 RECORD_FILE = "applied.json"
 KEY_FILE = "fingerprint.key"
-
-
-def write_atomically(path: str, data: bytes, mode: int = 0o644) -> None:
-    """Readers see the old file or the new one, never half of one."""
-    tmp = f"{path}.tmp.{os.getpid()}"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
 
 
 class Record:
@@ -48,7 +31,11 @@ class Record:
         # namespace -> connection name -> AppliedConn
         self.namespaces: dict[str, dict[str, AppliedConn]] = {}
 
-    def load(self) -> "Record":
+    def load(self, create_key: bool = True) -> "Record":
+        """Read the record and the fingerprint key. Without `create_key`
+        (a dry run) a missing key is not written: nothing was applied under
+        one yet, so a key of this process's own fingerprints as well."""
+        self._key = self._read_key(create_key)
         try:
             with open(self.path) as f:
                 data = json.load(f)
@@ -80,19 +67,20 @@ class Record:
             conns[name] = applied
 
     def fingerprint(self, *messages: dict) -> str:
-        payload = json.dumps(messages, sort_keys=True, separators=(",", ":"))
-        return hmac.new(self._fingerprint_key(), payload.encode(),
-                        hashlib.sha256).hexdigest()
-
-    def _fingerprint_key(self) -> bytes:
         if self._key is None:
-            path = os.path.join(self.data_dir, KEY_FILE)
-            try:
-                with open(path, "rb") as f:
-                    self._key = f.read()
-            except FileNotFoundError:
-                os.makedirs(self.data_dir, mode=0o700, exist_ok=True)
-                write_atomically(path, secrets.token_bytes(32), 0o600)
-                with open(path, "rb") as f:
-                    self._key = f.read()
-        return self._key
+            raise RuntimeError("Record.load() reads the fingerprint key first")
+        payload = json.dumps(messages, sort_keys=True, separators=(",", ":"))
+        return hmac.new(self._key, payload.encode(), hashlib.sha256).hexdigest()
+
+    def _read_key(self, create: bool) -> bytes:
+        path = os.path.join(self.data_dir, KEY_FILE)
+        try:
+            with open(path, "rb") as f:
+                return f.read()
+        except FileNotFoundError:
+            if not create:
+                return secrets.token_bytes(32)
+        os.makedirs(self.data_dir, mode=0o700, exist_ok=True)
+        write_atomically(path, secrets.token_bytes(32), 0o600)
+        with open(path, "rb") as f:
+            return f.read()

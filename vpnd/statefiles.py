@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
+from .desired import DesiredState
 from .errors import InputError
 from .model import Service
 from .validation import parse_service
@@ -44,17 +45,6 @@ class _Entry:
     service: Service | None  # valid now
     errors: list[InputError]
     last_valid: Service | None  # what this file last said validly
-
-
-@dataclass(frozen=True)
-class DesiredState:
-    """The state directory as vpnd will act on it."""
-
-    services: dict[str, Service]  # file -> service (current or last valid)
-    errors: dict[str, list[InputError]]  # file -> problems (file invalid now)
-    # Invalid files with no valid version known to this process: whatever
-    # they applied before stays as it is.
-    held: frozenset[str] = field(default_factory=frozenset)
 
 
 class StateDir:

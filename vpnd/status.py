@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from .errors import InputError
 from .live import LiveState
 from .model import Service
-from .record import write_atomically
-from .statefiles import DesiredState
+from .files import write_atomically
+from .desired import DesiredState
 
 ACTIVE, DOWN, ERROR = "ACTIVE", "DOWN", "ERROR"
 

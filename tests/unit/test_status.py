@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from vpnd.live import ChildSa, IkeSa, LiveState
-from vpnd.statefiles import DesiredState
+from vpnd.desired import DesiredState
 from vpnd.status import NamespaceView, build
 from vpnd.errors import InputError
 from vpnd.validation import parse_service

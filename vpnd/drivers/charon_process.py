@@ -18,7 +18,7 @@ from pathlib import Path
 from .. import log
 from . import charon_plugins
 from ..errors import DriverUnavailable
-from ..record import write_atomically
+from ..files import write_atomically
 from .vici_client import ViciClient
 
 CHARON = "/usr/sbin/charon-systemd"

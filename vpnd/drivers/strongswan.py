@@ -11,8 +11,7 @@ from ..plan import (Action, Initiate, LoadConn, LoadShared, TerminateDuplicate,
                     TerminateIke, UnloadConn, UnloadShared)
 from . import charon_plugins
 from .base import Driver
-from .charon_process import CharonSpawner
-from .charon_units import CharonUnits
+from .charon_process import CharonInstances
 from .strongswan_mapping import charon_settings, missing_algorithms, render
 from .vici_client import ViciClient
 from .vici_events import EventWatcher
@@ -29,15 +28,14 @@ class Capabilities:
 
 
 class StrongswanDriver(Driver):
-    def __init__(self, mode: str, run_dir: str, libipsec: bool,
+    def __init__(self, spawner: CharonInstances | None, libipsec: bool,
                  sockets: dict[str, str] | None = None, timeout: float = 10.0):
-        self.mode = mode
+        """`spawner` runs the charons (None: someone else does, and
+        `sockets` says where each namespace's answers); see compose.py."""
+        self.spawner = spawner
         self.libipsec = libipsec
         self.sockets = dict(sockets or {})
         self.timeout = timeout
-        self.spawner = {"spawn": CharonSpawner, "systemd": CharonUnits}.get(mode)
-        if self.spawner is not None:
-            self.spawner = self.spawner(run_dir, libipsec)
         self._clients: dict[str, ViciClient] = {}
         self._watchers: dict[str, EventWatcher] = {}
         # stats and get-algorithms per namespace and VICI session: a new

@@ -9,6 +9,9 @@ a datagram of KEY=value lines.
 """
 from __future__ import annotations
 
+import array
+import errno
+import fcntl
 import os
 import re
 import socket
@@ -102,11 +105,35 @@ class JournalLogger:
 
     def msg(self, entry: dict[str, str] | None = None, **fields: str) -> None:
         # structlog passes a dict returned by the renderer as keywords.
-        entry = entry or fields
+        data = encode(entry or fields)
         try:
-            self.sock.sendto(encode(entry), self.path)
-        except OSError:
-            pass  # the journal went away: logging must never stop vpnd
+            self.sock.sendto(data, self.path)
+        except OSError as e:
+            if e.errno in (errno.EMSGSIZE, errno.ENOBUFS):
+                self._send_large(data)
+            # else the journal went away: logging must never stop vpnd
+
+    def _send_large(self, data: bytes) -> None:
+        """An entry too big for one datagram (a long traceback, thousands
+        of errors) goes as a sealed memfd, as sd_journal_send does; if even
+        that fails, a line on stderr says what was lost."""
+        fd = None
+        try:
+            fd = os.memfd_create("vpnd-journal", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+            os.write(fd, data)
+            fcntl.fcntl(fd, fcntl.F_ADD_SEALS, fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW
+                        | fcntl.F_SEAL_WRITE | fcntl.F_SEAL_SEAL)
+            self.sock.sendmsg([], [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
+                                    array.array("i", [fd]))], 0, self.path)
+        except OSError as e:
+            try:
+                os.write(2, f"vpnd: a {len(data)}-byte journal entry was lost: {e}\n"
+                         .encode())
+            except OSError:
+                pass
+        finally:
+            if fd is not None:
+                os.close(fd)
 
     log = debug = info = warning = warn = error = critical = exception = fatal = msg
 

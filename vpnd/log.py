@@ -91,6 +91,9 @@ def setup(fmt: str = "auto", level: str = "info", stream=None) -> None:
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
+            # Tracebacks as text, in every format (the journal and JSON
+            # otherwise keep only exc_info=true), and scrubbed like the rest.
+            structlog.processors.format_exc_info,
             redactor,
             renderer,
         ],

@@ -13,6 +13,8 @@ import queue
 import time
 from dataclasses import dataclass, field
 
+import structlog
+
 from . import log, mtu, netns, reasons
 from . import status as status_mod
 from .drivers.base import Driver
@@ -20,7 +22,8 @@ from .errors import DriverError, DriverUnavailable, Unsupported
 from .live import EMPTY, LiveState
 from .plan import DesiredConn, LoadConn, LoadShared, Step, plan_namespace
 from .record import Record
-from .statefiles import DesiredState, StateDir
+from .desired import DesiredState
+from .statefiles import StateDir
 from .status import NamespaceView
 from .upkeep import SaUpkeep
 
@@ -159,23 +162,27 @@ class Reconciler:
         """Bring the namespaces in scope to the desired state (or, with
         dry_run, only say how); full=False limits it to changed files and
         the given namespaces."""
-        bound = self.log.bind(pass_id=next(_pass_ids))
+        # Every line logged during the pass carries its id, however deep.
+        with structlog.contextvars.bound_contextvars(pass_id=next(_pass_ids)):
+            return self._reconcile(full, dry_run, namespaces)
+
+    def _reconcile(self, full: bool, dry_run: bool, namespaces) -> PassResult:
         state, changed = self.statedir.scan()
         self.desired_state = state
         desired = self._render(state)
         self._desired = desired
         log.redactor.update(desired.psks)
-        self._report_file_errors(state, bound)
+        self._report_file_errors(state)
 
         scope = sorted(set(self._scope(state, changed, full)) | set(namespaces))
         if not dry_run:
-            self._start_charons(scope, desired, bound)
+            self._start_charons(scope, desired)
         all_steps, failed = [], {}
         for ns in scope:
             # A pass for changed files plans only their connections; the
             # others of the namespace did not change and are not looked at.
             only = changed if not full and ns not in namespaces else None
-            steps = self._reconcile_namespace(ns, desired, state, dry_run, failed, bound, only)
+            steps = self._reconcile_namespace(ns, desired, state, dry_run, failed, only)
             all_steps.extend(steps)
         if not dry_run:
             # A connection's apply error lasts until it applies, or goes away.
@@ -191,7 +198,7 @@ class Reconciler:
             self.write_status()
         return PassResult(tuple(all_steps), failed, tuple(scope))
 
-    def _start_charons(self, scope, desired: Desired, bound) -> None:
+    def _start_charons(self, scope, desired: Desired) -> None:
         """Start, together, the charons of namespaces in scope that had
         none answering; each namespace's turn in the pass waits for its
         own. Settings are written first: a charon reads them at start."""
@@ -202,14 +209,13 @@ class Reconciler:
             if (view is not None and view.live is not None) or not self.namespace_exists(ns):
                 continue
             try:
-                self._configure(ns, desired, bound)
+                self._configure(ns, desired)
                 self.driver.start(ns)
             except DriverUnavailable:
                 pass  # the namespace's turn tries again, and reports it
 
     def _reconcile_namespace(self, ns, desired: Desired, state: DesiredState,
-                             dry_run: bool, failed: dict, bound,
-                             only: set[str] | None = None) -> list[Step]:
+                             dry_run: bool, failed: dict, only: set[str] | None = None) -> list[Step]:
         if self.config.charon.mode != "external" and not self.namespace_exists(ns):
             self.views[ns] = NamespaceView(None, f"namespace {ns} does not exist")
             return []
@@ -223,7 +229,7 @@ class Reconciler:
             if not dry_run and (only is None or not running):
                 # charon-wide settings (retransmission) follow all of a
                 # namespace's connections: full passes keep them current.
-                self._configure(ns, desired, bound)
+                self._configure(ns, desired)
             if only is not None and not dry_run and running:
                 live = self._live_of_changed(ns, ns_desired, applied)
             else:
@@ -231,14 +237,14 @@ class Reconciler:
         except DriverUnavailable as e:
             self.views[ns] = NamespaceView(None, f"charon not running: {e}")
             if not dry_run:
-                self._note_charon(ns, f"charon not running: {e}", "charon unavailable", bound)
+                self._note_charon(ns, f"charon not running: {e}", "charon unavailable")
                 self._schedule_retry(ns)
                 return []
             live = EMPTY  # a plan then says what would be loaded once it runs
         self._retry.pop(ns, None)
         if live is not EMPTY:
-            self._check_charon(ns, bound)
-            ns_desired = self._drop_unsupported(ns, desired, ns_desired, bound, only is None)
+            self._check_charon(ns)
+            ns_desired = self._drop_unsupported(ns, desired, ns_desired, only is None)
         steps = plan_namespace(ns, ns_desired, applied, live, state.held)
         if dry_run:
             self.views[ns] = NamespaceView(live)
@@ -257,7 +263,7 @@ class Reconciler:
             # subscription is waited for, or that outcome could be missed.
             initiates = any((ns, step.name) in self._desired.initiators for step in applying)
             self.driver.watch(ns, self.on_event, wait=SUBSCRIBE_WAIT if initiates else 0.0)
-        self._apply_steps(ns, steps, failed, bound)
+        self._apply_steps(ns, steps, failed)
         self.driver.watch(ns, self.on_event)  # nothing to do if it runs
         if applying:
             try:
@@ -283,29 +289,29 @@ class Reconciler:
                          shared=frozenset(a.secret_id for a in recorded.values()),
                          sas=self.driver.sas_of(ns, sorted(moving)))
 
-    def _check_charon(self, ns: str, bound) -> None:
+    def _check_charon(self, ns: str) -> None:
         """Whether the charon that answers is what vpnd asked for (its
         plugins); the driver asks once per VICI session."""
         try:
             problem = self.driver.charon_problem(ns)
         except DriverError as e:
-            bound.warning("cannot ask charon for its plugins", netns=ns, error=str(e))
+            self.log.warning("cannot ask charon for its plugins", netns=ns, error=str(e))
             return
-        self._note_charon(ns, problem, "charon incomplete", bound)
+        self._note_charon(ns, problem, "charon incomplete")
 
-    def _note_charon(self, ns: str, problem: str | None, event: str, bound) -> None:
+    def _note_charon(self, ns: str, problem: str | None, event: str) -> None:
         """Record what is wrong with a namespace's charon as a whole, for
         status; logged once when it appears or changes, not every pass."""
         if problem == self.charon_problems.get(ns):
             return
         if problem:
             self.charon_problems[ns] = problem
-            bound.error(event, netns=ns, error=problem)
+            self.log.error(event, netns=ns, error=problem)
         else:
             del self.charon_problems[ns]
-            bound.info("charon problem cleared", netns=ns)
+            self.log.info("charon problem cleared", netns=ns)
 
-    def _drop_unsupported(self, ns: str, desired: Desired, ns_desired: dict, bound,
+    def _drop_unsupported(self, ns: str, desired: Desired, ns_desired: dict,
                           whole_namespace: bool) -> dict:
         """Leave out connections that charon cannot negotiate (an ERROR with
         the reason) rather than load them to fail at every attempt."""
@@ -319,23 +325,23 @@ class Reconciler:
             try:
                 reason = self.driver.unsupported(ns, conn)
             except DriverError as e:
-                bound.warning("cannot ask charon for its algorithms", netns=ns, error=str(e))
+                self.log.warning("cannot ask charon for its algorithms", netns=ns, error=str(e))
                 return kept
             if reason:
                 self.capability_errors[(ns, conn.id)] = reason
                 kept.pop(conn.id, None)
         return kept
 
-    def _configure(self, ns: str, desired: Desired, bound) -> None:
+    def _configure(self, ns: str, desired: Desired) -> None:
         try:
             self.driver.configure(ns, desired.models.get(ns, []))
         except DriverUnavailable:
             raise
         except DriverError as e:
             # Old settings stay in force; connections can still be applied.
-            bound.warning("charon settings not applied", netns=ns, error=str(e))
+            self.log.warning("charon settings not applied", netns=ns, error=str(e))
 
-    def _apply_steps(self, ns: str, steps, failed: dict, bound) -> None:
+    def _apply_steps(self, ns: str, steps, failed: dict) -> None:
         """New connections (only loads) go in one pipelined batch; the rest,
         which terminate and wait, one step after another."""
         loads = [s for s in steps if [type(a) for a in s.actions] == [LoadShared, LoadConn]]
@@ -348,41 +354,41 @@ class Reconciler:
                         ns, [(s.actions[0].message, s.actions[1].message) for s in loads])):
                     answered += 1
                     if error:
-                        self._load_failed(step, error, failed, bound)
+                        self._load_failed(step, error, failed)
                     else:
-                        self._applied(step, bound)
+                        self._applied(step)
             except DriverUnavailable as e:
                 for step in loads[answered:]:
-                    self._load_failed(step, f"load failed: {e}", failed, bound)
+                    self._load_failed(step, f"load failed: {e}", failed)
             batched = {id(s) for s in loads}
             steps = [s for s in steps if id(s) not in batched]
         for step in steps:
-            self._apply_step(step, failed, bound)
+            self._apply_step(step, failed)
 
-    def _load_failed(self, step: Step, error: str, failed: dict, bound) -> None:
+    def _load_failed(self, step: Step, error: str, failed: dict) -> None:
         failed[(step.namespace, step.name)] = error
-        bound.error("apply failed", netns=step.namespace, service=step.service_id,
+        self.log.error("apply failed", netns=step.namespace, service=step.service_id,
                     connection=step.name, error=error)
 
-    def _applied(self, step: Step, bound) -> None:
+    def _applied(self, step: Step) -> None:
         self.record.set(step.namespace, step.name, step.record)
         if step.actions:
             # Whatever failed before was about the old configuration.
             self.failures.pop((step.namespace, step.name), None)
-            bound.info("change applied", netns=step.namespace, service=step.service_id,
+            self.log.info("change applied", netns=step.namespace, service=step.service_id,
                        connection=step.name, reason=step.reason,
                        actions=[a.describe() for a in step.actions])
 
-    def _apply_step(self, step: Step, failed: dict, bound) -> None:
+    def _apply_step(self, step: Step, failed: dict) -> None:
         for action in step.actions:
             try:
                 self.driver.execute(step.namespace, action)
             except DriverError as e:
                 failed[(step.namespace, step.name)] = f"{action.describe()} failed: {e}"
-                bound.error("apply failed", netns=step.namespace, service=step.service_id,
+                self.log.error("apply failed", netns=step.namespace, service=step.service_id,
                             connection=step.name, action=action.describe(), error=str(e))
                 return
-        self._applied(step, bound)
+        self._applied(step)
 
     # --- status --------------------------------------------------------------
 
@@ -411,7 +417,7 @@ class Reconciler:
                                     self._desired.initiators, self._desired.children):
                     live = self.driver.live_state(ns, start=False)
                 self.views[ns] = NamespaceView(live)
-                self._check_charon(ns, self.log)
+                self._check_charon(ns)
                 self._apply_mtus(ns, live)
                 self.driver.watch(ns, self.on_event)
                 if self.record.applied(ns).keys() - live.conns:
@@ -537,12 +543,12 @@ class Reconciler:
                            reason=conn.get("reason", ""))
         self._last_status = current
 
-    def _report_file_errors(self, state: DesiredState, bound) -> None:
+    def _report_file_errors(self, state: DesiredState) -> None:
         reported = {}
         for path, errors in state.errors.items():
             reported[path] = tuple(str(e) for e in errors)
             if self._reported_errors.get(path) != reported[path]:
                 for e in errors:
-                    bound.error("invalid state file", file=e.file, path=e.path,
+                    self.log.error("invalid state file", file=e.file, path=e.path,
                                 problem=e.message)
         self._reported_errors = reported

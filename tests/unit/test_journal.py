@@ -58,6 +58,50 @@ def test_structlog_delivers_through_the_journal_logger(tmp_path, monkeypatch):
     assert "VPND_EVENT=change-applied\n" in data and "IKE_SA_NAME=c9\n" in data
 
 
+def test_an_entry_too_big_for_a_datagram_arrives_as_a_sealed_memfd(tmp_path):
+    import array
+    import fcntl
+    import os
+    path = str(tmp_path / "journal.sock")
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    server.bind(path)
+    server.settimeout(5)
+    logger = journal.JournalLogger(path)
+    logger.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    entry = {"MESSAGE": "x" * 300_000, "PRIORITY": "3"}
+    logger.error(entry)
+    data, ancillary, _, _ = server.recvmsg(16, socket.CMSG_SPACE(4))
+    server.close()
+    assert data == b""  # the entry is in the passed file, not the datagram
+    [(level, kind, payload)] = ancillary
+    assert (level, kind) == (socket.SOL_SOCKET, socket.SCM_RIGHTS)
+    fd = array.array("i", payload)[0]
+    try:
+        assert fcntl.fcntl(fd, fcntl.F_GET_SEALS) & fcntl.F_SEAL_WRITE
+        os.lseek(fd, 0, os.SEEK_SET)
+        assert os.read(fd, 400_000) == journal.encode(entry)
+    finally:
+        os.close(fd)
+
+
+def test_tracebacks_reach_json_output_as_text(capsys):
+    import io
+    import json as json_mod
+    import structlog
+    from vpnd import log
+    stream = io.StringIO()
+    log.setup("json", "info", stream=stream)
+    try:
+        try:
+            raise ValueError("the cause, spelt out")
+        except ValueError:
+            log.get().exception("reconcile failed")
+    finally:
+        structlog.reset_defaults()
+    line = json_mod.loads(stream.getvalue())
+    assert "Traceback" in line["exception"] and "the cause, spelt out" in line["exception"]
+
+
 def test_the_redactor_masks_any_current_psk_wherever_it_hides():
     from vpnd.log import SecretRedactor
     r = SecretRedactor()

@@ -14,6 +14,8 @@ setup(
         "structlog>=23.1,<27",
         "PyYAML>=6.0,<7",
     ],
-    extras_require={"test": ["pytest>=7.4,<10", "jsonschema>=4.17,<5"]},
+    extras_require={"test": ["pytest>=7.4,<10", "jsonschema>=4.17,<5",
+                             # Layering contracts (.importlinter), checked by the suite.
+                             "import-linter>=2.0,<3"]},
     entry_points={"console_scripts": ["vpnd=vpnd.cli:main"]},
 )

@@ -98,7 +98,7 @@ def _plan(config, args) -> int:
     try:
         # A dry run writes nothing, not even a first fingerprint key.
         record = Record(config.data_dir).load(create_key=False)
-        result = Reconciler(config, driver, record=record).reconcile(full=True, dry_run=True)
+        result = Reconciler(config, driver, record=record).reconcile(dry_run=True)
     except Exception as e:  # plan must say why it could not plan, then exit 1
         print(f"vpnd: plan failed: {e}", file=sys.stderr)
         return EXIT_ERROR

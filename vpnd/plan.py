@@ -16,6 +16,10 @@ from .live import LiveState
 
 @dataclass(frozen=True)
 class DesiredConn:
+    """One desired connection, everything known of it in one place: where
+    it comes from, the model, what it renders to for charon, and the
+    fingerprint of that."""
+
     name: str
     service_id: str
     source: str
@@ -23,6 +27,10 @@ class DesiredConn:
     conn_message: dict
     secret_id: str
     secret_message: dict = field(repr=False)
+    namespace: str = ""
+    model: object = field(default=None, repr=False, compare=False)  # model.Connection
+    children: tuple[str, ...] = ()  # CHILD_SA names
+    initiates: bool = False  # bi-directional: vpnd keeps it initiated
 
 
 @dataclass(frozen=True)
@@ -36,7 +44,9 @@ class AppliedConn:
     secret_id: str
 
 
-# --- actions: each is one VICI write -------------------------------------
+UPKEEP = ("duplicate", "no SA", "mtu")
+
+# --- actions: each is one write (VICI, or netlink for a route MTU) -------
 
 @dataclass(frozen=True)
 class LoadShared:
@@ -105,8 +115,20 @@ class UnloadShared:
         return f"unload-shared {self.secret_id}"
 
 
+@dataclass(frozen=True)
+class SetRouteMtu:
+    """Put a connection's mtu on its route into the tunnel (netlink, not
+    charon: the route is charon's, the MTU on it is vpnd's)."""
+
+    route: object = field(compare=False)  # mtu.Route, as read
+    mtu: int = 0
+
+    def describe(self) -> str:
+        return f"set route mtu {self.mtu} for {self.route.cidr}"
+
+
 Action = (LoadShared | LoadConn | UnloadConn | TerminateIke | UnloadShared
-          | TerminateDuplicate | Initiate)
+          | TerminateDuplicate | Initiate | SetRouteMtu)
 
 
 @dataclass(frozen=True)
@@ -116,10 +138,16 @@ class Step:
     namespace: str
     name: str
     service_id: str
-    # new | changed | reload (missing from charon) | adopt | removed | moved
+    # new | changed | reload (missing from charon) | adopt | removed | moved;
+    # upkeep: duplicate | no SA | mtu
     reason: str
     actions: tuple[Action, ...]
     record: AppliedConn | None  # the record line afterwards; None: forget it
+
+    @property
+    def upkeep(self) -> bool:
+        """A step that keeps what is loaded in shape; it changes no record."""
+        return self.reason in UPKEEP
 
     def to_dict(self) -> dict:
         return {"namespace": self.namespace, "connection": self.name,
@@ -184,43 +212,3 @@ def plan_namespace(namespace: str,
             # Same config now coming from another file: only the record moves.
             changes.append(Step(namespace, name, want.service_id, "moved", (), record))
     return (*removals, *changes)
-
-
-# SAs established this close together come from both ends initiating at
-# once; an SA much older than the newest is a leftover (the peer restarted).
-RACE_WINDOW = 10
-
-
-def duplicates(live: LiveState, name: str) -> tuple[TerminateDuplicate, ...]:
-    """Surplus SAs of one connection, to end so that one IKE_SA and one
-    CHILD_SA per child name remain.
-
-    Both ends initiating at once leaves two IKE_SAs (or two CHILD_SAs);
-    the one kept is chosen by SPIs, which both ends see alike, so two vpnds
-    (or vpnd and any peer) that both clean up end the same surplus SA and
-    never both of them. An SA much older than the newest is stale (the
-    peer restarted and no longer has it): the newer one is kept.
-    """
-    established = [sa for sa in live.sas if sa.name == name and sa.state == "ESTABLISHED"]
-    ikes, keeper = _surplus(established, lambda sa: (sa.spi_i, sa.spi_r))
-    actions = [TerminateDuplicate(name, "ike", sa.uniqueid) for sa in ikes]
-    if keeper is None:
-        return ()
-    by_child: dict[str, list] = {}
-    for child in keeper.children:
-        if child.state == "INSTALLED":
-            by_child.setdefault(child.name, []).append(child)
-    for children in by_child.values():
-        surplus, _ = _surplus(children, lambda c: c.spi_key)
-        actions += [TerminateDuplicate(name, "child", c.uniqueid) for c in surplus]
-    return tuple(actions)
-
-
-def _surplus(sas: list, spi_key):
-    """(surplus SAs, the one to keep) among SAs of the same name."""
-    if not sas:
-        return [], None
-    newest = min(sa.age for sa in sas)
-    stale = [sa for sa in sas if sa.age > newest + RACE_WINDOW]
-    racing = sorted((sa for sa in sas if sa.age <= newest + RACE_WINDOW), key=spi_key)
-    return stale + racing[1:], racing[0]

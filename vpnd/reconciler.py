@@ -1,63 +1,46 @@
-"""One reconcile pass: read desired and live state, plan, apply, report.
+"""Reconciling: the state files, and one namespace at a time.
 
-Level-triggered: whatever woke it, a pass re-reads the state files (only
-changed ones are re-parsed) and the live state of each namespace in scope,
-and never trusts an event's payload. A change to one file puts only the
-namespaces that file touches (before and after) in scope.
+Level-triggered: whatever asked for a look, `reconcile_namespace` reads
+the namespace's live state fresh, plans (loads and removals from the
+record, upkeep, route MTUs), applies through the one apply path and says
+how it went as an outcome for the work queue. A look `scoped` to some
+state files plans only their connections, and reads only what it needs:
+that is how one change lands within a round trip or two.
 """
 from __future__ import annotations
 
 import itertools
 import os
-import queue
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import structlog
 
-from . import log, mtu, netns, reasons
+from . import log, mtu, netns, routes
 from . import status as status_mod
-from .drivers.base import Driver
-from .errors import DriverError, DriverUnavailable, Unsupported
-from .live import EMPTY, LiveState
-from .plan import DesiredConn, LoadConn, LoadShared, Step, plan_namespace
-from .record import Record
+from .apply import Applier
 from .desired import DesiredState
+from .drivers.base import Driver
+from .errors import DriverError, DriverUnavailable
+from .live import EMPTY, LiveState
+from .observed import Observed
+from .plan import Step, plan_namespace
+from .record import Record
+from .render import Renderer, Rendered
 from .statefiles import StateDir
 from .status import NamespaceView
-from .upkeep import SaUpkeep
+from .upkeep import REINITIATE_FIRST, Upkeep
+from .workqueue import Done, Outcome, RequeueAfter, Retry, Terminal
 
-_pass_ids = itertools.count(1)
+_look_ids = itertools.count(1)
 
-# A pass that applies more connections than this to a charon vpnd is not
-# yet listening to subscribes after applying them (see below). At 1000 the
-# log events cost 100-200 ms of a 0.5 s cold start; at 100, ~10 ms.
+# A look that applies more connections than this to a charon vpnd is not
+# yet listening to subscribes after applying them. At 1000 the log events
+# cost 100-200 ms of a 0.5 s cold start; at 100, ~10 ms.
 EVENTS_BEFORE_LOADS_MAX = 100
-# How long a smaller pass that loads connections which initiate waits for
+# How long a smaller look that loads connections which initiate waits for
 # a new event session to be subscribed (a round trip or two, normally).
 SUBSCRIBE_WAIT = 2.0
-
-
-@dataclass
-class Desired:
-    """Desired state per namespace, rendered for the driver."""
-
-    conns: dict[str, dict[str, DesiredConn]] = field(default_factory=dict)
-    children: dict[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)
-    errors: dict[tuple[str, str], str] = field(default_factory=dict)
-    psks: set[str] = field(default_factory=set)
-    initiators: set[tuple[str, str]] = field(default_factory=set)  # bi-directional
-    models: dict[str, list] = field(default_factory=dict)  # namespace -> Connections
-
-    def merge(self, other: "Desired") -> None:
-        for ns, conns in other.conns.items():
-            self.conns.setdefault(ns, {}).update(conns)
-        for ns, models in other.models.items():
-            self.models.setdefault(ns, []).extend(models)
-        self.children.update(other.children)
-        self.errors.update(other.errors)
-        self.psks |= other.psks
-        self.initiators |= other.initiators
 
 
 @dataclass(frozen=True)
@@ -69,219 +52,190 @@ class PassResult:
 
 class Reconciler:
     def __init__(self, config, driver: Driver, statedir: StateDir | None = None,
-                 record: Record | None = None, namespace_exists=netns.exists):
+                 record: Record | None = None, namespace_exists=netns.exists,
+                 clock=time.monotonic):
         self.config = config
         self.driver = driver
         self.statedir = statedir or StateDir(config.state_dir)
         self.record = record or Record(config.data_dir).load()
         self.namespace_exists = namespace_exists
+        self.clock = clock
         self.log = log.get()
+        self.observed = Observed()
+        self.upkeep = Upkeep()
+        self.applier = Applier(driver, self.record, self.observed, self.log, clock)
+        self._render = Renderer(driver.render, self.record.fingerprint)
         self.desired_state = DesiredState({}, {})
-        self.views: dict[str, NamespaceView] = {}
-        self.apply_errors: dict[tuple[str, str], str] = {}
-        # (namespace, connection) -> how its mtu stands on the tunnel routes
-        self.mtu_outcomes: dict[tuple[str, str], str] = {}
-        # Connections the running charon cannot negotiate (get-algorithms).
-        self.capability_errors: dict[tuple[str, str], str] = {}
-        # What is wrong with a namespace's charon as a whole (plugins it
-        # did not load), reported once when it appears or changes.
-        self.charon_problems: dict[str, str] = {}
-        self._desired = Desired()
-        self._rendered: dict[int, tuple] = {}  # id(service) -> (service, Desired)
-        self._last_status: dict[tuple[str, str], tuple[str, str]] = {}
+        self.rendered = Rendered()
         self._reported_errors: dict[str, tuple[str, ...]] = {}
-        self.last_report: list[dict] = []
         self.reloads = 0  # SIGHUPs handled; `vpnd reload` waits for it to move
-        # Namespaces whose charon could not be reached in a pass:
-        # namespace -> (monotonic time of the next try, current delay).
-        self._retry: dict[str, tuple[float, float]] = {}
-        # Events arrive on watcher threads; the loop drains them.
-        self.events: queue.SimpleQueue = queue.SimpleQueue()
-        self.wake = lambda: None  # set by the daemon: interrupts its select()
-        self.failures: dict[tuple[str, str], str] = {}  # last failure charon logged
-        self.rekeys: dict[tuple[str, str], int] = {}
-        self.upkeep = SaUpkeep(driver, self.log)
-        self._since: dict[tuple[str, str], tuple[tuple[str, str], str]] = {}
+        self.last_report: list[dict] = []
+        self.on_event = lambda ns, label, event: None  # set by the daemon
 
-    # --- desired state ---------------------------------------------------
+    # --- the state files -----------------------------------------------------
 
-    def _render(self, state: DesiredState) -> Desired:
-        """Render every desired connection for the driver. A service object
-        is new only when its file was re-parsed, so what it renders to is
-        cached by identity: a pass renders only what changed."""
-        out = Desired()
-        cache = {}
-        for service in state.services.values():
-            part = self._rendered.get(id(service))
-            if part is None or part[0] is not service:
-                part = (service, self._render_service(service))
-            cache[id(service)] = part
-            out.merge(part[1])
-        self._rendered = cache
-        return out
-
-    def _render_service(self, service) -> Desired:
-        out = Desired()
-        ns_conns = out.conns.setdefault(service.namespace, {})
-        for conn in service.connections:
-            out.psks.add(conn.psk)
-            if not (service.admin_state_up and conn.admin_state_up):
-                continue
-            key = (service.namespace, conn.id)
-            try:
-                r = self.driver.render(conn)
-            except Unsupported as e:
-                out.errors[key] = str(e)
-                continue
-            out.children[key] = r.children
-            out.models.setdefault(service.namespace, []).append(conn)
-            if conn.initiator == "bi-directional":
-                out.initiators.add(key)
-            ns_conns[conn.id] = DesiredConn(
-                name=r.name, service_id=service.id, source=service.source,
-                fingerprint=self.record.fingerprint(r.conn, r.secret),
-                conn_message=r.conn, secret_id=r.secret_id,
-                secret_message=r.secret)
-        return out
-
-    def _scope(self, state: DesiredState, changed: set[str], full: bool) -> list[str]:
-        namespaces = {s.namespace for s in state.services.values()}
-        if full:
-            namespaces |= {ns for ns, conns in self.record.namespaces.items() if conns}
-            return sorted(namespaces)
+    def read_files(self) -> tuple[set[str], set[str]]:
+        """Re-read the state files that changed; returns (the namespaces
+        they touch, before and after; the files that changed)."""
+        state, changed = self.statedir.scan()
+        self.desired_state = state
+        self.rendered = self._render(state)
+        log.redactor.update(self.rendered.psks)
+        self._report_file_errors(state)
         touched = {s.namespace for p, s in state.services.items() if p in changed}
         for ns, conns in self.record.namespaces.items():
             if any(a.source in changed for a in conns.values()):
                 touched.add(ns)
-        return sorted(touched)
+        return touched, changed
 
-    # --- a pass ------------------------------------------------------------
+    def namespaces(self) -> set[str]:
+        """Every namespace vpnd serves: desired, or holding what it applied."""
+        return ({s.namespace for s in self.desired_state.services.values()}
+                | {ns for ns, conns in self.record.namespaces.items() if conns})
 
-    def reconcile(self, full: bool = True, dry_run: bool = False,
-                  namespaces: set[str] = frozenset()) -> PassResult:
-        """Bring the namespaces in scope to the desired state (or, with
-        dry_run, only say how); full=False limits it to changed files and
-        the given namespaces."""
-        # Every line logged during the pass carries its id, however deep.
-        with structlog.contextvars.bound_contextvars(pass_id=next(_pass_ids)):
-            return self._reconcile(full, dry_run, namespaces)
-
-    def _reconcile(self, full: bool, dry_run: bool, namespaces) -> PassResult:
-        state, changed = self.statedir.scan()
-        self.desired_state = state
-        desired = self._render(state)
-        self._desired = desired
-        log.redactor.update(desired.psks)
-        self._report_file_errors(state)
-
-        scope = sorted(set(self._scope(state, changed, full)) | set(namespaces))
-        if not dry_run:
-            self._start_charons(scope, desired)
-        all_steps, failed = [], {}
-        for ns in scope:
-            # A pass for changed files plans only their connections; the
-            # others of the namespace did not change and are not looked at.
-            only = changed if not full and ns not in namespaces else None
-            steps = self._reconcile_namespace(ns, desired, state, dry_run, failed, only)
-            all_steps.extend(steps)
-        if not dry_run:
-            # A connection's apply error lasts until it applies, or goes away.
-            for key in list(self.apply_errors):
-                if key[0] in scope and key not in failed:
-                    del self.apply_errors[key]
-            self.apply_errors.update(failed)
-            if full:  # a namespace no longer served has no charon to report
-                for ns in self.charon_problems.keys() - set(scope):
-                    del self.charon_problems[ns]
-            if any(s.actions or s.record for s in all_steps):
-                self.record.save()
-            self.write_status()
-        return PassResult(tuple(all_steps), failed, tuple(scope))
-
-    def _start_charons(self, scope, desired: Desired) -> None:
-        """Start, together, the charons of namespaces in scope that had
-        none answering; each namespace's turn in the pass waits for its
-        own. Settings are written first: a charon reads them at start."""
+    def prestart(self, namespaces) -> None:
+        """Start, together, the charons of these namespaces that had none
+        answering; each namespace's look waits for its own. Settings are
+        written first: a charon reads them at start."""
         if self.config.charon.mode == "external":
             return
-        for ns in scope:
-            view = self.views.get(ns)
+        for ns in namespaces:
+            view = self.observed.views.get(ns)
             if (view is not None and view.live is not None) or not self.namespace_exists(ns):
                 continue
             try:
-                self._configure(ns, desired)
+                self._configure(ns)
                 self.driver.start(ns)
             except DriverUnavailable:
-                pass  # the namespace's turn tries again, and reports it
+                pass  # the namespace's look tries again, and reports it
 
-    def _reconcile_namespace(self, ns, desired: Desired, state: DesiredState,
-                             dry_run: bool, failed: dict, only: set[str] | None = None) -> list[Step]:
+    # --- one namespace ---------------------------------------------------------
+
+    def reconcile_namespace(self, ns: str, scope: set[str] | None = None,
+                            retrying: bool = False, dry_run: bool = False,
+                            deadline: float | None = None) -> tuple[tuple[Step, ...], Outcome]:
+        """Look at one namespace: (the steps, applied unless dry_run; the
+        outcome). `scope`: only these state files' connections; `retrying`:
+        this look is the key's retry (re-initiation waits for one)."""
+        with structlog.contextvars.bound_contextvars(look_id=next(_look_ids), netns=ns):
+            return self._reconcile_namespace(ns, scope, retrying, dry_run, deadline)
+
+    def _reconcile_namespace(self, ns, scope, retrying, dry_run, deadline):
+        views = self.observed.views
         if self.config.charon.mode != "external" and not self.namespace_exists(ns):
-            self.views[ns] = NamespaceView(None, f"namespace {ns} does not exist")
-            return []
-        ns_desired = desired.conns.get(ns, {})
+            views[ns] = NamespaceView(None, f"namespace {ns} does not exist")
+            return (), Terminal(f"namespace {ns} does not exist")
+        desired = self.rendered.conns.get(ns, {})
         applied = self.record.applied(ns)
-        if only is not None:
-            ns_desired = {k: v for k, v in ns_desired.items() if v.source in only}
-            applied = {k: v for k, v in applied.items() if v.source in only or k in ns_desired}
+        if scope is not None:
+            desired = {k: v for k, v in desired.items() if v.source in scope}
+            applied = {k: v for k, v in applied.items() if v.source in scope or k in desired}
+        running = ns in views and views[ns].live is not None
         try:
-            running = self.views.get(ns) is not None and self.views[ns].live is not None
-            if not dry_run and (only is None or not running):
+            if not dry_run and (scope is None or not running):
                 # charon-wide settings (retransmission) follow all of a
-                # namespace's connections: full passes keep them current.
-                self._configure(ns, desired)
-            if only is not None and not dry_run and running:
-                live = self._live_of_changed(ns, ns_desired, applied)
-            else:
-                live = self.driver.live_state(ns, start=not dry_run)
+                # namespace's connections: full looks keep them current.
+                self._configure(ns)
+            live = self._read_live(ns, running, desired, applied, scope, dry_run)
         except DriverUnavailable as e:
-            self.views[ns] = NamespaceView(None, f"charon not running: {e}")
+            views[ns] = NamespaceView(None, f"charon not running: {e}")
             if not dry_run:
                 self._note_charon(ns, f"charon not running: {e}", "charon unavailable")
-                self._schedule_retry(ns)
-                return []
+                return (), Retry(f"charon not running: {e}")
             live = EMPTY  # a plan then says what would be loaded once it runs
-        self._retry.pop(ns, None)
         if live is not EMPTY:
             self._check_charon(ns)
-            ns_desired = self._drop_unsupported(ns, desired, ns_desired, only is None)
-        steps = plan_namespace(ns, ns_desired, applied, live, state.held)
+            desired = self._drop_unsupported(ns, desired, whole=scope is None)
+        steps = plan_namespace(ns, desired, applied, live, self.desired_state.held)
+        upkeep, recheck, missing = (), None, ()
+        if scope is None and live is not EMPTY:
+            upkeep, recheck, missing = self._upkeep(ns, live, desired, retrying, dry_run)
         if dry_run:
-            self.views[ns] = NamespaceView(live)
-            return list(steps)
-        # Events (SA up/down, charon's log lines with failure reasons)
-        # flow from before the loads, so that the first attempt's outcome
-        # is seen; but charon logs every load too, and for many new
-        # connections streaming those lines costs it (and vpnd) more than
-        # the loads themselves: then the subscription waits until after
-        # them, and its "subscribed" event brings a fresh read of what
-        # happened in between.
-        applying = [step for step in steps if step.actions]
+            views[ns] = NamespaceView(live)
+            return (*steps, *upkeep), Done()
+
+        self._listen(ns, steps)
+        failed: dict[tuple[str, str], str] = {}
+        left = self.applier.apply(ns, (*steps, *upkeep), failed, deadline)
+        self.driver.watch(ns, self.on_event)  # nothing to do if it runs
+        if any(s.actions for s in steps if s not in left) or \
+                any(s.reason != "mtu" for s in upkeep if s not in left):
+            try:
+                live = self.driver.live_state(ns, start=False)
+            except DriverUnavailable as e:
+                views[ns] = NamespaceView(None, f"charon not running: {e}")
+                return steps, Retry(f"charon not running: {e}")
+        views[ns] = NamespaceView(live)
+        if any(s.actions or s.record for s in steps):
+            self.record.save()
+        self.observed.replace(self.observed.apply_errors, ns, failed,
+                              None if scope is None else set(desired) | set(applied))
+        return (*steps, *upkeep), self._outcome(failed, left, missing, recheck)
+
+    def _outcome(self, failed, left, missing, recheck) -> Outcome:
+        if left:
+            return RequeueAfter(0)  # over its budget: the rest after the others
+        if failed:
+            # A refused write backs off: not re-sent on every look.
+            return Retry(next(iter(failed.values())), recheck=recheck)
+        if missing:
+            return Retry(f"no SA for bi-directional {', '.join(missing)}",
+                         first=REINITIATE_FIRST, recheck=recheck)
+        return RequeueAfter(recheck) if recheck is not None else Done()
+
+    def _upkeep(self, ns: str, live: LiveState, desired, retrying: bool, dry_run: bool):
+        """Upkeep and route MTU steps for a full look at a namespace. A dry
+        run shows what is pending, timers or not."""
+        upkeep = Upkeep(grace=0) if dry_run else self.upkeep
+        steps, recheck, missing = upkeep.plan(ns, live, self.record.applied(ns), desired,
+                                              self.clock(), retrying or dry_run)
+        up = [c for name, c in desired.items() if name in live.ike_sas]
+        if up and self.namespace_exists(ns):
+            try:
+                mtu_steps, standing = mtu.plan(ns, up, routes.read(ns))
+            except Exception as e:  # netlink errors come in several kinds
+                self.log.warning("routes not read", error=str(e))
+                mtu_steps, standing = (), {c.name: f"not applied: {e}" for c in up}
+            steps = (*steps, *mtu_steps)
+            for name, state in standing.items():
+                self.observed.mtu[(ns, name)] = state
+        return steps, recheck, missing
+
+    def _listen(self, ns: str, steps) -> None:
+        """Events (SA up/down, charon's log lines with failure reasons)
+        flow from before the loads, so that the first attempt's outcome
+        is seen; but charon logs every load too, and for many new
+        connections streaming those lines costs it (and vpnd) more than
+        the loads: then the subscription waits until after them, and its
+        "subscribed" event brings a fresh look at what happened between."""
+        applying = [s for s in steps if s.actions]
         if len(applying) <= EVENTS_BEFORE_LOADS_MAX:
             # A bi-directional connection initiates as it loads, and its
             # first outcome comes within a few round trips: then the
             # subscription is waited for, or that outcome could be missed.
-            initiates = any((ns, step.name) in self._desired.initiators for step in applying)
+            wanted = self.rendered.conns.get(ns, {})
+            initiates = any(s.name in wanted and wanted[s.name].initiates for s in applying)
             self.driver.watch(ns, self.on_event, wait=SUBSCRIBE_WAIT if initiates else 0.0)
-        self._apply_steps(ns, steps, failed)
-        self.driver.watch(ns, self.on_event)  # nothing to do if it runs
-        if applying:
+
+    def _read_live(self, ns, running, desired, applied, scope, dry_run) -> LiveState:
+        """The namespace's live state: of a charon that was answering,
+        what a scoped look needs; if it stopped answering, it is lost, and
+        a charon vpnd runs is started again (not by a dry run)."""
+        if running and not dry_run:
             try:
-                live = self.driver.live_state(ns, start=False)
+                if scope is not None:
+                    return self._live_of_changed(ns, desired, applied)
+                return self.driver.live_state(ns, start=False)
             except DriverUnavailable as e:
-                self.views[ns] = NamespaceView(None, f"charon not running: {e}")
-                return list(steps)
-        self.views[ns] = NamespaceView(live)
-        return list(steps)
+                self.log.warning("charon lost", error=str(e))
+                self.observed.views[ns] = NamespaceView(None, f"charon not running: {e}")
+        return self.driver.live_state(ns, start=not dry_run)
 
     def _live_of_changed(self, ns: str, wanted: dict, recorded: dict) -> LiveState:
-        """What a pass for changed files needs to know of a charon that was
-        answering (`wanted` and `recorded`: those files' connections, desired
-        and on record): what is loaded, taken from the record, and the SAs
-        of just the connections whose configuration moved (changed, new or
-        gone), asked fresh. A charon that lost what vpnd loaded is found by
-        the next poll or resync, which read everything; this keeps a change
-        within a round trip or two."""
+        """What a scoped look needs of a charon that was answering: what is
+        loaded, from the record, and the SAs of just the connections whose
+        configuration moved, asked fresh. A charon that lost what vpnd
+        loaded is found by the next full look."""
         moving = {n for n, d in wanted.items()
                   if n not in recorded or recorded[n].fingerprint != d.fingerprint}
         moving |= recorded.keys() - wanted.keys()
@@ -295,253 +249,64 @@ class Reconciler:
         try:
             problem = self.driver.charon_problem(ns)
         except DriverError as e:
-            self.log.warning("cannot ask charon for its plugins", netns=ns, error=str(e))
+            self.log.warning("cannot ask charon for its plugins", error=str(e))
             return
         self._note_charon(ns, problem, "charon incomplete")
 
     def _note_charon(self, ns: str, problem: str | None, event: str) -> None:
-        """Record what is wrong with a namespace's charon as a whole, for
-        status; logged once when it appears or changes, not every pass."""
-        if problem == self.charon_problems.get(ns):
-            return
-        if problem:
-            self.charon_problems[ns] = problem
-            self.log.error(event, netns=ns, error=problem)
-        else:
-            del self.charon_problems[ns]
-            self.log.info("charon problem cleared", netns=ns)
+        if self.observed.note_charon(ns, problem):
+            if problem:
+                self.log.error(event, netns=ns, error=problem)
+            else:
+                self.log.info("charon problem cleared", netns=ns)
 
-    def _drop_unsupported(self, ns: str, desired: Desired, ns_desired: dict,
-                          whole_namespace: bool) -> dict:
+    def _drop_unsupported(self, ns: str, ns_desired: dict, whole: bool) -> dict:
         """Leave out connections that charon cannot negotiate (an ERROR with
         the reason) rather than load them to fail at every attempt."""
-        for key in [k for k in self.capability_errors
-                    if k[0] == ns and (whole_namespace or k[1] in ns_desired)]:
-            del self.capability_errors[key]
-        kept = dict(ns_desired)
-        for conn in desired.models.get(ns, []):
-            if conn.id not in ns_desired:
-                continue
+        found, kept = {}, dict(ns_desired)
+        for conn in ns_desired.values():
             try:
-                reason = self.driver.unsupported(ns, conn)
+                reason = self.driver.unsupported(ns, conn.model)
             except DriverError as e:
-                self.log.warning("cannot ask charon for its algorithms", netns=ns, error=str(e))
+                self.log.warning("cannot ask charon for its algorithms", error=str(e))
                 return kept
             if reason:
-                self.capability_errors[(ns, conn.id)] = reason
-                kept.pop(conn.id, None)
+                found[(ns, conn.name)] = reason
+                kept.pop(conn.name, None)
+        self.observed.replace(self.observed.capability_errors, ns, found,
+                              None if whole else set(ns_desired))
         return kept
 
-    def _configure(self, ns: str, desired: Desired) -> None:
+    def _configure(self, ns: str) -> None:
+        models = [c.model for c in self.rendered.conns.get(ns, {}).values()]
         try:
-            self.driver.configure(ns, desired.models.get(ns, []))
+            self.driver.configure(ns, models)
         except DriverUnavailable:
             raise
         except DriverError as e:
             # Old settings stay in force; connections can still be applied.
             self.log.warning("charon settings not applied", netns=ns, error=str(e))
 
-    def _apply_steps(self, ns: str, steps, failed: dict) -> None:
-        """New connections (only loads) go in one pipelined batch; the rest,
-        which terminate and wait, one step after another."""
-        loads = [s for s in steps if [type(a) for a in s.actions] == [LoadShared, LoadConn]]
-        if len(loads) > 1:
-            answered = 0
-            try:
-                # Each answer is recorded and logged as it arrives, while
-                # charon works on the next ones.
-                for step, error in zip(loads, self.driver.load_many(
-                        ns, [(s.actions[0].message, s.actions[1].message) for s in loads])):
-                    answered += 1
-                    if error:
-                        self._load_failed(step, error, failed)
-                    else:
-                        self._applied(step)
-            except DriverUnavailable as e:
-                for step in loads[answered:]:
-                    self._load_failed(step, f"load failed: {e}", failed)
-            batched = {id(s) for s in loads}
-            steps = [s for s in steps if id(s) not in batched]
-        for step in steps:
-            self._apply_step(step, failed)
-
-    def _load_failed(self, step: Step, error: str, failed: dict) -> None:
-        failed[(step.namespace, step.name)] = error
-        self.log.error("apply failed", netns=step.namespace, service=step.service_id,
-                    connection=step.name, error=error)
-
-    def _applied(self, step: Step) -> None:
-        self.record.set(step.namespace, step.name, step.record)
-        if step.actions:
-            # Whatever failed before was about the old configuration.
-            self.failures.pop((step.namespace, step.name), None)
-            self.log.info("change applied", netns=step.namespace, service=step.service_id,
-                       connection=step.name, reason=step.reason,
-                       actions=[a.describe() for a in step.actions])
-
-    def _apply_step(self, step: Step, failed: dict) -> None:
-        for action in step.actions:
-            try:
-                self.driver.execute(step.namespace, action)
-            except DriverError as e:
-                failed[(step.namespace, step.name)] = f"{action.describe()} failed: {e}"
-                self.log.error("apply failed", netns=step.namespace, service=step.service_id,
-                            connection=step.name, action=action.describe(), error=str(e))
-                return
-        self._applied(step)
-
-    # --- status --------------------------------------------------------------
-
-    def refresh_live(self, only: set[str] | None = None) -> set[str]:
-        """Re-read SAs of every namespace in use, end confirmed duplicate
-        SAs, then report. Writes nothing else. Returns the namespaces that
-        need a pass now: their charon stopped answering, or lost
-        connections vpnd loaded (it restarted)."""
-        namespaces = {s.namespace for s in self.desired_state.services.values()}
-        if only is not None:
-            namespaces &= only
-        need_pass = set()
-        for ns in sorted(namespaces):
-            if self.config.charon.mode != "external" and not self.namespace_exists(ns):
-                self.views[ns] = NamespaceView(None, f"namespace {ns} does not exist")
-                continue
-            before = self.views.get(ns)
-            retry = self._retry.get(ns)
-            if retry is not None:
-                if time.monotonic() >= retry[0]:
-                    need_pass.add(ns)
-                continue
-            try:
-                live = self.driver.live_state(ns, start=False)
-                if self.upkeep.tend(ns, live, self.record.applied(ns),
-                                    self._desired.initiators, self._desired.children):
-                    live = self.driver.live_state(ns, start=False)
-                self.views[ns] = NamespaceView(live)
-                self._check_charon(ns)
-                self._apply_mtus(ns, live)
-                self.driver.watch(ns, self.on_event)
-                if self.record.applied(ns).keys() - live.conns:
-                    need_pass.add(ns)
-            except DriverUnavailable as e:
-                self.views[ns] = NamespaceView(None, f"charon not running: {e}")
-                if before is not None and before.live is not None:
-                    self.log.warning("charon lost", netns=ns, error=str(e))
-                    need_pass.add(ns)
-        self.write_status()
-        return need_pass
-
-    def healthy(self) -> bool:
-        """The event sessions of every reachable charon are alive."""
-        reachable = [ns for ns, view in self.views.items() if view.live is not None]
-        return self.driver.watching(reachable)
-
-    def checks_due(self) -> dict[str, float]:
-        """Namespaces to look at again, and when (monotonic): a charon to
-        retry, a duplicate SA to confirm, a connection to initiate."""
-        due = {ns: at for ns, (at, _) in self._retry.items()}
-        for ns, at in self.upkeep.due().items():
-            due[ns] = min(at, due.get(ns, at))
-        return due
-
-    def _schedule_retry(self, ns: str) -> None:
-        """Back off from a charon that cannot be started or reached:
-        1 s, 2 s, 4 s ... up to the resync interval."""
-        _, delay = self._retry.get(ns, (0.0, 0.5))
-        delay = min(delay * 2, self.config.resync_interval)
-        self._retry[ns] = (time.monotonic() + delay, delay)
-
-    def _apply_mtus(self, ns: str, live) -> None:
-        """Put each connection's mtu on its routes into the tunnel."""
-        conns = [c for c in self._desired.models.get(ns, []) if c.id in live.ike_sas]
-        if not conns or not self.namespace_exists(ns):
-            return
-        try:
-            outcomes = mtu.apply(ns, mtu.wanted(conns))
-        except Exception as e:  # netlink errors come in several kinds
-            self.log.warning("mtu not applied", netns=ns, error=str(e))
-            outcomes = {cidr: f"not applied: {e}" for c in conns for cidr in c.peer_cidrs}
-        for conn in conns:
-            states = [outcomes.get(cidr, "no route yet") for cidr in conn.peer_cidrs]
-            self.mtu_outcomes[(ns, conn.id)] = next(
-                (s for s in states if s != "applied"), "applied")
+    # --- status ------------------------------------------------------------
 
     def status_report(self) -> list[dict]:
-        errors = {**self._desired.errors, **self.capability_errors, **self.apply_errors}
-        report = status_mod.build(self.desired_state, self.views,
-                                  self._desired.children, errors, self.failures)
+        """The status now (builds it; changes nothing)."""
         now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        for service in report:
-            ns = service.get("namespace")
-            for cid, conn in service["ipsec_site_connections"].items():
-                key = (ns, cid)
-                if conn["status"] == status_mod.ACTIVE:
-                    self.failures.pop(key, None)
-                # "since": when this status (and reason) began.
-                state = (conn["status"], conn.get("reason", ""))
-                since_key = (service["id"], cid)
-                if self._since.get(since_key, (None,))[0] != state:
-                    self._since[since_key] = (state, now)
-                conn["since"] = self._since[since_key][1]
-                conn["rekeys"] = self.rekeys.get(key, 0)
-                if conn["status"] == status_mod.ACTIVE and key in self.mtu_outcomes:
-                    conn["mtu"] = self.mtu_outcomes[key]
-        return report
+        return self.observed.report(self.desired_state, self.rendered.children(),
+                                    self.rendered.errors, now)
 
-    # --- events ---------------------------------------------------------
-
-    def on_event(self, ns: str, label: str, event: dict) -> None:
-        """Called on a watcher thread: queue the event and wake the loop."""
-        self.events.put((ns, label, event))
-        self.wake()
-
-    def handle_events(self) -> set[str]:
-        """Drain queued events; returns the namespaces whose SAs changed
-        (or whose charon went away), for a refresh of their status."""
-        touched = set()
-        while True:
-            try:
-                ns, label, event = self.events.get_nowait()
-            except queue.Empty:
-                return touched
-            names = [k for k in event if k != "up"]
-            if label == "log":
-                name, reason = event.get("ikesa-name"), reasons.classify(event.get("msg", ""))
-                if name and reason and self.failures.get((ns, name)) != reason:
-                    self.failures[(ns, name)] = reason
-                    self.log.info("charon reports", netns=ns, connection=name, reason=reason,
-                                  message=event.get("msg", ""))
-                    touched.add(ns)
-            elif label in ("ike-rekey", "child-rekey"):
-                for name in names:
-                    self.rekeys[(ns, name)] = self.rekeys.get((ns, name), 0) + 1
-                touched.add(ns)
-            else:  # ike-updown, child-updown, subscribed, disconnected
-                touched.add(ns)
-
-    def write_status(self) -> list[dict]:
+    def write_status(self, extra: dict | None = None) -> list[dict]:
         report = self.status_report()
         os.makedirs(self.config.run_dir, exist_ok=True)
-        status_mod.write(self.config.status_file, report,
-                         vici_writes=self.driver.writes(), pid=os.getpid(),
-                         reloads=self.reloads,
-                         charons={ns: {"status": status_mod.ERROR, "reason": problem}
-                                  for ns, problem in sorted(self.charon_problems.items())})
-        self._log_transitions(report)
+        status_mod.write(self.config.status_file, report, vici_writes=self.driver.writes(),
+                         pid=os.getpid(), reloads=self.reloads, charons=self.observed.charons(),
+                         **(extra or {}))
+        for service, cid, ns, status, reason in self.observed.settle(report):
+            method = self.log.warning if status == status_mod.ERROR else self.log.info
+            method("connection status", service=service, connection=cid, netns=ns,
+                   status=status, reason=reason)
         self.last_report = report
         return report
-
-    def _log_transitions(self, report: list[dict]) -> None:
-        current = {}
-        for service in report:
-            for cid, conn in service["ipsec_site_connections"].items():
-                key = (service["id"], cid)
-                current[key] = (conn["status"], conn.get("reason", ""))
-                if self._last_status.get(key) != current[key]:
-                    method = self.log.warning if conn["status"] == "ERROR" else self.log.info
-                    method("connection status", service=service["id"], connection=cid,
-                           netns=service.get("namespace"), status=conn["status"],
-                           reason=conn.get("reason", ""))
-        self._last_status = current
 
     def _report_file_errors(self, state: DesiredState) -> None:
         reported = {}
@@ -550,5 +315,22 @@ class Reconciler:
             if self._reported_errors.get(path) != reported[path]:
                 for e in errors:
                     self.log.error("invalid state file", file=e.file, path=e.path,
-                                problem=e.message)
+                                   problem=e.message)
         self._reported_errors = reported
+
+    # --- everything at once (vpnd plan, tests) -----------------------------------
+
+    def reconcile(self, dry_run: bool = False) -> PassResult:
+        """Read the files and look at every namespace once, in order."""
+        self.read_files()
+        scope = sorted(self.namespaces())
+        if not dry_run:
+            self.prestart(scope)
+        steps, failed = [], {}
+        for ns in scope:
+            done, _ = self.reconcile_namespace(ns, dry_run=dry_run)
+            steps.extend(done)
+            failed.update({k: v for k, v in self.observed.apply_errors.items() if k[0] == ns})
+        if not dry_run:
+            self.write_status()
+        return PassResult(tuple(steps), failed, tuple(scope))

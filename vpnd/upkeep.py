@@ -1,22 +1,25 @@
-"""Keeping the SAs of loaded connections in shape between changes.
+"""Keeping the SAs of loaded connections in shape between changes: steps
+for the one apply path, so `vpnd plan` shows them too.
 
-Two things charon leaves undone, which vpnd does on each status refresh:
+Two things charon leaves undone:
 - both ends initiating at once leave two IKE_SAs (or CHILD_SAs) for one
   connection (charon runs with unique=never): vpnd ends the surplus ones,
-  keeping the same SA as the peer's vpnd does (plan.duplicates decides);
+  keeping the same SA as the peer's vpnd does (`duplicates` decides), once
+  they have lasted DUPLICATE_GRACE;
 - a bi-directional connection whose SA is gone (a failed first attempt, a
-  peer that deleted it) is not initiated again by charon: vpnd does it,
-  backing off.
+  peer that deleted it) is not initiated again by charon: vpnd does it
+  when its namespace's key is retried, so it backs off with that key (from
+  REINITIATE_FIRST up to the queue's maximum).
 
-Both are timed (a grace period, a back-off), so this keeps their clocks;
-`due()` tells the daemon when to look again.
+Pure apart from the first-seen times of surplus SAs, which it keeps.
 """
 from __future__ import annotations
 
-import time
+from typing import Mapping
 
-from .errors import DriverError
-from .plan import Initiate, TerminateDuplicate, duplicates
+from .live import LiveState
+from .plan import DesiredConn, Initiate, Step, TerminateDuplicate
+from .workqueue import BACKOFF_MAX
 
 # How long a duplicate SA must persist before vpnd ends it (seconds): a
 # reauthentication overlaps old and new SAs for a moment, and that is no
@@ -25,74 +28,86 @@ DUPLICATE_GRACE = 1.5
 # A bi-directional connection with no SA is initiated again after this
 # long, then after twice as long each time, up to REINITIATE_MAX.
 REINITIATE_FIRST = 3.0
-REINITIATE_MAX = 60.0
+REINITIATE_MAX = BACKOFF_MAX
 
 
-class SaUpkeep:
-    def __init__(self, driver, log):
-        self.driver = driver
-        self.log = log
-        # namespace -> {surplus SA: monotonic time first seen}
+class Upkeep:
+    def __init__(self, grace: float = DUPLICATE_GRACE):
+        self.grace = grace
+        # namespace -> {surplus SA: when first seen}
         self._surplus_seen: dict[str, dict[TerminateDuplicate, float]] = {}
-        # (namespace, connection) -> (monotonic time of the next initiate, delay)
-        self._reinitiate: dict[tuple[str, str], tuple[float, float]] = {}
 
-    def due(self) -> dict[str, float]:
-        """Namespace -> when (monotonic) a duplicate is to be confirmed or
-        a connection initiated."""
-        due: dict[str, float] = {}
-        for (ns, _), (at, _) in self._reinitiate.items():
-            due[ns] = min(at, due.get(ns, at))
-        for ns, seen in self._surplus_seen.items():
-            if seen:
-                at = min(seen.values()) + DUPLICATE_GRACE
-                due[ns] = min(at, due.get(ns, at))
-        return due
-
-    def tend(self, ns: str, live, loaded, initiators, children) -> bool:
-        """End confirmed duplicates, initiate what has no SA; True when
-        anything was sent (the caller re-reads the live state).
-        `loaded`: vpnd's connections in this charon; `initiators`: the
-        (namespace, connection) keys that are bi-directional; `children`:
-        (namespace, connection) -> CHILD_SA names."""
-        ended = self._deduplicate(ns, live, loaded)
-        return self._keep_initiating(ns, live, loaded, initiators, children) | ended
-
-    def _deduplicate(self, ns: str, live, loaded) -> bool:
-        now = time.monotonic()
+    def plan(self, ns: str, live: LiveState, loaded: Mapping[str, object],
+             desired: Mapping[str, DesiredConn], now: float,
+             may_initiate: bool) -> tuple[tuple[Step, ...], float | None, tuple[str, ...]]:
+        """(upkeep steps due now, seconds until a duplicate is confirmed or
+        None, the bi-directional connections that have no SA). `loaded`:
+        vpnd's connections in this charon (the record)."""
+        steps = []
         seen = self._surplus_seen.get(ns, {})
         surplus = {a: seen.get(a, now) for name in loaded for a in duplicates(live, name)}
-        confirmed = [a for a, first in surplus.items() if now - first >= DUPLICATE_GRACE]
-        self._surplus_seen[ns] = {a: t for a, t in surplus.items() if a not in confirmed}
-        for action in sorted(confirmed, key=lambda a: (a.name, a.kind, a.uniqueid)):
-            try:
-                self.driver.execute(ns, action)
-                self.log.info("duplicate SA ended", netns=ns, connection=action.name,
-                              sa=action.kind, uniqueid=action.uniqueid)
-            except DriverError as e:
-                self.log.warning("ending a duplicate SA failed", netns=ns,
-                                 connection=action.name, error=str(e))
-        return bool(confirmed)
+        confirmed = sorted((a for a, first in surplus.items() if now - first >= self.grace),
+                           key=lambda a: (a.name, a.kind, a.uniqueid))
+        pending = {a: t for a, t in surplus.items() if a not in confirmed}
+        self._surplus_seen[ns] = pending
+        for action in confirmed:
+            steps.append(Step(ns, action.name, _service(loaded, action.name), "duplicate",
+                              (action,), None))
+        recheck = (min(pending.values()) + self.grace - now) if pending else None
 
-    def _keep_initiating(self, ns: str, live, loaded, initiators, children) -> bool:
-        now, sent = time.monotonic(), False
         have_sa = live.ike_sas
-        for name in loaded:
-            key = (ns, name)
-            if key not in initiators or name in have_sa:
-                self._reinitiate.pop(key, None)
-                continue
-            at, delay = self._reinitiate.get(key, (now + REINITIATE_FIRST, REINITIATE_FIRST))
-            if now < at:
-                self._reinitiate[key] = (at, delay)
-                continue
-            try:
-                self.driver.execute(ns, Initiate(name, children.get(key, (name,))))
-                self.log.info("initiating", netns=ns, connection=name,
-                              reason="bi-directional connection has no SA")
-                sent = True
-            except DriverError as e:
-                self.log.warning("initiate failed", netns=ns, connection=name, error=str(e))
-            delay = min(delay * 2, REINITIATE_MAX)
-            self._reinitiate[key] = (now + delay, delay)
-        return sent
+        missing = tuple(name for name in sorted(loaded)
+                        if name in desired and desired[name].initiates and name not in have_sa)
+        if may_initiate:
+            for name in missing:
+                want = desired[name]
+                steps.append(Step(ns, name, want.service_id, "no SA",
+                                  (Initiate(name, want.children or (name,)),), None))
+        return tuple(steps), recheck, missing
+
+    def forget(self, ns: str) -> None:
+        self._surplus_seen.pop(ns, None)
+
+
+def _service(loaded, name) -> str:
+    return getattr(loaded.get(name), "service_id", "")
+
+
+# SAs established this close together come from both ends initiating at
+# once; an SA much older than the newest is a leftover (the peer restarted).
+RACE_WINDOW = 10
+
+
+def duplicates(live: LiveState, name: str) -> tuple[TerminateDuplicate, ...]:
+    """Surplus SAs of one connection, to end so that one IKE_SA and one
+    CHILD_SA per child name remain.
+
+    Both ends initiating at once leaves two IKE_SAs (or two CHILD_SAs);
+    the one kept is chosen by SPIs, which both ends see alike, so two vpnds
+    (or vpnd and any peer) that both clean up end the same surplus SA and
+    never both of them. An SA much older than the newest is stale (the
+    peer restarted and no longer has it): the newer one is kept.
+    """
+    established = [sa for sa in live.sas if sa.name == name and sa.state == "ESTABLISHED"]
+    ikes, keeper = _surplus(established, lambda sa: (sa.spi_i, sa.spi_r))
+    actions = [TerminateDuplicate(name, "ike", sa.uniqueid) for sa in ikes]
+    if keeper is None:
+        return ()
+    by_child: dict[str, list] = {}
+    for child in keeper.children:
+        if child.state == "INSTALLED":
+            by_child.setdefault(child.name, []).append(child)
+    for children in by_child.values():
+        surplus, _ = _surplus(children, lambda c: c.spi_key)
+        actions += [TerminateDuplicate(name, "child", c.uniqueid) for c in surplus]
+    return tuple(actions)
+
+
+def _surplus(sas: list, spi_key):
+    """(surplus SAs, the one to keep) among SAs of the same name."""
+    if not sas:
+        return [], None
+    newest = min(sa.age for sa in sas)
+    stale = [sa for sa in sas if sa.age > newest + RACE_WINDOW]
+    racing = sorted((sa for sa in sas if sa.age <= newest + RACE_WINDOW), key=spi_key)
+    return stale + racing[1:], racing[0]

@@ -8,7 +8,7 @@ import signal
 
 from conftest import connection, sa_shape, service, wait_converged
 from vpnd.drivers.charon_process import CharonSpawner
-from vpnd.plan import RACE_WINDOW
+from vpnd.upkeep import RACE_WINDOW
 from lab.testbed import wait_for
 
 PSK = "core-test-psk-8c1f"
@@ -134,7 +134,7 @@ def test_a_charon_that_dies_is_restarted_and_reloaded(lab, vpnd_factory):
     a, b = both_sides(lab, vpnd_factory)
     converged(lab, a, b)
     # Let the SAs age past the window in which two SAs count as racing
-    # initiations rather than one stale and one new (plan.RACE_WINDOW).
+    # initiations rather than one stale and one new (upkeep.RACE_WINDOW).
     wait_for(lambda: all(sa.age > RACE_WINDOW for sa in b.vici(lab.b.gw).live_state().sas),
              RACE_WINDOW + 30, interval=0.5, what="SAs older than the race window")
     spawner = CharonSpawner(str(a.run_dir), True)

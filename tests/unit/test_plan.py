@@ -122,7 +122,8 @@ def child(name, uid, spi_in, spi_out, state="INSTALLED"):
 
 
 def test_duplicate_ike_sas_keep_the_one_both_ends_agree_on():
-    from vpnd.plan import TerminateDuplicate, duplicates
+    from vpnd.plan import TerminateDuplicate
+    from vpnd.upkeep import duplicates
     mine = LiveState(frozenset({"c1"}), frozenset(), (
         sa("c1", "5", "bb", "11", children=[child("c1", "9", "c2", "c1")]),
         sa("c1", "4", "aa", "22", children=[child("c1", "8", "c4", "c3")]),
@@ -137,7 +138,8 @@ def test_duplicate_ike_sas_keep_the_one_both_ends_agree_on():
 
 
 def test_duplicate_child_sas_in_one_ike_sa():
-    from vpnd.plan import TerminateDuplicate, duplicates
+    from vpnd.plan import TerminateDuplicate
+    from vpnd.upkeep import duplicates
     state = LiveState(frozenset({"c1"}), frozenset(), (
         sa("c1", "1", "aa", "bb", children=[
             child("c1", "3", "f0", "f1"), child("c1", "2", "e1", "e0"),
@@ -146,7 +148,7 @@ def test_duplicate_child_sas_in_one_ike_sa():
 
 
 def test_no_duplicates_no_actions():
-    from vpnd.plan import duplicates
+    from vpnd.upkeep import duplicates
     state = LiveState(frozenset({"c1"}), frozenset(),
                       (sa("c1", "1", "aa", "bb", children=[child("c1", "2", "e1", "e0")]),))
     assert duplicates(state, "c1") == ()
@@ -154,7 +156,8 @@ def test_no_duplicates_no_actions():
 
 def test_a_much_older_sa_is_stale_and_the_newer_one_is_kept():
     from dataclasses import replace
-    from vpnd.plan import RACE_WINDOW, TerminateDuplicate, duplicates
+    from vpnd.plan import TerminateDuplicate
+    from vpnd.upkeep import RACE_WINDOW, duplicates
     old = replace(sa("c1", "1", "00", "00"), age=RACE_WINDOW + 100)  # lowest SPIs
     new = replace(sa("c1", "2", "ff", "ff"), age=3)
     state = LiveState(frozenset({"c1"}), frozenset(), (old, new))

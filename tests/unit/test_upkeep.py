@@ -1,53 +1,13 @@
-"""SA upkeep's timing: duplicates ended only after the grace period,
-connections without an SA initiated again with back-off."""
+"""SA upkeep as steps: duplicates ended only after the grace period,
+bi-directional connections without an SA initiated only on their key's
+retry. The clock is a number passed in."""
 from __future__ import annotations
 
-import pytest
-
-from vpnd import upkeep
-from vpnd.errors import DriverError
 from vpnd.live import IkeSa, LiveState
-from vpnd.plan import Initiate, TerminateDuplicate
-from vpnd.upkeep import DUPLICATE_GRACE, REINITIATE_FIRST, REINITIATE_MAX, SaUpkeep
+from vpnd.plan import AppliedConn, DesiredConn, Initiate, TerminateDuplicate
+from vpnd.upkeep import DUPLICATE_GRACE, Upkeep
 
 NS = "qrouter-1"
-
-
-class Clock:
-    def __init__(self):
-        self.now = 1000.0
-
-    def __call__(self):
-        return self.now
-
-
-class Driver:
-    def __init__(self, fail=False):
-        self.sent = []
-        self.fail = fail
-
-    def execute(self, ns, action):
-        self.sent.append((ns, action))
-        if self.fail:
-            raise DriverError("charon said no")
-
-
-class Log:
-    def __init__(self):
-        self.lines = []
-
-    def info(self, event, **kw):
-        self.lines.append(("info", event, kw))
-
-    def warning(self, event, **kw):
-        self.lines.append(("warning", event, kw))
-
-
-@pytest.fixture
-def clock(monkeypatch):
-    c = Clock()
-    monkeypatch.setattr(upkeep.time, "monotonic", c)
-    return c
 
 
 def sa(uid, spi_i, spi_r, name="c1", state="ESTABLISHED", age=0):
@@ -58,66 +18,61 @@ def live(*sas, conns=("c1",)):
     return LiveState(frozenset(conns), frozenset(), tuple(sas))
 
 
-def test_a_duplicate_is_ended_only_once_it_has_lasted_the_grace_period(clock):
-    driver = Driver()
-    keeper = SaUpkeep(driver, Log())
-    racing = live(sa("1", "bb", "01"), sa("2", "aa", "02"))
-    assert keeper.tend(NS, racing, ["c1"], set(), {}) is False
-    assert driver.sent == [] and keeper.due() == {NS: clock.now + DUPLICATE_GRACE}
-    clock.now += DUPLICATE_GRACE - 0.1
-    assert keeper.tend(NS, racing, ["c1"], set(), {}) is False
-    clock.now += 0.1
-    assert keeper.tend(NS, racing, ["c1"], set(), {}) is True
-    # The lower SPIs are kept, as the peer's vpnd keeps them.
-    assert driver.sent == [(NS, TerminateDuplicate("c1", "ike", "1"))]
-    assert keeper.due() == {}
+def loaded(*names):
+    return {n: AppliedConn(n, "svc", "svc.json", "fp", f"vpnd-{n}") for n in names}
 
 
-def test_a_duplicate_that_resolves_itself_in_the_grace_period_is_left_alone(clock):
-    driver = Driver()
-    keeper = SaUpkeep(driver, Log())
-    keeper.tend(NS, live(sa("1", "bb", "01"), sa("2", "aa", "02")), ["c1"], set(), {})
-    clock.now += DUPLICATE_GRACE
-    assert keeper.tend(NS, live(sa("2", "aa", "02")), ["c1"], set(), {}) is False
-    assert driver.sent == [] and keeper.due() == {}
+def desired(initiates=True, *names):
+    return {n: DesiredConn(n, "svc", "svc.json", "fp", {n: {}}, f"vpnd-{n}", {},
+                           namespace=NS, children=(n,), initiates=initiates)
+            for n in names or ("c1",)}
 
 
-def test_a_bi_directional_connection_without_sa_is_initiated_with_back_off(clock):
-    driver = Driver()
-    keeper = SaUpkeep(driver, Log())
-    initiators, children = {(NS, "c1")}, {(NS, "c1"): ("c1-a", "c1-b")}
-    empty = live()
-    assert keeper.tend(NS, empty, ["c1"], initiators, children) is False
-    assert keeper.due() == {NS: clock.now + REINITIATE_FIRST}
-    sent_at = []
-    for _ in range(8):
-        clock.now = keeper.due()[NS]
-        assert keeper.tend(NS, empty, ["c1"], initiators, children) is True
-        sent_at.append(clock.now)
-    assert driver.sent[0] == (NS, Initiate("c1", ("c1-a", "c1-b")))
-    gaps = [b - a for a, b in zip(sent_at, sent_at[1:])]
-    assert gaps[:3] == [2 * REINITIATE_FIRST, 4 * REINITIATE_FIRST, 8 * REINITIATE_FIRST]
-    assert max(gaps) == REINITIATE_MAX
-    # An SA appears: the schedule is dropped, and starts afresh next time.
-    assert keeper.tend(NS, live(sa("1", "aa", "01")), ["c1"], initiators, children) is False
-    assert keeper.due() == {}
+def actions(steps):
+    return [a for s in steps for a in s.actions]
 
 
-def test_response_only_and_connections_not_loaded_are_never_initiated(clock):
-    driver = Driver()
-    keeper = SaUpkeep(driver, Log())
-    for _ in range(3):
-        keeper.tend(NS, live(), ["c1"], {(NS, "c2")}, {})
-        clock.now += REINITIATE_MAX
-    assert driver.sent == [] and keeper.due() == {}
+def test_a_duplicate_is_ended_only_once_it_has_lasted_the_grace_period():
+    keeper, state = Upkeep(), live(sa("1", "aa", "01"), sa("2", "bb", "02"))
+    steps, recheck, _ = keeper.plan(NS, state, loaded("c1"), desired(), 100.0, False)
+    assert steps == () and recheck == DUPLICATE_GRACE
+    steps, recheck, _ = keeper.plan(NS, state, loaded("c1"), desired(), 101.0, False)
+    assert steps == () and recheck == DUPLICATE_GRACE - 1.0
+    steps, recheck, _ = keeper.plan(NS, state, loaded("c1"), desired(),
+                                    100.0 + DUPLICATE_GRACE, False)
+    assert actions(steps) == [TerminateDuplicate("c1", "ike", "2")]
+    assert [s.reason for s in steps] == ["duplicate"] and all(s.upkeep for s in steps)
+    assert recheck is None
 
 
-def test_a_failed_initiate_is_logged_and_backed_off_like_a_sent_one(clock):
-    driver, log = Driver(fail=True), Log()
-    keeper = SaUpkeep(driver, log)
-    keeper.tend(NS, live(), ["c1"], {(NS, "c1")}, {})
-    clock.now += REINITIATE_FIRST
-    assert keeper.tend(NS, live(), ["c1"], {(NS, "c1")}, {}) is False
-    assert ("warning", "initiate failed",
-            {"netns": NS, "connection": "c1", "error": "charon said no"}) in log.lines
-    assert keeper.due() == {NS: clock.now + 2 * REINITIATE_FIRST}
+def test_a_duplicate_that_resolves_itself_in_the_grace_period_is_left_alone():
+    keeper = Upkeep()
+    keeper.plan(NS, live(sa("1", "aa", "01"), sa("2", "bb", "02")), loaded("c1"),
+                desired(), 100.0, False)
+    steps, recheck, _ = keeper.plan(NS, live(sa("1", "aa", "01")), loaded("c1"), desired(),
+                                    100.0 + DUPLICATE_GRACE, False)
+    assert steps == () and recheck is None
+
+
+def test_a_bi_directional_connection_without_sa_is_initiated_only_on_a_retry():
+    keeper = Upkeep()
+    steps, _, missing = keeper.plan(NS, live(), loaded("c1"), desired(), 100.0, False)
+    assert steps == () and missing == ("c1",)
+    steps, _, missing = keeper.plan(NS, live(), loaded("c1"), desired(), 103.0, True)
+    assert actions(steps) == [Initiate("c1", ("c1",))] and missing == ("c1",)
+    assert steps[0].record is None and steps[0].upkeep
+
+
+def test_response_only_and_connections_not_loaded_are_never_initiated():
+    keeper = Upkeep()
+    steps, _, missing = keeper.plan(NS, live(), loaded("c1"), desired(False), 100.0, True)
+    assert steps == () and missing == ()
+    steps, _, missing = keeper.plan(NS, live(), loaded(), desired(), 100.0, True)
+    assert steps == () and missing == ()
+
+
+def test_a_connection_with_an_sa_in_any_state_is_not_initiated():
+    keeper = Upkeep()
+    steps, _, missing = keeper.plan(NS, live(sa("1", "aa", "01", state="CONNECTING")),
+                                    loaded("c1"), desired(), 100.0, True)
+    assert steps == () and missing == ()

@@ -60,15 +60,14 @@ class Driver(ABC):
         callback(namespace, label, event), from another thread; with
         `wait`, return once events flow (or that many seconds passed)."""
 
-    def load_many(self, namespace: str, pairs) -> Iterator[str | None]:
-        """Load many (secret, connection) pairs; one error (or None) each,
-        as each is loaded. Drivers that can batch or pipeline do better
-        than this."""
-        from ..plan import LoadConn, LoadShared
-        for secret, conn in pairs:
+    def load_many(self, namespace: str, steps) -> Iterator[str | None]:
+        """Apply many steps that only load (LoadShared, LoadConn); one
+        error (or None) per step, as each is done. Drivers that can batch
+        or pipeline do better than this."""
+        for step in steps:
             try:
-                self.execute(namespace, LoadShared(secret["id"], secret))
-                self.execute(namespace, LoadConn(next(iter(conn)), conn))
+                for action in step.actions:
+                    self.execute(namespace, action)
                 yield None
             except Exception as e:  # noqa: BLE001 - reported per connection
                 yield str(e)

@@ -124,13 +124,14 @@ class StrongswanDriver(Driver):
     def sas_of(self, namespace: str, names) -> tuple:
         return self._client(namespace).sas_of(names)
 
-    def load_many(self, namespace: str, pairs) -> Iterator[str | None]:
-        """Load (secret, connection) pairs pipelined, for many new
-        connections at once; one error text (or None) per pair, as its
-        answers arrive."""
+    def load_many(self, namespace: str, steps) -> Iterator[str | None]:
+        """Steps that only load (a secret, then its connection), pipelined:
+        many new connections at once; one error text (or None) per step,
+        as its answers arrive."""
         requests = []
-        for secret, conn in pairs:
-            requests += [("load-shared", secret), ("load-conn", conn)]
+        for step in steps:
+            shared, conn = step.actions
+            requests += [("load-shared", shared.message), ("load-conn", conn.message)]
         answers = self._client(namespace).pipeline(requests)
         for shared, conn in zip(answers, answers):  # two answers a pair
             yield shared or conn

@@ -108,7 +108,7 @@ def render(conn: Connection, libipsec: bool) -> Rendered:
         "mobike": "no",
         # With "no", two ends initiating at once each honour the other's
         # INITIAL_CONTACT and can delete both IKE_SAs, leaving no tunnel.
-        # vpnd ends duplicates itself (plan.duplicates), deterministically.
+        # vpnd ends duplicates itself (upkeep.duplicates), deterministically.
         "unique": "never",
         "local": {"auth": "psk", **({"id": local_id} if local_id else {})},
         "remote": {"auth": "psk", "id": conn.peer_id},

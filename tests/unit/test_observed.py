@@ -1,0 +1,70 @@
+"""Observed state: events, "since", rekeys, and a report that changes nothing."""
+from __future__ import annotations
+
+from vpnd.desired import DesiredState
+from vpnd.live import ChildSa, IkeSa, LiveState
+from vpnd.observed import Observed
+from vpnd.status import NamespaceView
+from vpnd.validation import parse_service
+
+
+def state():
+    data = {"id": "svc", "namespace": "ns1", "external_ip": "203.0.113.1",
+            "ipsec_site_connections": [
+                {"id": "c1", "peer_address": "203.0.113.2", "peer_id": "203.0.113.2",
+                 "local_cidrs": ["192.0.2.0/24"], "peer_cidrs": ["198.51.100.0/24"],
+                 "psk": "observed-psk"}]}
+    service, errors = parse_service(data, "svc.json")
+    assert not errors
+    return DesiredState({"svc.json": service}, {})
+
+
+UP = LiveState(frozenset({"c1"}), frozenset(), (
+    IkeSa("c1", "7", "ESTABLISHED", (ChildSa("c1", "9", "INSTALLED"),)),))
+LOADED = LiveState(frozenset({"c1"}), frozenset(), ())
+
+
+def conn(report):
+    return report[0]["ipsec_site_connections"]["c1"]
+
+
+def test_since_moves_only_when_status_or_reason_changes():
+    seen = Observed(views={"ns1": NamespaceView(LOADED)})
+    first = seen.report(state(), {}, {}, now="T1")
+    assert conn(first)["since"] == "T1"
+    assert seen.settle(first) == [("svc", "c1", "ns1", "DOWN", "no SA established")]
+    again = seen.report(state(), {}, {}, now="T2")
+    assert conn(again)["since"] == "T1" and seen.settle(again) == []
+    seen.views["ns1"] = NamespaceView(UP)
+    up = seen.report(state(), {}, {}, now="T3")
+    assert conn(up)["status"] == "ACTIVE" and conn(up)["since"] == "T3"
+    assert seen.settle(up) == [("svc", "c1", "ns1", "ACTIVE", "")]
+
+
+def test_report_changes_nothing_settle_books_it():
+    seen = Observed(views={"ns1": NamespaceView(UP)}, failures={("ns1", "c1"): "old"})
+    seen.report(state(), {}, {}, now="T1")
+    seen.report(state(), {}, {}, now="T2")
+    assert seen.since == {} and seen.failures == {("ns1", "c1"): "old"}
+    seen.settle(seen.report(state(), {}, {}, now="T3"))
+    # An ACTIVE connection leaves its last failure behind.
+    assert seen.failures == {} and seen.since[("svc", "c1")] == (("ACTIVE", ""), "T3")
+
+
+def test_rekeys_are_counted_per_connection_from_events():
+    seen = Observed(views={"ns1": NamespaceView(UP)})
+    assert seen.take("ns1", "child-rekey", {"c1": {}}) == (True, None)
+    seen.take("ns1", "ike-rekey", {"c1": {}})
+    seen.take("ns2", "ike-rekey", {"c1": {}})
+    assert conn(seen.report(state(), {}, {}, now="T"))["rekeys"] == 2
+
+
+def test_a_failure_charon_logs_is_taken_once_and_shown_as_the_reason():
+    seen = Observed(views={"ns1": NamespaceView(LOADED)})
+    event = {"ikesa-name": "c1", "msg": "received AUTHENTICATION_FAILED notify error"}
+    touched, failure = seen.take("ns1", "log", event)
+    assert touched and failure[0] == "c1" and "authentication failed" in failure[1]
+    assert seen.take("ns1", "log", event) == (False, None)  # nothing new
+    assert seen.take("ns1", "log", {"ikesa-name": "c1", "msg": "sending packet"}) == \
+        (False, None)
+    assert "authentication failed" in conn(seen.report(state(), {}, {}, now="T"))["reason"]

@@ -1,0 +1,108 @@
+"""The one apply path: typed steps in, writes to charon (and netlink) out.
+
+Every step goes through here, whatever made it: loads, unloads and
+terminations from the plan, duplicate endings and re-initiations from
+upkeep, route MTUs. New connections (steps that only load) go to the
+driver together, which pipelines them; the rest run one after another.
+A step that changes what is loaded updates the record only when all its
+actions succeeded; an upkeep step changes no record.
+"""
+from __future__ import annotations
+
+import time
+
+from . import routes
+from .errors import DriverError, DriverUnavailable
+from .plan import LoadConn, LoadShared, SetRouteMtu, Step
+
+# Log events for upkeep steps (kept from before they were steps: journal
+# queries and operators know them by these names).
+_UPKEEP_EVENTS = {"duplicate": "duplicate SA ended", "no SA": "initiating",
+                  "mtu": "route mtu set"}
+
+
+def only_loads(step: Step) -> bool:
+    return [type(a) for a in step.actions] == [LoadShared, LoadConn]
+
+
+class Applier:
+    def __init__(self, driver, record, observed, log, clock=time.monotonic):
+        self.driver = driver
+        self.record = record
+        self.observed = observed
+        self.log = log
+        self.clock = clock
+
+    def apply(self, ns: str, steps, failed: dict, deadline: float | None = None) -> list[Step]:
+        """Apply `steps` in order; errors go to `failed` ((ns, name) ->
+        why). Stops between steps once `deadline` (monotonic) has passed
+        and returns the steps left for later."""
+        loads = [s for s in steps if only_loads(s)]
+        if len(loads) > 1:
+            self._load_many(ns, loads, failed)
+            batched = {id(s) for s in loads}
+            steps = [s for s in steps if id(s) not in batched]
+        for i, step in enumerate(steps):
+            if deadline is not None and self.clock() >= deadline:
+                return list(steps[i:])
+            self._apply_step(step, failed)
+        return []
+
+    def _load_many(self, ns: str, loads: list[Step], failed: dict) -> None:
+        answered = 0
+        try:
+            # Each answer is recorded and logged as it arrives, while
+            # charon works on the next ones.
+            for step, error in zip(loads, self.driver.load_many(ns, loads)):
+                answered += 1
+                if error:
+                    self._failed(step, None, error, failed)
+                else:
+                    self._applied(step)
+        except DriverUnavailable as e:
+            for step in loads[answered:]:
+                self._failed(step, None, f"load failed: {e}", failed)
+
+    def _apply_step(self, step: Step, failed: dict) -> None:
+        for action in step.actions:
+            try:
+                if isinstance(action, SetRouteMtu):
+                    routes.set_mtu(step.namespace, action.route, action.mtu)
+                else:
+                    self.driver.execute(step.namespace, action)
+            except DriverError as e:
+                self._failed(step, action, str(e), failed)
+                return
+            except OSError as e:  # netlink errors come in several kinds
+                self._failed(step, action, str(e), failed)
+                return
+        self._applied(step)
+
+    def _failed(self, step: Step, action, error: str, failed: dict) -> None:
+        fields = dict(netns=step.namespace, service=step.service_id, connection=step.name,
+                      error=error)
+        if action is not None:
+            fields["action"] = action.describe()
+        if step.reason == "mtu":
+            self.observed.mtu[(step.namespace, step.name)] = f"not applied: {error}"
+            self.log.warning("route mtu not set", **fields)
+        elif step.upkeep:
+            # The connection's state is what it was; its key retries.
+            self.log.warning(f"{_UPKEEP_EVENTS[step.reason]} failed", **fields)
+        else:
+            failed[(step.namespace, step.name)] = \
+                f"{action.describe()} failed: {error}" if action is not None else error
+            self.log.error("apply failed", **fields)
+
+    def _applied(self, step: Step) -> None:
+        if step.upkeep:
+            self.log.info(_UPKEEP_EVENTS[step.reason], netns=step.namespace,
+                          connection=step.name, actions=[a.describe() for a in step.actions])
+            return
+        self.record.set(step.namespace, step.name, step.record)
+        if step.actions:
+            # Whatever failed before was about the old configuration.
+            self.observed.failures.pop((step.namespace, step.name), None)
+            self.log.info("change applied", netns=step.namespace, service=step.service_id,
+                          connection=step.name, reason=step.reason,
+                          actions=[a.describe() for a in step.actions])

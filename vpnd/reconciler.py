@@ -19,9 +19,10 @@ import structlog
 from . import log, mtu, netns, routes
 from . import status as status_mod
 from .apply import Applier
+from .charon_checks import CharonChecks
 from .desired import DesiredState
 from .drivers.base import Driver
-from .errors import DriverError, DriverUnavailable
+from .errors import DriverUnavailable
 from .live import EMPTY, LiveState
 from .observed import Observed
 from .plan import Step, plan_namespace
@@ -64,6 +65,7 @@ class Reconciler:
         self.observed = Observed()
         self.upkeep = Upkeep()
         self.applier = Applier(driver, self.record, self.observed, self.log, clock)
+        self.checks = CharonChecks(driver, self.observed, self.log)
         self._render = Renderer(driver.render, self.record.fingerprint)
         self.desired_state = DesiredState({}, {})
         self.rendered = Rendered()
@@ -104,7 +106,7 @@ class Reconciler:
             if (view is not None and view.live is not None) or not self.namespace_exists(ns):
                 continue
             try:
-                self._configure(ns)
+                self.checks.configure(ns, self._models(ns))
                 self.driver.start(ns)
             except DriverUnavailable:
                 pass  # the namespace's look tries again, and reports it
@@ -135,17 +137,17 @@ class Reconciler:
             if not dry_run and (scope is None or not running):
                 # charon-wide settings (retransmission) follow all of a
                 # namespace's connections: full looks keep them current.
-                self._configure(ns)
+                self.checks.configure(ns, self._models(ns))
             live = self._read_live(ns, running, desired, applied, scope, dry_run)
         except DriverUnavailable as e:
             views[ns] = NamespaceView(None, f"charon not running: {e}")
             if not dry_run:
-                self._note_charon(ns, f"charon not running: {e}", "charon unavailable")
+                self.checks.note(ns, f"charon not running: {e}", "charon unavailable")
                 return (), Retry(f"charon not running: {e}")
             live = EMPTY  # a plan then says what would be loaded once it runs
         if live is not EMPTY:
-            self._check_charon(ns)
-            desired = self._drop_unsupported(ns, desired, whole=scope is None)
+            self.checks.check(ns)
+            desired = self.checks.drop_unsupported(ns, desired, whole=scope is None)
         steps = plan_namespace(ns, desired, applied, live, self.desired_state.held)
         upkeep, recheck, missing = (), None, ()
         if scope is None and live is not EMPTY:
@@ -243,49 +245,8 @@ class Reconciler:
                          shared=frozenset(a.secret_id for a in recorded.values()),
                          sas=self.driver.sas_of(ns, sorted(moving)))
 
-    def _check_charon(self, ns: str) -> None:
-        """Whether the charon that answers is what vpnd asked for (its
-        plugins); the driver asks once per VICI session."""
-        try:
-            problem = self.driver.charon_problem(ns)
-        except DriverError as e:
-            self.log.warning("cannot ask charon for its plugins", error=str(e))
-            return
-        self._note_charon(ns, problem, "charon incomplete")
-
-    def _note_charon(self, ns: str, problem: str | None, event: str) -> None:
-        if self.observed.note_charon(ns, problem):
-            if problem:
-                self.log.error(event, netns=ns, error=problem)
-            else:
-                self.log.info("charon problem cleared", netns=ns)
-
-    def _drop_unsupported(self, ns: str, ns_desired: dict, whole: bool) -> dict:
-        """Leave out connections that charon cannot negotiate (an ERROR with
-        the reason) rather than load them to fail at every attempt."""
-        found, kept = {}, dict(ns_desired)
-        for conn in ns_desired.values():
-            try:
-                reason = self.driver.unsupported(ns, conn.model)
-            except DriverError as e:
-                self.log.warning("cannot ask charon for its algorithms", error=str(e))
-                return kept
-            if reason:
-                found[(ns, conn.name)] = reason
-                kept.pop(conn.name, None)
-        self.observed.replace(self.observed.capability_errors, ns, found,
-                              None if whole else set(ns_desired))
-        return kept
-
-    def _configure(self, ns: str) -> None:
-        models = [c.model for c in self.rendered.conns.get(ns, {}).values()]
-        try:
-            self.driver.configure(ns, models)
-        except DriverUnavailable:
-            raise
-        except DriverError as e:
-            # Old settings stay in force; connections can still be applied.
-            self.log.warning("charon settings not applied", netns=ns, error=str(e))
+    def _models(self, ns: str) -> list:
+        return [c.model for c in self.rendered.conns.get(ns, {}).values()]
 
     # --- status ------------------------------------------------------------
 

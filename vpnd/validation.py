@@ -6,142 +6,20 @@ just the first, so that an operator fixes a file in one pass.
 """
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import netaddr
 
 from . import neutron
+from .checker import Checker, HOSTNAME_RE, MISSING, NETNS_RE, get, kind
 from .errors import InputError
 from .model import Connection, Dpd, IkePolicy, IpsecPolicy, Lifetime, Service
 
-# Connection ids become charon connection and CHILD_SA names; keep them to
-# characters that survive VICI, swanctl and journal field values unchanged.
-_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
-_NETNS_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-_HOSTNAME_RE = re.compile(
-    r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*"
-    r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.?$")
-
-_MISSING = object()
-
-
-class _Checker:
-    """Collects errors for one file; helpers return None for a bad value."""
-
-    def __init__(self, file: str):
-        self.file = file
-        self.errors: list[InputError] = []
-
-    def error(self, path: str, message: str) -> None:
-        self.errors.append(InputError(self.file, path, message))
-
-    def choice(self, path, value, allowed):
-        if value not in allowed:
-            self.error(path, f"{value!r} is not one of: {', '.join(allowed)}")
-            return None
-        return value
-
-    def integer(self, path, value, minimum=None):
-        # Neutron's API converts numeric strings; so do we.
-        if isinstance(value, str) and re.fullmatch(r"-?[0-9]+", value.strip()):
-            value = int(value)
-        if isinstance(value, bool) or not isinstance(value, int):
-            self.error(path, f"must be an integer, not {_kind(value)}")
-            return None
-        if minimum is not None and value < minimum:
-            self.error(path, f"must be at least {minimum}, not {value}")
-            return None
-        return value
-
-    def boolean(self, path, value):
-        if not isinstance(value, bool):
-            self.error(path, f"must be true or false, not {_kind(value)}")
-            return None
-        return value
-
-    def string(self, path, value, required=True):
-        if not isinstance(value, str):
-            self.error(path, f"must be a string, not {_kind(value)}")
-            return None
-        if required and not value.strip():
-            self.error(path, "must not be empty")
-            return None
-        return value.strip()
-
-    def ident(self, path, value):
-        value = self.string(path, value)
-        if value is not None and not _ID_RE.match(value):
-            self.error(path, f"{value!r} is not a usable id (letters, digits, "
-                             "'.', '_', ':', '-'; at most 128)")
-            return None
-        return value
-
-    def address(self, path, value):
-        value = self.string(path, value)
-        if value is None:
-            return None
-        try:
-            return netaddr.IPAddress(value, flags=netaddr.INET_PTON)
-        except (netaddr.AddrFormatError, ValueError):
-            self.error(path, f"{value!r} is not an IPv4 or IPv6 address")
-            return None
-
-    def cidrs(self, path, value):
-        if not isinstance(value, list):
-            self.error(path, f"must be a list of CIDRs, not {_kind(value)}")
-            return None
-        if not value:
-            self.error(path, "must list at least one CIDR")
-            return None
-        result = []
-        for i, item in enumerate(value):
-            # Older Neutron payloads carry {"cidr": ...} objects here.
-            if isinstance(item, dict) and "cidr" in item:
-                item = item["cidr"]
-            net = self.cidr(f"{path}[{i}]", item)
-            if net is None:
-                return None
-            result.append(net)
-        versions = {n.version for n in result}
-        if len(versions) > 1:
-            self.error(path, "mixes IPv4 and IPv6 CIDRs")
-            return None
-        return result
-
-    def cidr(self, path, value):
-        if not isinstance(value, str):
-            self.error(path, f"must be a CIDR string, not {_kind(value)}")
-            return None
-        try:
-            net = netaddr.IPNetwork(value.strip())
-        except (netaddr.AddrFormatError, ValueError, TypeError):
-            self.error(path, f"{value!r} is not a valid CIDR")
-            return None
-        if net.ip != net.network:
-            self.error(path, f"{value!r} has host bits set; "
-                             f"did you mean {net.cidr}?")
-            return None
-        return net
-
-
-def _kind(value: Any) -> str:
-    return {dict: "an object", list: "a list", str: "a string",
-            bool: "a boolean", int: "an integer", float: "a number",
-            type(None): "null"}.get(type(value), type(value).__name__)
-
-
-def _get(obj: dict, key: str, default=_MISSING):
-    """A key's value; JSON null counts as absent, as Neutron treats it."""
-    value = obj.get(key)
-    return default if value is None else value
-
-
 def parse_service(data: Any, file: str) -> tuple[Service | None, list[InputError]]:
     """Validate one state file's content; returns (service, []) or (None, errors)."""
-    c = _Checker(file)
+    c = Checker(file)
     if not isinstance(data, dict):
-        c.error("$", f"the file must hold a JSON object, not {_kind(data)}")
+        c.error("$", f"the file must hold a JSON object, not {kind(data)}")
         return None, c.errors
     service = _service(c, data)
     if c.errors:
@@ -149,47 +27,47 @@ def parse_service(data: Any, file: str) -> tuple[Service | None, list[InputError
     return service, []
 
 
-def _service(c: _Checker, d: dict) -> Service | None:
-    sid = c.ident("$.id", _get(d, "id", ""))
-    router_id = _get(d, "router_id", "")
+def _service(c: Checker, d: dict) -> Service | None:
+    sid = c.ident("$.id", get(d, "id", ""))
+    router_id = get(d, "router_id", "")
     if router_id:
         router_id = c.ident("$.router_id", router_id)
-    namespace = _get(d, "namespace", "")
+    namespace = get(d, "namespace", "")
     if namespace:
         namespace = c.string("$.namespace", namespace)
-        if namespace is not None and not _NETNS_RE.match(namespace):
+        if namespace is not None and not NETNS_RE.match(namespace):
             c.error("$.namespace", f"{namespace!r} is not a valid network "
                                    "namespace name")
     elif router_id:
         namespace = f"qrouter-{router_id}"
         # Linux limits nothing here, but ip-netns names are file names.
-        if not _NETNS_RE.match(namespace):
+        if not NETNS_RE.match(namespace):
             c.error("$.router_id", f"qrouter-{router_id} is not a valid "
                                    "namespace name; set $.namespace")
     elif router_id == "":
         c.error("$", "needs router_id or namespace (the router namespace "
                      "the service runs in)")
-    admin = c.boolean("$.admin_state_up", _get(d, "admin_state_up", True))
+    admin = c.boolean("$.admin_state_up", get(d, "admin_state_up", True))
 
     ext = {}
     for key in ("external_ip", "external_v4_ip", "external_v6_ip"):
-        if _get(d, key, None) is not None:
+        if get(d, key, None) is not None:
             ext[key] = c.address(f"$.{key}", d[key])
     for key, version in (("external_v4_ip", 4), ("external_v6_ip", 6)):
         if ext.get(key) is not None and ext[key].version != version:
             c.error(f"$.{key}", f"must be an IPv{version} address")
 
     subnet_cidr = None
-    subnet = _get(d, "subnet", None)
+    subnet = get(d, "subnet", None)
     if subnet is not None:
         if not isinstance(subnet, dict):
-            c.error("$.subnet", f"must be an object, not {_kind(subnet)}")
-        elif _get(subnet, "cidr", None) is not None:
+            c.error("$.subnet", f"must be an object, not {kind(subnet)}")
+        elif get(subnet, "cidr", None) is not None:
             subnet_cidr = c.cidr("$.subnet.cidr", subnet["cidr"])
 
-    raw_conns = _get(d, "ipsec_site_connections", [])
+    raw_conns = get(d, "ipsec_site_connections", [])
     if not isinstance(raw_conns, list):
-        c.error("$.ipsec_site_connections", f"must be a list, not {_kind(raw_conns)}")
+        c.error("$.ipsec_site_connections", f"must be a list, not {kind(raw_conns)}")
         raw_conns = []
     conns = []
     seen: dict[str, int] = {}
@@ -210,26 +88,26 @@ def _service(c: _Checker, d: dict) -> Service | None:
                    admin_state_up=admin, connections=tuple(conns), source=c.file)
 
 
-def _connection(c: _Checker, path: str, d: Any, ext: dict,
+def _connection(c: Checker, path: str, d: Any, ext: dict,
                 subnet_cidr) -> Connection | None:
     if not isinstance(d, dict):
-        c.error(path, f"must be an object, not {_kind(d)}")
+        c.error(path, f"must be an object, not {kind(d)}")
         return None
     before = len(c.errors)
     defaults = neutron.CONNECTION_DEFAULTS
-    cid = c.ident(f"{path}.id", _get(d, "id", ""))
+    cid = c.ident(f"{path}.id", get(d, "id", ""))
 
-    peer_address = c.string(f"{path}.peer_address", _get(d, "peer_address", ""))
+    peer_address = c.string(f"{path}.peer_address", get(d, "peer_address", ""))
     peer_ip = None
     if peer_address is not None:
         try:
             peer_ip = netaddr.IPAddress(peer_address, flags=netaddr.INET_PTON)
         except (netaddr.AddrFormatError, ValueError):
-            if not _HOSTNAME_RE.match(peer_address):
+            if not HOSTNAME_RE.match(peer_address):
                 c.error(f"{path}.peer_address", f"{peer_address!r} is neither "
                                                 "an IP address nor a host name")
-    peer_id = c.string(f"{path}.peer_id", _get(d, "peer_id", ""))
-    local_id = c.string(f"{path}.local_id", _get(d, "local_id", ""), required=False)
+    peer_id = c.string(f"{path}.peer_id", get(d, "peer_id", ""))
+    local_id = c.string(f"{path}.local_id", get(d, "local_id", ""), required=False)
 
     local_cidrs = _endpoints(c, path, d, "local", subnet_cidr)
     peer_cidrs = _endpoints(c, path, d, "peer", None)
@@ -240,24 +118,24 @@ def _connection(c: _Checker, path: str, d: Any, ext: dict,
                     f"(IPv{peer_cidrs[0].version} vs IPv{local_cidrs[0].version})")
         inner_version = local_cidrs[0].version
 
-    psk = _get(d, "psk", "")
+    psk = get(d, "psk", "")
     if not isinstance(psk, str) or not psk:
         # Never echo the value: it is a secret even when it is malformed.
         c.error(f"{path}.psk", "must be a non-empty string")
         psk = None
 
-    mtu = c.integer(f"{path}.mtu", _get(d, "mtu", defaults["mtu"]), minimum=0)
+    mtu = c.integer(f"{path}.mtu", get(d, "mtu", defaults["mtu"]), minimum=0)
     if mtu is not None and inner_version and mtu < neutron.MIN_MTU[inner_version]:
         c.error(f"{path}.mtu", f"must be at least {neutron.MIN_MTU[inner_version]} "
                                f"for IPv{inner_version}, not {mtu}")
     initiator = c.choice(f"{path}.initiator",
-                         _get(d, "initiator", defaults["initiator"]),
+                         get(d, "initiator", defaults["initiator"]),
                          neutron.INITIATORS)
     admin = c.boolean(f"{path}.admin_state_up",
-                      _get(d, "admin_state_up", defaults["admin_state_up"]))
+                      get(d, "admin_state_up", defaults["admin_state_up"]))
     dpd = _dpd(c, path, d)
 
-    external_ip = _get(d, "external_ip", "")
+    external_ip = get(d, "external_ip", "")
     if external_ip:
         external = c.address(f"{path}.external_ip", external_ip)
     else:
@@ -273,8 +151,8 @@ def _connection(c: _Checker, path: str, d: Any, ext: dict,
         c.error(f"{path}.peer_address", f"is IPv{peer_ip.version} but the local "
                 f"address {external} is IPv{external.version}")
 
-    ike = _policy(c, f"{path}.ikepolicy", _get(d, "ikepolicy", {}), ike=True)
-    ipsec = _policy(c, f"{path}.ipsecpolicy", _get(d, "ipsecpolicy", {}), ike=False)
+    ike = _policy(c, f"{path}.ikepolicy", get(d, "ikepolicy", {}), ike=True)
+    ipsec = _policy(c, f"{path}.ipsecpolicy", get(d, "ipsecpolicy", {}), ike=False)
 
     if len(c.errors) > before:
         return None
@@ -287,24 +165,24 @@ def _connection(c: _Checker, path: str, d: Any, ext: dict,
         ikepolicy=ike, ipsecpolicy=ipsec)
 
 
-def _endpoints(c: _Checker, path: str, d: dict, side: str, fallback):
+def _endpoints(c: Checker, path: str, d: dict, side: str, fallback):
     """CIDRs of one side: `<side>_cidrs`, else an endpoint group, else the
     service subnet (Neutron's legacy mode, local side only)."""
     key = f"{side}_cidrs"
-    if _get(d, key, None) is not None:
+    if get(d, key, None) is not None:
         return c.cidrs(f"{path}.{key}", d[key])
     group_key = f"{side}_ep_group"
-    group = _get(d, group_key, None)
+    group = get(d, group_key, None)
     if group is not None:
         gpath = f"{path}.{group_key}"
         if not isinstance(group, dict):
-            c.error(gpath, f"must be an object, not {_kind(group)}")
+            c.error(gpath, f"must be an object, not {kind(group)}")
             return None
-        if _get(group, "type", "cidr") != "cidr":
+        if get(group, "type", "cidr") != "cidr":
             c.error(f"{gpath}.type", "only 'cidr' endpoint groups can be used "
                     "here: subnet ids mean nothing outside Neutron")
             return None
-        return c.cidrs(f"{gpath}.endpoints", _get(group, "endpoints", []))
+        return c.cidrs(f"{gpath}.endpoints", get(group, "endpoints", []))
     if fallback is not None:
         return [fallback]
     c.error(f"{path}.{key}", "is required (or an endpoint group"
@@ -312,7 +190,7 @@ def _endpoints(c: _Checker, path: str, d: dict, side: str, fallback):
     return None
 
 
-def _dpd(c: _Checker, path: str, d: dict) -> Dpd | None:
+def _dpd(c: Checker, path: str, d: dict) -> Dpd | None:
     """DPD from the agent's flat keys or the API's nested `dpd` object."""
     values = _flat_or_nested(c, path, d, "dpd", neutron.DPD_DEFAULTS)
     if values is None:
@@ -328,37 +206,37 @@ def _dpd(c: _Checker, path: str, d: dict) -> Dpd | None:
     return Dpd(action, interval, timeout)
 
 
-def _flat_or_nested(c: _Checker, path: str, d: dict, name: str, defaults: dict):
+def _flat_or_nested(c: Checker, path: str, d: dict, name: str, defaults: dict):
     """Neutron's agent payload says `<name>_<key>`, its API `<name>: {key}`.
 
     Returns {key: (json_path, value)} with the path of wherever the value
     came from, so that an error points at the key the user actually wrote.
     """
-    nested = _get(d, name, {})
+    nested = get(d, name, {})
     if not isinstance(nested, dict):
-        c.error(f"{path}.{name}", f"must be an object, not {_kind(nested)}")
+        c.error(f"{path}.{name}", f"must be an object, not {kind(nested)}")
         return None
     values = {}
     for key, default in defaults.items():
-        flat = _get(d, f"{name}_{key}", _MISSING)
-        inner = _get(nested, key, _MISSING)
-        if flat is not _MISSING and inner is not _MISSING and flat != inner:
+        flat = get(d, f"{name}_{key}", MISSING)
+        inner = get(nested, key, MISSING)
+        if flat is not MISSING and inner is not MISSING and flat != inner:
             c.error(f"{path}.{name}.{key}", f"contradicts {path}.{name}_{key}")
-        if flat is not _MISSING:
+        if flat is not MISSING:
             values[key] = (f"{path}.{name}_{key}", flat)
-        elif inner is not _MISSING:
+        elif inner is not MISSING:
             values[key] = (f"{path}.{name}.{key}", inner)
         else:
             values[key] = (f"{path}.{name}_{key}", default)
     return values
 
 
-def _policy(c: _Checker, path: str, d: Any, ike: bool):
+def _policy(c: Checker, path: str, d: Any, ike: bool):
     if not isinstance(d, dict):
-        c.error(path, f"must be an object, not {_kind(d)}")
+        c.error(path, f"must be an object, not {kind(d)}")
         return None
     defaults = neutron.IKEPOLICY_DEFAULTS if ike else neutron.IPSECPOLICY_DEFAULTS
-    value = {k: _get(d, k, v) for k, v in defaults.items()}
+    value = {k: get(d, k, v) for k, v in defaults.items()}
     auth = c.choice(f"{path}.auth_algorithm", value["auth_algorithm"],
                     neutron.AUTH_ALGORITHMS)
     enc = c.choice(f"{path}.encryption_algorithm", value["encryption_algorithm"],
@@ -382,7 +260,7 @@ def _policy(c: _Checker, path: str, d: Any, ike: bool):
     return IpsecPolicy(proto, auth, enc, encap, lifetime, pfs)
 
 
-def _lifetime(c: _Checker, path: str, d: dict) -> Lifetime | None:
+def _lifetime(c: Checker, path: str, d: dict) -> Lifetime | None:
     values = _flat_or_nested(c, path, d, "lifetime", neutron.DEFAULT_LIFETIME)
     if values is None:
         return None

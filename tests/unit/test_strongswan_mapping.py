@@ -246,13 +246,13 @@ AVAILABLE = {  # what get-algorithms says on Debian 12 with vpnd's plugin list
     ({}, {"pfs": "group30"}, "charon cannot do ipsecpolicy.pfs group30 (ECP_512_BP)"),
 ])
 def test_missing_algorithms(ike, ipsec, reason):
-    from vpnd.drivers.strongswan_mapping import missing_algorithms
+    from vpnd.drivers.charon_algorithms import missing_algorithms
     found = missing_algorithms(conn(ike=ike, ipsec=ipsec), AVAILABLE)
     assert (found is None) if reason is None else found.startswith(reason)
 
 
 def test_every_neutron_value_needs_a_named_algorithm():
-    from vpnd.drivers.strongswan_mapping import ALGORITHM_NEEDS
+    from vpnd.drivers.charon_algorithms import ALGORITHM_NEEDS
     assert set(ALGORITHM_NEEDS["encryption"]) == set(neutron.ENCRYPTION_ALGORITHMS)
     assert set(ALGORITHM_NEEDS["integrity"]) == set(ALGORITHM_NEEDS["prf"]) == \
         set(neutron.AUTH_ALGORITHMS)

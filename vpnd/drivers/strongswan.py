@@ -12,7 +12,8 @@ from ..plan import (Action, Initiate, LoadConn, LoadShared, TerminateDuplicate,
 from . import charon_plugins
 from .base import Driver
 from .charon_process import CharonInstances
-from .strongswan_mapping import charon_settings, missing_algorithms, render
+from .charon_algorithms import missing_algorithms
+from .strongswan_mapping import charon_settings, render
 from .vici_client import ViciClient
 from .vici_events import EventWatcher
 

@@ -151,7 +151,7 @@ def render(conn: Connection, libipsec: bool) -> Rendered:
 def _ike_proposal(ike) -> str:
     enc = ENCRYPTION[ike.encryption_algorithm]
     dh = DH_GROUPS[ike.pfs]
-    if _is_aead(ike.encryption_algorithm):
+    if is_aead(ike.encryption_algorithm):
         if ike.ike_version == "v1":
             raise Unsupported(f"IKEv1 cannot use the AEAD cipher "
                               f"{ike.encryption_algorithm} for IKE; use IKEv2 "
@@ -165,12 +165,12 @@ def _child_proposal(ipsec) -> str:
     if ipsec.transform_protocol == "ah":
         return f"{INTEGRITY[ipsec.auth_algorithm]}-{dh}"
     enc = ENCRYPTION[ipsec.encryption_algorithm]
-    if _is_aead(ipsec.encryption_algorithm):
+    if is_aead(ipsec.encryption_algorithm):
         return f"{enc}-{dh}"
     return f"{enc}-{INTEGRITY[ipsec.auth_algorithm]}-{dh}"
 
 
-def _is_aead(algorithm: str) -> bool:
+def is_aead(algorithm: str) -> bool:
     return "-gcm-" in algorithm or "-ccm-" in algorithm
 
 
@@ -211,67 +211,6 @@ def _dpd_action(conn: Connection, libipsec: bool) -> str:
         # good, so the SA is re-established at once instead.
         return "restart"
     return DPD_ACTION[conn.dpd.action]
-
-
-# What each Neutron value needs from charon, as VICI get-algorithms names
-# it: (category, algorithm). A charon without the plugin cannot negotiate it.
-ALGORITHM_NEEDS = {
-    "encryption": {
-        "3des": ("encryption", "3DES_CBC"),
-        **{f"aes-{k}": ("encryption", "AES_CBC") for k in (128, 192, 256)},
-        **{f"aes-{k}-{mode}-{icv}": ("aead", f"AES_{mode.upper()}_{icv}")
-           for k in (128, 192, 256) for mode in ("ccm", "gcm") for icv in (8, 12, 16)},
-    },
-    "integrity": {
-        "sha1": ("integrity", "HMAC_SHA1_96"),
-        "sha256": ("integrity", "HMAC_SHA2_256_128"),
-        "sha384": ("integrity", "HMAC_SHA2_384_192"),
-        "sha512": ("integrity", "HMAC_SHA2_512_256"),
-        "aes-xcbc": ("integrity", "AES_XCBC_96"),
-        "aes-cmac": ("integrity", "AES_CMAC_96"),
-    },
-    "prf": {
-        "sha1": ("prf", "PRF_HMAC_SHA1"),
-        "sha256": ("prf", "PRF_HMAC_SHA2_256"),
-        "sha384": ("prf", "PRF_HMAC_SHA2_384"),
-        "sha512": ("prf", "PRF_HMAC_SHA2_512"),
-        "aes-xcbc": ("prf", "PRF_AES128_XCBC"),
-        "aes-cmac": ("prf", "PRF_AES128_CMAC"),
-    },
-    "dh": {group: ("dh", name) for group, name in {
-        "group2": "MODP_1024", "group5": "MODP_1536", "group14": "MODP_2048",
-        "group15": "MODP_3072", "group16": "MODP_4096", "group17": "MODP_6144",
-        "group18": "MODP_8192", "group19": "ECP_256", "group20": "ECP_384",
-        "group21": "ECP_521", "group22": "MODP_1024_160", "group23": "MODP_2048_224",
-        "group24": "MODP_2048_256", "group25": "ECP_192", "group26": "ECP_224",
-        "group27": "ECP_224_BP", "group28": "ECP_256_BP", "group29": "ECP_384_BP",
-        "group30": "ECP_512_BP", "group31": "CURVE_25519"}.items()},
-}
-
-
-def missing_algorithms(conn: Connection, available: dict[str, set[str]]) -> str | None:
-    """Why charon cannot negotiate this connection, or None if it can.
-    `available` is get-algorithms' answer: category -> algorithm names."""
-    ike, ipsec = conn.ikepolicy, conn.ipsecpolicy
-    needs = [
-        ("ikepolicy.encryption_algorithm", ike.encryption_algorithm, "encryption"),
-        ("ikepolicy.auth_algorithm", ike.auth_algorithm, "prf"),
-        ("ikepolicy.pfs", ike.pfs, "dh"),
-        ("ipsecpolicy.pfs", ipsec.pfs, "dh"),
-    ]
-    if not _is_aead(ike.encryption_algorithm):
-        needs.append(("ikepolicy.auth_algorithm", ike.auth_algorithm, "integrity"))
-    if ipsec.transform_protocol != "ah":
-        needs.append(("ipsecpolicy.encryption_algorithm", ipsec.encryption_algorithm,
-                      "encryption"))
-    if ipsec.transform_protocol == "ah" or not _is_aead(ipsec.encryption_algorithm):
-        needs.append(("ipsecpolicy.auth_algorithm", ipsec.auth_algorithm, "integrity"))
-    for field_name, value, table in needs:
-        category, algorithm = ALGORITHM_NEEDS[table][value]
-        if algorithm not in available.get(category, ()):
-            return (f"charon cannot do {field_name} {value} ({algorithm}): "
-                    "no loaded plugin provides it")
-    return None
 
 
 # charon retransmits an unanswered request (a DPD probe too) after

@@ -1,0 +1,60 @@
+"""Whether a namespace's charon fits what vpnd asks of it: the plugins it
+loaded, the algorithms it can negotiate, its settings. Problems go to
+observed state (a charon's once, logged when they change; a connection's
+as its ERROR reason)."""
+from __future__ import annotations
+
+from .drivers.base import Driver
+from .errors import DriverError, DriverUnavailable
+from .observed import Observed
+
+
+class CharonChecks:
+    def __init__(self, driver: Driver, observed: Observed, log):
+        self.driver = driver
+        self.observed = observed
+        self.log = log
+
+    def check(self, ns: str) -> None:
+        """Whether the charon that answers is what vpnd asked for (its
+        plugins); the driver asks once per VICI session."""
+        try:
+            problem = self.driver.charon_problem(ns)
+        except DriverError as e:
+            self.log.warning("cannot ask charon for its plugins", error=str(e))
+            return
+        self.note(ns, problem, "charon incomplete")
+
+    def note(self, ns: str, problem: str | None, event: str) -> None:
+        if self.observed.note_charon(ns, problem):
+            if problem:
+                self.log.error(event, netns=ns, error=problem)
+            else:
+                self.log.info("charon problem cleared", netns=ns)
+
+    def drop_unsupported(self, ns: str, ns_desired: dict, whole: bool) -> dict:
+        """Leave out connections that charon cannot negotiate (an ERROR with
+        the reason) rather than load them to fail at every attempt."""
+        found, kept = {}, dict(ns_desired)
+        for conn in ns_desired.values():
+            try:
+                reason = self.driver.unsupported(ns, conn.model)
+            except DriverError as e:
+                self.log.warning("cannot ask charon for its algorithms", error=str(e))
+                return kept
+            if reason:
+                found[(ns, conn.name)] = reason
+                kept.pop(conn.name, None)
+        self.observed.replace(self.observed.capability_errors, ns, found,
+                              None if whole else set(ns_desired))
+        return kept
+
+    def configure(self, ns: str, models) -> None:
+        """Daemon-wide settings that follow from the namespace's connections."""
+        try:
+            self.driver.configure(ns, models)
+        except DriverUnavailable:
+            raise
+        except DriverError as e:
+            # Old settings stay in force; connections can still be applied.
+            self.log.warning("charon settings not applied", netns=ns, error=str(e))

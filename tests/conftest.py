@@ -7,6 +7,8 @@ import shutil
 import pytest
 
 from vpnd.drivers.charon_process import CHARON
+from lab.factory import site_connection as connection  # noqa: F401 - for the tests
+from lab.factory import site_service as service  # noqa: F401
 from lab.testbed import TwoSites, VpndProcess, wait_steady
 
 
@@ -27,42 +29,6 @@ def require_system():
         missing.append("ip (apt: iproute2)")
     if missing:
         pytest.fail("system test needs: " + ", ".join(missing) + "; run `make test`")
-
-
-def connection(conn_id, local, peer, psk, v6=False, **overrides) -> dict:
-    """A Neutron agent-shaped ipsec_site_connection from one site to another."""
-    conn = {
-        "id": conn_id,
-        "peer_address": peer.wan6 if v6 else peer.wan4,
-        "peer_id": peer.wan6 if v6 else peer.wan4,
-        "local_cidrs": [local.lan6 if v6 else local.lan4],
-        "peer_cidrs": [peer.lan6 if v6 else peer.lan4],
-        "psk": psk,
-        "mtu": 1500,
-        "initiator": "bi-directional",
-        "dpd_action": "restart",
-        "dpd_interval": 30,
-        "dpd_timeout": 120,
-        "admin_state_up": True,
-        "ikepolicy": {"ike_version": "v2", "auth_algorithm": "sha256",
-                      "encryption_algorithm": "aes-128", "pfs": "group14",
-                      "phase1_negotiation_mode": "main",
-                      "lifetime_units": "seconds", "lifetime_value": 3600},
-        "ipsecpolicy": {"transform_protocol": "esp", "auth_algorithm": "sha256",
-                        "encryption_algorithm": "aes-128", "encapsulation_mode": "tunnel",
-                        "pfs": "group14", "lifetime_units": "seconds",
-                        "lifetime_value": 3600},
-    }
-    conn.update(overrides)
-    return conn
-
-
-def service(service_id, local, conns, v6=False) -> dict:
-    return {"id": service_id, "router_id": f"router-{service_id}",
-            "namespace": local.gw, "admin_state_up": True,
-            "external_ip": local.wan6 if v6 else local.wan4,
-            "name": "a name Neutron sends and vpnd ignores",
-            "ipsec_site_connections": conns}
 
 
 def sa_shape(v: VpndProcess, ns: str) -> dict[str, tuple[int, int]]:

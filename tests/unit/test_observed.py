@@ -1,22 +1,16 @@
 """Observed state: events, "since", rekeys, and a report that changes nothing."""
 from __future__ import annotations
 
+from lab.factory import connection_doc, parsed, service_doc
 from vpnd.desired import DesiredState
 from vpnd.live import ChildSa, IkeSa, LiveState
 from vpnd.observed import Observed
 from vpnd.status import NamespaceView
-from vpnd.validation import parse_service
 
 
 def state():
-    data = {"id": "svc", "namespace": "ns1", "external_ip": "203.0.113.1",
-            "ipsec_site_connections": [
-                {"id": "c1", "peer_address": "203.0.113.2", "peer_id": "203.0.113.2",
-                 "local_cidrs": ["192.0.2.0/24"], "peer_cidrs": ["198.51.100.0/24"],
-                 "psk": "observed-psk"}]}
-    service, errors = parse_service(data, "svc.json")
-    assert not errors
-    return DesiredState({"svc.json": service}, {})
+    doc = service_doc(conns=[connection_doc(psk="observed-psk")], namespace="ns1")
+    return DesiredState({"svc.json": parsed(doc, "svc.json")}, {})
 
 
 UP = LiveState(frozenset({"c1"}), frozenset(), (

@@ -4,10 +4,10 @@ namespaces are started before any is waited for. A recording driver
 stands in for charon; what it records is the order of calls."""
 from __future__ import annotations
 
-import json
 
 import pytest
 
+from lab.factory import many_service, write_service
 from vpnd.config import CharonConfig, Config
 from vpnd.drivers.base import Driver
 from vpnd.drivers.strongswan_mapping import render
@@ -66,13 +66,7 @@ class RecordingDriver(Driver):
 
 
 def service_file(directory, namespace: str, n: int, initiator="response-only") -> None:
-    conns = [{"id": f"c{i}", "peer_address": f"198.19.0.{i % 250 + 1}",
-              "peer_id": f"198.19.0.{i % 250 + 1}", "local_cidrs": ["198.18.1.0/24"],
-              "peer_cidrs": [f"198.19.{i // 250}.{i % 250 + 1}/32"], "psk": f"psk-{i}-xyz",
-              "initiator": initiator} for i in range(n)]
-    (directory / f"{namespace}.json").write_text(json.dumps(
-        {"id": f"svc-{namespace}", "namespace": namespace, "external_ip": "198.18.0.1",
-         "ipsec_site_connections": conns}))
+    write_service(directory, f"{namespace}.json", many_service(namespace, n, initiator))
 
 
 @pytest.fixture

@@ -4,15 +4,12 @@ from __future__ import annotations
 import json
 import os
 
+from lab.factory import connection_doc, service_doc
 from vpnd.statefiles import StateDir, is_state_file
 
 
 def svc(sid, conn_ids=("c1",), ns="qrouter-r1"):
-    return {"id": sid, "namespace": ns, "external_ip": "203.0.113.1",
-            "ipsec_site_connections": [
-                {"id": c, "peer_address": "203.0.113.2", "peer_id": "203.0.113.2",
-                 "local_cidrs": ["192.0.2.0/24"], "peer_cidrs": ["198.51.100.0/24"],
-                 "psk": "state-psk"} for c in conn_ids]}
+    return service_doc(sid, [connection_doc(c, "state-psk") for c in conn_ids], namespace=ns)
 
 
 def write(path, content):

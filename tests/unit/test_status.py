@@ -1,23 +1,17 @@
 """Status: neutron-vpnaas report shape, with reasons."""
 from __future__ import annotations
 
+from lab.factory import connection_doc, parsed, service_doc
 from vpnd.live import ChildSa, IkeSa, LiveState
 from vpnd.desired import DesiredState
 from vpnd.status import NamespaceView, build
 from vpnd.errors import InputError
-from vpnd.validation import parse_service
 
 
 def service(admin=True, conns=(("c1", True, "bi-directional"),)):
-    data = {"id": "svc", "namespace": "ns1", "admin_state_up": admin,
-            "external_ip": "203.0.113.1", "ipsec_site_connections": [
-                {"id": cid, "peer_address": "203.0.113.2", "peer_id": "203.0.113.2",
-                 "local_cidrs": ["192.0.2.0/24"], "peer_cidrs": ["198.51.100.0/24"],
-                 "psk": "status-psk", "admin_state_up": up, "initiator": init}
-                for cid, up, init in conns]}
-    s, errors = parse_service(data, "svc.json")
-    assert not errors
-    return s
+    return parsed(service_doc(conns=[
+        connection_doc(cid, "status-psk", admin_state_up=up, initiator=init)
+        for cid, up, init in conns], namespace="ns1", admin_state_up=admin), "svc.json")
 
 
 def report(svc, view=None, errors=None, file_errors=None):

@@ -1,33 +1,18 @@
 """The Neutron -> strongSwan mapping, table by table."""
 from __future__ import annotations
 
-import copy
 
 import pytest
 
 from vpnd import neutron
 from vpnd.drivers.strongswan_mapping import (DH_GROUPS, ENCRYPTION, INTEGRITY,
                                              Unsupported, render)
-from vpnd.validation import parse_service
-
-BASE = {
-    "id": "svc", "router_id": "r1", "external_ip": "203.0.113.1",
-    "ipsec_site_connections": [{
-        "id": "c1", "peer_address": "203.0.113.2", "peer_id": "203.0.113.2",
-        "local_cidrs": ["192.0.2.0/24"], "peer_cidrs": ["198.51.100.0/24"],
-        "psk": "mapping-psk"}],
-}
-
+from lab.factory import connection_doc, parsed, service_doc
 
 def conn(ike=None, ipsec=None, **changes):
-    data = copy.deepcopy(BASE)
-    c = data["ipsec_site_connections"][0]
-    c.update(changes)
-    c["ikepolicy"] = ike or {}
-    c["ipsecpolicy"] = ipsec or {}
-    service, errors = parse_service(data, "f.json")
-    assert not errors, errors
-    return service.connections[0]
+    doc = service_doc(conns=[connection_doc(psk="mapping-psk", ikepolicy=ike or {},
+                                            ipsecpolicy=ipsec or {}, **changes)])
+    return parsed(doc).connections[0]
 
 
 def ike_of(rendered):

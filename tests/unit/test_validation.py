@@ -7,15 +7,10 @@ import json
 import pytest
 
 from vpnd.model import Dpd, Lifetime
+from lab.factory import connection_doc, service_doc
 from vpnd.validation import parse_service
 
-MINIMAL = {
-    "id": "svc", "router_id": "r1", "external_ip": "203.0.113.1",
-    "ipsec_site_connections": [{
-        "id": "c1", "peer_address": "203.0.113.2", "peer_id": "203.0.113.2",
-        "local_cidrs": ["192.0.2.0/24"], "peer_cidrs": ["198.51.100.0/24"],
-        "psk": "top-secret-psk"}],
-}
+MINIMAL = service_doc(conns=[connection_doc(psk="top-secret-psk")])
 
 
 def parsed(**conn_changes):

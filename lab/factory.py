@@ -1,4 +1,4 @@
-"""The one place tests (and the demo's bench) build state files.
+"""The one place the tests build state files.
 
 Neutron agent-shaped documents with documentation addresses only. Each
 builder returns a fresh dict, so a test may change what it got.

@@ -191,7 +191,8 @@ class Reconciler:
         upkeep = Upkeep(grace=0) if dry_run else self.upkeep
         steps, recheck, missing = upkeep.plan(ns, live, self.record.applied(ns), desired,
                                               self.clock(), retrying or dry_run)
-        up = [c for name, c in desired.items() if name in live.ike_sas]
+        have_sa = live.ike_sas  # a property that builds a set: once
+        up = [c for name, c in desired.items() if name in have_sa]
         if up and self.namespace_exists(ns):
             try:
                 mtu_steps, standing = mtu.plan(ns, up, routes.read(ns))

@@ -55,7 +55,7 @@ def _check(args) -> int:
         except ConfigError as e:
             print(f"vpnd: {e}", file=sys.stderr)
             return EXIT_ERROR
-        state, _ = StateDir(config.state_dir).scan()
+        state, _ = StateDir(config.state_dir, config.state_file_max_bytes).scan()
         problems = [e for errs in state.errors.values() for e in errs]
         checked = len(set(state.services) | set(state.errors))
     else:

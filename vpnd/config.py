@@ -35,6 +35,8 @@ class Config:
     status_interval: float = 10
     log_format: str = "auto"  # auto | console | json | journal
     log_level: str = "info"
+    # A state file larger than this is refused unread.
+    state_file_max_bytes: int = 1 << 20
     charon: CharonConfig = field(default_factory=CharonConfig)
 
     @property
@@ -70,7 +72,7 @@ def parse(data, path: str = "<config>") -> Config:
         fail("(top level)", "must be a mapping of keys to values")
     defaults = Config()
     known = {"state_dir", "run_dir", "data_dir", "resync_interval", "status_interval",
-             "log_format", "log_level", "charon"}
+             "log_format", "log_level", "state_file_max_bytes", "charon"}
     for key in data:
         if key not in known:
             fail(key, f"unknown key (known: {', '.join(sorted(known))})")
@@ -86,6 +88,11 @@ def parse(data, path: str = "<config>") -> Config:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
             fail(key, f"must be a positive number of seconds, not {value!r}")
         values[key] = value
+    limit = data.get("state_file_max_bytes", defaults.state_file_max_bytes)
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1024 <= limit <= 1 << 30:
+        fail("state_file_max_bytes", f"must be a number of bytes from 1024 to 1 GiB, "
+                                     f"not {limit!r}")
+    values["state_file_max_bytes"] = limit
     for key, allowed in (("log_format", _LOG_FORMATS), ("log_level", _LOG_LEVELS)):
         value = data.get(key, getattr(defaults, key))
         if value not in allowed:

@@ -57,7 +57,7 @@ class Reconciler:
                  clock=time.monotonic):
         self.config = config
         self.driver = driver
-        self.statedir = statedir or StateDir(config.state_dir)
+        self.statedir = statedir or StateDir(config.state_dir, config.state_file_max_bytes)
         self.record = record or Record(config.data_dir).load()
         self.namespace_exists = namespace_exists
         self.clock = clock

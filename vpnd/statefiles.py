@@ -6,9 +6,12 @@ a tunnel down; its errors are reported beside it.
 """
 from __future__ import annotations
 
-import json
+import errno
 import os
+import stat
 from dataclasses import dataclass
+
+from . import jsondoc, log
 
 from .desired import DesiredState
 from .errors import InputError
@@ -22,21 +25,90 @@ def is_state_file(name: str) -> bool:
             and not name.endswith("~"))
 
 
-def read_file(path: str) -> tuple[Service | None, list[InputError]]:
-    """Parse and validate one file."""
+# A state file is a few kilobytes; an agent payload with many connections
+# some hundreds. Anything larger is refused unread (config: state_file_max_bytes).
+MAX_BYTES = 1 << 20
+# At most this many problems of one file are reported (and logged); the
+# rest are counted.
+MAX_ERRORS = 20
+# Symlinks are followed (Kubernetes volumes are made of them), but never
+# into these.
+_DEVICE_TREES = ("/dev/", "/proc/", "/sys/")
+
+
+class Unreadable(Exception):
+    """A state file that cannot be read as one; `problem` says why."""
+
+    def __init__(self, path: str, message: str):
+        super().__init__(message)
+        self.problem = InputError(path, "$", message)
+
+
+def read_bytes(path: str, limit: int = MAX_BYTES) -> bytes:
+    """A regular file's bytes, at most `limit` of them; raises Unreadable.
+    Opened without blocking (a FIFO named *.json must not hang vpnd) and
+    checked with fstat, so what is read is what was checked."""
+    real = os.path.realpath(path)
+    if real.startswith(_DEVICE_TREES):
+        raise Unreadable(path, f"a link to {real}: state files are regular files")
     try:
-        with open(path, "rb") as f:
-            raw = f.read()
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
     except OSError as e:
-        return None, [InputError(path, "$", f"cannot read: {e.strerror}")]
+        if e.errno == errno.ELOOP:
+            raise Unreadable(path, "a symlink loop") from None
+        if e.errno == errno.ENOENT and os.path.islink(path):
+            raise Unreadable(path, f"a symlink to {os.readlink(path)}, "
+                                   "which does not exist") from None
+        raise Unreadable(path, f"cannot read: {e.strerror}") from None
     try:
-        data = json.loads(raw)
-    except UnicodeDecodeError:
-        return None, [InputError(path, "$", "not UTF-8 text")]
-    except json.JSONDecodeError as e:
-        return None, [InputError(path, "$", f"not valid JSON: {e.msg} "
-                                            f"at line {e.lineno} column {e.colno}")]
-    return parse_service(data, path)
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise Unreadable(path, f"not a regular file (a {_kind(st.st_mode)})")
+        if st.st_size > limit:
+            raise Unreadable(path, f"{st.st_size} bytes, larger than the "
+                                        f"{limit} allowed (state_file_max_bytes)")
+        chunks, size = [], 0
+        while chunk := os.read(fd, min(1 << 16, limit + 1 - size)):
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > limit:  # it grew while being read
+                raise Unreadable(path, f"larger than the {limit} bytes allowed "
+                                            "(state_file_max_bytes)")
+        return b"".join(chunks)
+    except OSError as e:
+        raise Unreadable(path, f"cannot read: {e.strerror}") from None
+    finally:
+        os.close(fd)
+
+
+def _kind(mode: int) -> str:
+    for test, name in ((stat.S_ISDIR, "directory"), (stat.S_ISFIFO, "FIFO"),
+                       (stat.S_ISSOCK, "socket"), (stat.S_ISCHR, "character device"),
+                       (stat.S_ISBLK, "block device")):
+        if test(mode):
+            return name
+    return "special file"
+
+
+def read_file(path: str, limit: int = MAX_BYTES) -> tuple[Service | None, list[InputError]]:
+    """Read, decode and validate one file. Whatever it holds, the answer is
+    a service or errors naming the file: never an exception, never a hang."""
+    try:
+        data, errors = jsondoc.decode(read_bytes(path, limit), path)
+        if errors:
+            return None, errors
+        service, errors = parse_service(data, path)
+    except Unreadable as e:
+        return None, [e.problem]
+    except Exception as e:  # noqa: BLE001 - a bug must not stop the others
+        log.get().exception("validation failed", file=path)
+        return None, [InputError(path, "$", f"vpnd could not validate this file "
+                                            f"({type(e).__name__}); see its log")]
+    if len(errors) > MAX_ERRORS:
+        more = len(errors) - MAX_ERRORS
+        errors = [*errors[:MAX_ERRORS],
+                  InputError(path, "$", f"and {more} more problem{'s' * (more > 1)}")]
+    return service, errors
 
 
 @dataclass
@@ -48,8 +120,9 @@ class _Entry:
 
 
 class StateDir:
-    def __init__(self, path: str):
+    def __init__(self, path: str, max_bytes: int = MAX_BYTES):
         self.path = path
+        self.max_bytes = max_bytes
         self._entries: dict[str, _Entry] = {}
 
     def scan(self) -> tuple[DesiredState, set[str]]:
@@ -65,15 +138,21 @@ class StateDir:
             path = os.path.join(self.path, name)
             try:
                 st = os.stat(path)
-            except FileNotFoundError:
-                changed.add(path)
-                self._entries.pop(path, None)
-                continue
-            stamp = (st.st_ino, st.st_size, st.st_mtime_ns)
+                stamp = (st.st_ino, st.st_size, st.st_mtime_ns)
+            except OSError as e:
+                # A dangling link or a loop is a file that cannot be read,
+                # not a file that is gone: its error is shown.
+                try:
+                    st = os.lstat(path)
+                except FileNotFoundError:
+                    changed.add(path)
+                    self._entries.pop(path, None)
+                    continue
+                stamp = ("unreadable", e.errno, st.st_ino, st.st_mtime_ns)
             entry = self._entries.get(path)
             if entry is not None and entry.stamp == stamp:
                 continue
-            service, errors = read_file(path)
+            service, errors = read_file(path, self.max_bytes)
             last_valid = service or (entry.last_valid if entry else None)
             self._entries[path] = _Entry(stamp, service, errors, last_valid)
             changed.add(path)

@@ -28,6 +28,11 @@ class DriverUnavailable(DriverError):
     """The IKE daemon of a namespace cannot be reached (not running, hung)."""
 
 
+class CharonNotAnswering(DriverUnavailable):
+    """The IKE daemon took a connection but missed a call's deadline
+    (stopped, wedged, overloaded)."""
+
+
 class Unsupported(Exception):
     """The IKE daemon, or the data plane in use, cannot do what a connection
     asks for; the message says why, for the connection's ERROR status."""

@@ -22,7 +22,7 @@ from .apply import Applier
 from .charon_checks import CharonChecks
 from .desired import DesiredState
 from .drivers.base import Driver
-from .errors import DriverUnavailable
+from .errors import CharonNotAnswering, DriverUnavailable
 from .live import EMPTY, LiveState
 from .observed import Observed
 from .plan import Step, plan_namespace
@@ -42,6 +42,13 @@ EVENTS_BEFORE_LOADS_MAX = 100
 # How long a smaller look that loads connections which initiate waits for
 # a new event session to be subscribed (a round trip or two, normally).
 SUBSCRIBE_WAIT = 2.0
+
+
+def unreachable(e: DriverUnavailable) -> str:
+    """The status reason for a charon that cannot be used right now."""
+    if isinstance(e, CharonNotAnswering):
+        return f"charon not answering: {e}"
+    return f"charon not running: {e}"
 
 
 @dataclass(frozen=True)
@@ -140,10 +147,10 @@ class Reconciler:
                 self.checks.configure(ns, self._models(ns))
             live = self._read_live(ns, running, desired, applied, scope, dry_run)
         except DriverUnavailable as e:
-            views[ns] = NamespaceView(None, f"charon not running: {e}")
+            views[ns] = NamespaceView(None, unreachable(e))
             if not dry_run:
-                self.checks.note(ns, f"charon not running: {e}", "charon unavailable")
-                return (), Retry(f"charon not running: {e}")
+                self.checks.note(ns, unreachable(e), "charon unavailable")
+                return (), Retry(unreachable(e))
             live = EMPTY  # a plan then says what would be loaded once it runs
         if live is not EMPTY:
             self.checks.check(ns)
@@ -165,8 +172,8 @@ class Reconciler:
             try:
                 live = self.driver.live_state(ns, start=False)
             except DriverUnavailable as e:
-                views[ns] = NamespaceView(None, f"charon not running: {e}")
-                return steps, Retry(f"charon not running: {e}")
+                views[ns] = NamespaceView(None, unreachable(e))
+                return steps, Retry(unreachable(e))
         views[ns] = NamespaceView(live)
         if any(s.actions or s.record for s in steps):
             self.record.save()
@@ -231,7 +238,7 @@ class Reconciler:
                 return self.driver.live_state(ns, start=False)
             except DriverUnavailable as e:
                 self.log.warning("charon lost", error=str(e))
-                self.observed.views[ns] = NamespaceView(None, f"charon not running: {e}")
+                self.observed.views[ns] = NamespaceView(None, unreachable(e))
         return self.driver.live_state(ns, start=not dry_run)
 
     def _live_of_changed(self, ns: str, wanted: dict, recorded: dict) -> LiveState:

@@ -20,6 +20,10 @@ from .files import write_atomically
 from .plan import AppliedConn
 
 RECORD_FILE = "applied.json"
+# Each change as it lands, one JSON line, until the next save folds them
+# into RECORD_FILE: a vpnd killed mid-look knows on restart what it had
+# already done, and repeats no termination of an SA it re-established.
+JOURNAL_FILE = "applied.journal"
 KEY_FILE = "fingerprint.key"
 
 
@@ -27,6 +31,8 @@ class Record:
     def __init__(self, data_dir: str):
         self.data_dir = data_dir
         self.path = os.path.join(data_dir, RECORD_FILE)
+        self.journal_path = os.path.join(data_dir, JOURNAL_FILE)
+        self._journal = None  # opened on the first change
         self._key: bytes | None = None
         # namespace -> connection name -> AppliedConn
         self.namespaces: dict[str, dict[str, AppliedConn]] = {}
@@ -44,7 +50,22 @@ class Record:
         self.namespaces = {
             ns: {name: AppliedConn(name=name, **fields) for name, fields in conns.items()}
             for ns, conns in data.get("namespaces", {}).items()}
+        self._replay()
         return self
+
+    def _replay(self) -> None:
+        """Changes journaled after the last save (a vpnd that was killed)."""
+        try:
+            with open(self.journal_path) as f:
+                lines = f.read().splitlines()
+        except FileNotFoundError:
+            return
+        for line in lines:
+            try:
+                ns, name, fields = json.loads(line)
+            except ValueError:
+                break  # a line torn by the kill: what follows cannot exist
+            self._set(ns, name, AppliedConn(name=name, **fields) if fields else None)
 
     def save(self) -> None:
         os.makedirs(self.data_dir, mode=0o700, exist_ok=True)
@@ -54,12 +75,28 @@ class Record:
                  for name, a in sorted(conns.items())}
             for ns, conns in sorted(self.namespaces.items()) if conns}}
         write_atomically(self.path, json.dumps(data, separators=(",", ":")).encode(), 0o600)
+        if self._journal is not None:  # folded in: start it afresh
+            self._journal.seek(0)
+            self._journal.truncate()
 
     def applied(self, namespace: str) -> Mapping[str, AppliedConn]:
         """A read-only view: callers that keep it past a change copy it."""
         return MappingProxyType(self.namespaces.get(namespace, {}))
 
     def set(self, namespace: str, name: str, applied: AppliedConn | None) -> None:
+        """Record one change as it lands (journaled at once, saved later)."""
+        self._set(namespace, name, applied)
+        if self._journal is None:
+            os.makedirs(self.data_dir, mode=0o700, exist_ok=True)
+            fd = os.open(self.journal_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            self._journal = os.fdopen(fd, "w", buffering=1)  # a write per line
+        fields = None if applied is None else {
+            "service_id": applied.service_id, "source": applied.source,
+            "fingerprint": applied.fingerprint, "secret_id": applied.secret_id}
+        self._journal.write(json.dumps([namespace, name, fields],
+                                       separators=(",", ":")) + "\n")
+
+    def _set(self, namespace: str, name: str, applied: AppliedConn | None) -> None:
         conns = self.namespaces.setdefault(namespace, {})
         if applied is None:
             conns.pop(name, None)

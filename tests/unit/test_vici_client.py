@@ -10,7 +10,7 @@ import pytest
 from vici.protocol import Message, Packet, Transport
 
 from vpnd.drivers.vici_client import ViciClient
-from vpnd.errors import DriverUnavailable
+from vpnd.errors import CharonNotAnswering, DriverUnavailable
 
 
 def test_a_charon_that_never_answers_times_out(tmp_path):
@@ -104,5 +104,28 @@ def test_a_pipeline_left_unread_drops_its_session(tmp_path):
     answers.close()  # two answers still unread: that session cannot be trusted
     assert list(client.pipeline([("load-shared", {"id": "good", "data": "s-e-c"})])) == [None]
     assert server.sessions == 2
+    client.close()
+    server.close()
+
+
+def test_a_charon_that_stops_mid_answer_is_bounded_by_one_deadline(tmp_path):
+    """The binding clears the socket timeout after a message's first byte;
+    a charon stopped half-way through an answer must not hold vpnd."""
+    path = str(tmp_path / "stalls.vici")
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(path)
+    server.listen(1)
+
+    def stall():
+        conn, _ = server.accept()
+        Transport(conn).receive()  # the request
+        conn.sendall(struct.pack("!I", 1000) + b"\x01")  # 1 byte of 1000, then nothing
+        time.sleep(30)
+    threading.Thread(target=stall, daemon=True).start()
+    client = ViciClient(path, timeout=0.5)
+    started = time.monotonic()
+    with pytest.raises(CharonNotAnswering, match=r"version: .* did not answer within 0.5s"):
+        client.version()
+    assert time.monotonic() - started < 3
     client.close()
     server.close()

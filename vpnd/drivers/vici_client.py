@@ -9,13 +9,14 @@ never hangs vpnd; after any transport error the session is thrown away
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import Iterator
 
 import vici
 import vici.exception
 from vici.protocol import Message, Packet
 
-from ..errors import DriverError, DriverUnavailable
+from ..errors import CharonNotAnswering, DriverError, DriverUnavailable
 from ..live import ChildSa, IkeSa, LiveState
 
 
@@ -28,6 +29,50 @@ def decode(value):
     if isinstance(value, list):
         return [decode(v) for v in value]
     return value
+
+
+class DeadlineSocket:
+    """A socket whose every send and receive counts against one deadline
+    for the whole call. The vici binding clears the socket's timeout after
+    a message's first byte (Transport._recvall), so a charon stopped mid-
+    answer would otherwise hold vpnd forever; here its settimeout() does
+    nothing and the deadline decides."""
+
+    def __init__(self, sock: socket.socket):
+        self._sock = sock
+        self.deadline: float | None = None
+
+    def _arm(self) -> None:
+        if self.deadline is None:
+            self._sock.settimeout(None)
+            return
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise socket.timeout("deadline passed")
+        self._sock.settimeout(left)
+
+    def recv(self, n: int) -> bytes:
+        self._arm()
+        return self._sock.recv(n)
+
+    def sendall(self, data: bytes) -> None:
+        self._arm()
+        self._sock.sendall(data)
+
+    def settimeout(self, value) -> None:
+        pass  # the binding's, ignored: the deadline rules
+
+    def gettimeout(self):
+        return None
+
+    def shutdown(self, how) -> None:
+        self._sock.shutdown(how)
+
+    def close(self) -> None:
+        self._sock.close()
+
+    def fileno(self) -> int:
+        return self._sock.fileno()
 
 
 class ViciClient:
@@ -58,23 +103,33 @@ class ViciClient:
                 sock.close()
                 raise DriverUnavailable(f"cannot reach charon at {self.socket_path}: "
                                         f"{e.strerror or e}") from None
-            self._sock, self._session = sock, vici.Session(sock)
+            self._sock = DeadlineSocket(sock)
+            self._session = vici.Session(self._sock)
             self.sessions += 1
         return self._session
 
-    def _call(self, what: str, fn, write: bool = False):
+    def _call(self, what: str, fn, write: bool = False, timeout: float | None = None):
         session = self._connect()
         if write:
             self.writes += 1
+        # One deadline for the whole request and answer (a streamed one too).
+        self._sock.deadline = time.monotonic() + (timeout or self.timeout)
         try:
             return fn(session)
         except vici.exception.CommandException as e:
             raise DriverError(f"{what}: {e}") from None
+        except socket.timeout:
+            self.close()  # a half-read answer leaves the session out of step
+            raise CharonNotAnswering(f"{what}: charon at {self.socket_path} did not "
+                                     f"answer within {timeout or self.timeout:g}s") from None
         except (OSError, vici.exception.SessionException, ValueError) as e:
-            # socket.timeout is an OSError; so is a charon that went away.
+            # A charon that went away.
             self.close()
             raise DriverUnavailable(f"{what}: charon at {self.socket_path} "
                                     f"did not answer ({e or type(e).__name__})") from None
+        finally:
+            if self._sock is not None:
+                self._sock.deadline = None
 
     # --- reads -----------------------------------------------------------
 
@@ -124,9 +179,14 @@ class ViciClient:
         self.writes += len(requests)
         unread = len(requests)
         try:
+            self._sock.deadline = time.monotonic() + self.timeout
             for command, message in requests:
                 session.transport.send(Packet.request(command, Message.serialize(message)))
             for command, _ in requests:
+                # Each answer within the timeout of the one before: a batch
+                # of thousands may take longer than one call, a stopped
+                # charon does not get longer than one.
+                self._sock.deadline = time.monotonic() + self.timeout
                 response = Packet.parse(session.transport.receive())
                 unread -= 1
                 if response.response_type != Packet.CMD_RESPONSE:
@@ -136,6 +196,10 @@ class ViciClient:
                 else:
                     error = answer.get("errmsg", b"failed").decode("utf-8", "replace")
                     yield f"{command}: {error}"
+        except socket.timeout:
+            self.close()
+            raise CharonNotAnswering(f"pipelined loads: charon at {self.socket_path} did "
+                                     f"not answer within {self.timeout:g}s") from None
         except (OSError, ValueError) as e:
             self.close()
             raise DriverUnavailable(f"pipelined loads: charon at {self.socket_path} "
@@ -144,6 +208,9 @@ class ViciClient:
             if unread:
                 self.close()  # answers still in flight would desynchronise it
             raise
+        finally:
+            if self._sock is not None:
+                self._sock.deadline = None
 
     def reload_settings(self) -> None:
         self._call("reload-settings", lambda s: s.reload_settings(), write=True)

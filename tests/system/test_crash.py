@@ -1,0 +1,74 @@
+"""kill -9 of vpnd while it applies: the restarted vpnd repeats nothing it
+had done (the record is journaled per change), converges, and leaves an
+unrelated tunnel alone."""
+from __future__ import annotations
+
+import json
+import signal
+
+from conftest import connection, service, wait_converged
+from lab.factory import connection_doc
+from lab.testbed import wait_for
+
+PSK, ROTATED = "crash-psk-7d1", "crash-psk-rotated-7d2"
+
+
+def many(psk_suffix: str) -> list[dict]:
+    """300 response-only connections to benchmark peers (no traffic)."""
+    return [connection_doc(f"m{i:03d}", f"crash-many-{i}-{psk_suffix}",
+                           peer_address=f"198.19.1.{i % 250 + 1}",
+                           peer_id=f"198.19.1.{i % 250 + 1}", local_cidrs=["192.0.2.0/24"],
+                           peer_cidrs=[f"198.19.{2 + i // 250}.{i % 250 + 1}/32"],
+                           initiator="response-only") for i in range(300)]
+
+
+def log_lines(v) -> list[dict]:
+    return [json.loads(line) for line in v.log_path.read_text().splitlines()
+            if line.startswith("{")]
+
+
+def test_kill_9_mid_apply_repeats_nothing_and_converges(lab, vpnd_factory):
+    a, b = vpnd_factory("a"), vpnd_factory("b")
+    for v, me, peer, side in ((a, lab.a, lab.b, "a"), (b, lab.b, lab.a, "b")):
+        v.write("svc.json", service(f"svc-{side}", me, [connection("c1", me, peer, PSK)]))
+        v.write("v6.json", service(f"v6-{side}", me, [
+            connection("c6", me, peer, PSK, v6=True, external_ip=me.wan6)]))
+        v.start()
+    a_doc = service("svc-a", lab.a, [connection("c1", lab.a, lab.b, PSK), *many("old")])
+    a.write("svc.json", a_doc)
+    for v, side in ((a, "a"), (b, "b")):
+        v.wait_conn(f"svc-{side}", "c1"), v.wait_conn(f"v6-{side}", "c6")
+    wait_converged([(a, lab.a.gw), (b, lab.b.gw)], ["c1", "c6"])
+    wait_for(lambda: len(a.vici(lab.a.gw).live_state().conns) == 302, 30, what="all loaded")
+    c6_before = {sa.uniqueid for sa in a.vici(lab.a.gw).live_state().sas if sa.name == "c6"}
+
+    # Rotate every PSK of the file: c1 first (on both ends), then 300 more,
+    # one changed step after another; kill vpnd once c1's change landed.
+    b.write("svc.json", service("svc-b", lab.b, [connection("c1", lab.b, lab.a, ROTATED)]))
+    start = len(log_lines(a))
+    a.write("svc.json", service("svc-a", lab.a, [connection("c1", lab.a, lab.b, ROTATED),
+                                                 *many("new")]))
+
+    def c1_changed():
+        return [e for e in log_lines(a)[start:] if e.get("event") == "change applied"
+                and e.get("connection") == "c1"]
+    wait_for(c1_changed, 30, interval=0.005, what="c1's change applied")
+    a.signal(signal.SIGKILL)
+    a.proc.wait(10)
+    applied_before_kill = sum(1 for e in log_lines(a)[start:]
+                              if e.get("event") == "change applied")
+
+    a.start()
+    a.wait_conn("svc-a", "c1", timeout=60)
+    wait_for(lambda: a.cli("plan", "--json").stdout.strip() == "[]", 60,
+             what="nothing left to apply")
+    after = [e for e in log_lines(a)[start:] if e.get("event") == "change applied"]
+    print(f"\nchanges applied before the kill: {applied_before_kill} of 301; "
+          f"after the restart: {len(after) - applied_before_kill}")
+    # c1 was changed (its SA terminated) exactly once; nothing was applied twice.
+    assert [e["reason"] for e in after if e["connection"] == "c1"] == ["changed"]
+    assert len(after) == len({e["connection"] for e in after}) == 301
+    wait_converged([(a, lab.a.gw), (b, lab.b.gw)], ["c1", "c6"])
+    assert {sa.uniqueid for sa in a.vici(lab.a.gw).live_state().sas
+            if sa.name == "c6"} == c6_before
+    assert lab.ping(lab.a.host, lab.b.host4, count=2)

@@ -185,7 +185,11 @@ def _reload(config, args) -> int:
         try:
             now = status.read(config.status_file)
             if now.get("pid") == pid and now.get("reloads", 0) > before.get("reloads", 0):
-                return EXIT_OK
+                # Applied, but not everything may have worked: say what not.
+                failing = now.get("failing", {})
+                for key, why in failing.items():
+                    print(f"vpnd: reload: {key}: {why}", file=sys.stderr)
+                return EXIT_ERROR if failing else EXIT_OK
         except (OSError, ValueError):
             pass
         time.sleep(0.05)

@@ -212,8 +212,10 @@ class Daemon:
             failed += bool(self.queue.failing().get(key))
         if not worked:
             return
-        self.reconciler.write_status(
-            {"errors": sorted(set(self._errors.values()))} if self._errors else None)
+        extra = {"failing": {"/".join(k): why for k, why in sorted(self.queue.failing().items())}}
+        if self._errors:
+            extra["errors"] = sorted(set(self._errors.values()))
+        self.reconciler.write_status(extra)
         if trigger is not None and (changed or trigger != "resync"):
             self.log.info("reconciled", trigger=trigger, keys=worked, changed=changed,
                           failed=failed, ms=round((self.clock() - started) * 1000, 1))
@@ -224,6 +226,10 @@ class Daemon:
         try:
             if key == FILES:
                 touched, changed = rec.read_files()
+                served = rec.namespaces()
+                for gone in [k for k in self.queue.keys() if k != FILES and k[1] not in served]:
+                    self.queue.forget(gone)  # nothing left to do or report there
+                rec.observed.forget_namespaces(served)
                 for ns in touched:
                     # A file's change is looked at in its namespaces, only
                     # for that file's connections (a resync: for all).

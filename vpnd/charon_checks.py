@@ -1,19 +1,54 @@
 """Whether a namespace's charon fits what vpnd asks of it: the plugins it
-loaded, the algorithms it can negotiate, its settings. Problems go to
+loaded, the algorithms it can negotiate, its settings, and whether it
+answers at all (one that stops answering is restarted). Problems go to
 observed state (a charon's once, logged when they change; a connection's
 as its ERROR reason)."""
 from __future__ import annotations
 
+import time
+
 from .drivers.base import Driver
-from .errors import DriverError, DriverUnavailable
+from .errors import CharonNotAnswering, DriverError, DriverUnavailable
 from .observed import Observed
 
 
+def unreachable(e: DriverUnavailable) -> str:
+    """The status reason for a charon that cannot be used right now."""
+    if isinstance(e, CharonNotAnswering):
+        return f"charon not answering: {e}"
+    return f"charon not running: {e}"
+
+
 class CharonChecks:
-    def __init__(self, driver: Driver, observed: Observed, log):
+    def __init__(self, driver: Driver, observed: Observed, log, clock=time.monotonic,
+                 restart_after: float = 30.0):
         self.driver = driver
         self.observed = observed
         self.log = log
+        self.clock = clock
+        self.restart_after = restart_after
+        self._not_answering: dict[str, float] = {}  # namespace -> since when
+
+    def recover(self, ns: str, e: DriverUnavailable) -> float:
+        """A charon vpnd runs that has missed every call's deadline for
+        restart_unanswering_after seconds is killed, to be started afresh
+        by the next look; returns the first back-off for the retry."""
+        if not isinstance(e, CharonNotAnswering):
+            self._not_answering.pop(ns, None)
+            return 1.0
+        since = self._not_answering.setdefault(ns, self.clock())
+        if self.clock() - since < self.restart_after:
+            return 1.0
+        if self.driver.restart(ns):
+            self.log.warning("charon restarted", reason="not answering",
+                             seconds=round(self.clock() - since, 1))
+            del self._not_answering[ns]
+            self.observed.views.pop(ns, None)  # the next look starts one
+        return 0.2
+
+    def answered(self, ns: str) -> None:
+        self._not_answering.pop(ns, None)
+
 
     def check(self, ns: str) -> None:
         """Whether the charon that answers is what vpnd asked for (its

@@ -23,6 +23,8 @@ class CharonConfig:
     mode: str = "spawn"
     libipsec: bool = False
     sockets: dict = field(default_factory=dict)
+    # A charon vpnd runs that has not answered for this long is restarted.
+    restart_unanswering_after: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -102,9 +104,15 @@ def parse(data, path: str = "<config>") -> Config:
     charon = data.get("charon", {}) or {}
     if not isinstance(charon, dict):
         fail("charon", "must be a mapping")
+    charon_keys = ("libipsec", "mode", "restart_unanswering_after", "sockets")
     for key in charon:
-        if key not in ("mode", "libipsec", "sockets"):
-            fail(f"charon.{key}", "unknown key (known: libipsec, mode, sockets)")
+        if key not in charon_keys:
+            fail(f"charon.{key}", f"unknown key (known: {', '.join(charon_keys)})")
+    restart_after = charon.get("restart_unanswering_after", 30.0)
+    if isinstance(restart_after, bool) or not isinstance(restart_after, (int, float)) \
+            or not 1 <= restart_after <= 3600:
+        fail("charon.restart_unanswering_after",
+             f"must be a number of seconds from 1 to 3600, not {restart_after!r}")
     mode = charon.get("mode", "spawn")
     if mode not in CHARON_MODES:
         fail("charon.mode", f"must be one of {', '.join(CHARON_MODES)}, not {mode!r}")
@@ -121,5 +129,6 @@ def parse(data, path: str = "<config>") -> Config:
     if mode == "systemd" and values["run_dir"] != "/run/vpnd":
         fail("run_dir", "must be /run/vpnd with charon.mode systemd "
                         "(vpnd-charon@.service reads its strongswan.conf there)")
-    values["charon"] = CharonConfig(mode=mode, libipsec=libipsec, sockets=dict(sockets))
+    values["charon"] = CharonConfig(mode=mode, libipsec=libipsec, sockets=dict(sockets),
+                                    restart_unanswering_after=restart_after)
     return Config(**values)

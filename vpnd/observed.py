@@ -53,8 +53,9 @@ class Observed:
 
     def replace(self, book: dict[Key, str], ns: str, found: dict[Key, str],
                 names=None) -> None:
-        for key in [k for k in book if k[0] == ns and (names is None or k[1] in names)]:
-            del book[key]
+        # list(): a snapshot, as other namespaces' looks run in other threads.
+        for key in [k for k in list(book) if k[0] == ns and (names is None or k[1] in names)]:
+            book.pop(key, None)
         book.update(found)
 
     def note_charon(self, ns: str, problem: str | None) -> bool:
@@ -65,15 +66,15 @@ class Observed:
         if problem:
             self.charon_problems[ns] = problem
         else:
-            del self.charon_problems[ns]
+            self.charon_problems.pop(ns, None)
         return True
 
     def forget_namespaces(self, keep: set[str]) -> None:
         """A namespace no longer served has nothing left to report."""
         for ns in self.charon_problems.keys() - keep:
-            del self.charon_problems[ns]
+            self.charon_problems.pop(ns, None)
         for ns in self.views.keys() - keep:
-            del self.views[ns]
+            self.views.pop(ns, None)
 
     # --- the report --------------------------------------------------------
 
@@ -96,7 +97,7 @@ class Observed:
 
     def charons(self) -> dict[str, dict]:
         return {ns: {"status": status_mod.ERROR, "reason": problem}
-                for ns, problem in sorted(self.charon_problems.items())}
+                for ns, problem in sorted(dict(self.charon_problems).items())}
 
     def settle(self, report: list[dict]) -> list[tuple]:
         """Book a published report: "since" for each status, and failures

@@ -19,10 +19,10 @@ import structlog
 from . import log, mtu, netns, routes
 from . import status as status_mod
 from .apply import Applier
-from .charon_checks import CharonChecks
+from .charon_checks import CharonChecks, unreachable
 from .desired import DesiredState
 from .drivers.base import Driver
-from .errors import CharonNotAnswering, DriverUnavailable
+from .errors import DriverUnavailable
 from .live import EMPTY, LiveState
 from .observed import Observed
 from .plan import Step, plan_namespace
@@ -42,13 +42,6 @@ EVENTS_BEFORE_LOADS_MAX = 100
 # How long a smaller look that loads connections which initiate waits for
 # a new event session to be subscribed (a round trip or two, normally).
 SUBSCRIBE_WAIT = 2.0
-
-
-def unreachable(e: DriverUnavailable) -> str:
-    """The status reason for a charon that cannot be used right now."""
-    if isinstance(e, CharonNotAnswering):
-        return f"charon not answering: {e}"
-    return f"charon not running: {e}"
 
 
 @dataclass(frozen=True)
@@ -72,7 +65,8 @@ class Reconciler:
         self.observed = Observed()
         self.upkeep = Upkeep()
         self.applier = Applier(driver, self.record, self.observed, self.log, clock)
-        self.checks = CharonChecks(driver, self.observed, self.log)
+        self.checks = CharonChecks(driver, self.observed, self.log, clock,
+                                   config.charon.restart_unanswering_after)
         self._render = Renderer(driver.render, self.record.fingerprint)
         self.desired_state = DesiredState({}, {})
         self.rendered = Rendered()
@@ -150,7 +144,7 @@ class Reconciler:
             views[ns] = NamespaceView(None, unreachable(e))
             if not dry_run:
                 self.checks.note(ns, unreachable(e), "charon unavailable")
-                return (), Retry(unreachable(e))
+                return (), Retry(unreachable(e), first=self.checks.recover(ns, e))
             live = EMPTY  # a plan then says what would be loaded once it runs
         if live is not EMPTY:
             self.checks.check(ns)
@@ -175,6 +169,7 @@ class Reconciler:
                 views[ns] = NamespaceView(None, unreachable(e))
                 return steps, Retry(unreachable(e))
         views[ns] = NamespaceView(live)
+        self.checks.answered(ns)
         if any(s.actions or s.record for s in steps):
             self.record.save()
         self.observed.replace(self.observed.apply_errors, ns, failed,

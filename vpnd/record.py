@@ -13,6 +13,7 @@ import hmac
 import json
 import os
 import secrets
+import threading
 from types import MappingProxyType
 from typing import Mapping
 
@@ -33,6 +34,9 @@ class Record:
         self.path = os.path.join(data_dir, RECORD_FILE)
         self.journal_path = os.path.join(data_dir, JOURNAL_FILE)
         self._journal = None  # opened on the first change
+        # Namespaces are looked at in parallel threads; their changes and
+        # the saves that fold them in go one at a time.
+        self._lock = threading.Lock()
         self._key: bytes | None = None
         # namespace -> connection name -> AppliedConn
         self.namespaces: dict[str, dict[str, AppliedConn]] = {}
@@ -68,16 +72,18 @@ class Record:
             self._set(ns, name, AppliedConn(name=name, **fields) if fields else None)
 
     def save(self) -> None:
-        os.makedirs(self.data_dir, mode=0o700, exist_ok=True)
-        data = {"version": 1, "namespaces": {
-            ns: {name: {"service_id": a.service_id, "source": a.source,
-                        "fingerprint": a.fingerprint, "secret_id": a.secret_id}
-                 for name, a in sorted(conns.items())}
-            for ns, conns in sorted(self.namespaces.items()) if conns}}
-        write_atomically(self.path, json.dumps(data, separators=(",", ":")).encode(), 0o600)
-        if self._journal is not None:  # folded in: start it afresh
-            self._journal.seek(0)
-            self._journal.truncate()
+        with self._lock:
+            os.makedirs(self.data_dir, mode=0o700, exist_ok=True)
+            data = {"version": 1, "namespaces": {
+                ns: {name: {"service_id": a.service_id, "source": a.source,
+                            "fingerprint": a.fingerprint, "secret_id": a.secret_id}
+                     for name, a in sorted(conns.items())}
+                for ns, conns in sorted(self.namespaces.items()) if conns}}
+            write_atomically(self.path, json.dumps(data, separators=(",", ":")).encode(),
+                             0o600)
+            if self._journal is not None:  # folded in: start it afresh
+                self._journal.seek(0)
+                self._journal.truncate()
 
     def applied(self, namespace: str) -> Mapping[str, AppliedConn]:
         """A read-only view: callers that keep it past a change copy it."""
@@ -85,6 +91,10 @@ class Record:
 
     def set(self, namespace: str, name: str, applied: AppliedConn | None) -> None:
         """Record one change as it lands (journaled at once, saved later)."""
+        with self._lock:
+            self._set_and_journal(namespace, name, applied)
+
+    def _set_and_journal(self, namespace: str, name: str, applied) -> None:
         self._set(namespace, name, applied)
         if self._journal is None:
             os.makedirs(self.data_dir, mode=0o700, exist_ok=True)

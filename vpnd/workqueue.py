@@ -103,6 +103,13 @@ class WorkQueue:
             state.due, state.scope = None, set()
         return taken
 
+    def take(self, key: Hashable) -> set | None:
+        """Take one due key off the queue; returns its scope."""
+        state = self._keys[key]
+        scope = state.scope
+        state.due, state.scope = None, set()
+        return scope
+
     def finish(self, key: Hashable, outcome: Outcome) -> None:
         """Book one run's outcome: reset, requeue, or back off."""
         state = self._keys.setdefault(key, _State())

@@ -10,7 +10,7 @@ import pytest
 import structlog
 
 from test_reconciler_order import RecordingDriver, service_file
-from vpnd import daemon as daemon_mod
+from vpnd import workers as workers_mod
 from vpnd import log
 from vpnd.config import CharonConfig, Config
 from vpnd.daemon import Daemon, ns_key
@@ -35,13 +35,13 @@ def logs():
     structlog.reset_defaults()
 
 
-def make(tmp_path, driver, clock):
+def make(tmp_path, driver, clock, workers=4):
     state = tmp_path / "state"
     state.mkdir(exist_ok=True)
     config = Config(state_dir=str(state), run_dir=str(tmp_path / "run"),
                     data_dir=str(tmp_path / "data"), charon=CharonConfig(libipsec=True))
     rec = Reconciler(config, driver, namespace_exists=lambda ns: True, clock=clock)
-    return state, Daemon(config, rec, clock=clock)
+    return state, Daemon(config, rec, clock=clock, workers=workers)
 
 
 class BrokenIn(RecordingDriver):
@@ -97,10 +97,10 @@ class Slow(RecordingDriver):
 
 
 def test_a_key_over_its_budget_lets_the_others_run_before_it_goes_on(tmp_path, monkeypatch, logs):
-    monkeypatch.setattr(daemon_mod, "KEY_BUDGET", 2.0)
+    monkeypatch.setattr(workers_mod, "KEY_BUDGET", 2.0)
     clock = Clock()
     driver = Slow(clock, {"qr-slow": ["c0", "c1", "c2"]})
-    state, d = make(tmp_path, driver, clock)
+    state, d = make(tmp_path, driver, clock, workers=1)  # one at a time: the order shows
     service_file(state, "qr-slow", 3)
     service_file(state, "qr-other", 1)
     # What the slow namespace has loaded is on record with an older

@@ -27,6 +27,11 @@ class Driver(ABC):
         (strongSwan: plugins it was asked for and did not load), or None."""
         return None
 
+    def restart(self, namespace: str) -> bool:
+        """Restart the namespace's daemon if vpnd runs it (it stopped
+        answering); False when vpnd does not run it."""
+        return False
+
     @abstractmethod
     def configure(self, namespace: str, conns) -> None:
         """Daemon-wide settings that follow from a namespace's connections

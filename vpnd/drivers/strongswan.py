@@ -170,11 +170,23 @@ class StrongswanDriver(Driver):
             watcher.subscribed.wait(wait)
 
     def watching(self, namespaces) -> bool:
-        return all(self._watchers.get(ns) is not None and self._watchers[ns].is_alive()
-                   for ns in namespaces)
+        watchers = dict(self._watchers)  # a snapshot: looks run in other threads
+        return all(ns in watchers and watchers[ns].is_alive() for ns in namespaces)
 
     def writes(self) -> int:
-        return self._closed_writes + sum(c.writes for c in self._clients.values())
+        return self._closed_writes + sum(c.writes for c in list(self._clients.values()))
+
+    def restart(self, namespace: str) -> bool:
+        """Kill a charon vpnd runs (it stopped answering) so that the next
+        look starts a fresh one; False when vpnd runs none."""
+        if self.spawner is None:
+            return False
+        self.forget(namespace)
+        watcher = self._watchers.pop(namespace, None)
+        if watcher is not None:
+            watcher.stop()
+        self.spawner.stop_all([namespace], timeout=2.0)  # SIGKILL if it must
+        return True
 
     def forget(self, namespace: str) -> None:
         client = self._clients.pop(namespace, None)

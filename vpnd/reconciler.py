@@ -22,7 +22,7 @@ from .apply import Applier
 from .charon_checks import CharonChecks, unreachable
 from .desired import DesiredState
 from .drivers.base import Driver
-from .errors import DriverUnavailable
+from .errors import CharonNotAnswering, DriverUnavailable
 from .live import EMPTY, LiveState
 from .observed import Observed
 from .plan import Step, plan_namespace
@@ -231,6 +231,8 @@ class Reconciler:
                 if scope is not None:
                     return self._live_of_changed(ns, desired, applied)
                 return self.driver.live_state(ns, start=False)
+            except CharonNotAnswering:
+                raise  # there, but stopped or wedged: starting another would not help
             except DriverUnavailable as e:
                 self.log.warning("charon lost", error=str(e))
                 self.observed.views[ns] = NamespaceView(None, unreachable(e))

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from .. import log
 from . import charon_plugins
-from ..errors import DriverUnavailable
+from ..errors import CharonNotAnswering, DriverUnavailable
 from ..files import write_atomically
 from .vici_client import ViciClient
 
@@ -141,9 +141,10 @@ class CharonInstances:
                 raise DriverUnavailable(f"charon for namespace {namespace} {reason}"
                                         f"{self._plugins_failed(namespace)}")
             time.sleep(0.05)
-        raise DriverUnavailable(f"charon for namespace {namespace} did not answer "
-                                f"on VICI within {self.start_timeout:.0f}s"
-                                f"{self._plugins_failed(namespace)}")
+        # Its process is there (gone() said nothing) but it does not answer.
+        raise CharonNotAnswering(f"charon for namespace {namespace} did not answer "
+                                 f"on VICI within {self.start_timeout:.0f}s"
+                                 f"{self._plugins_failed(namespace)}")
 
     def _plugins_failed(self, namespace: str) -> str:
         """What charon's own log says about plugins since this launch."""

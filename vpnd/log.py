@@ -85,7 +85,9 @@ def setup(fmt: str = "auto", level: str = "info", stream=None) -> None:
     else:
         renderer = (structlog.processors.JSONRenderer(sort_keys=True) if fmt == "json"
                     else structlog.dev.ConsoleRenderer(colors=stream.isatty()))
-        factory = structlog.PrintLoggerFactory(file=stream)
+        # One write per line (message and newline together): a vpnd killed
+        # mid-line leaves no line run into the next one.
+        factory = structlog.WriteLoggerFactory(file=stream)
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,

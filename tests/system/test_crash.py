@@ -23,8 +23,16 @@ def many(psk_suffix: str) -> list[dict]:
 
 
 def log_lines(v) -> list[dict]:
-    return [json.loads(line) for line in v.log_path.read_text().splitlines()
-            if line.startswith("{")]
+    """vpnd's JSON log lines. A line that the kill cut before its newline
+    runs into the next vpnd's first: objects are read one after another."""
+    text, decoder, out, i = v.log_path.read_text(), json.JSONDecoder(), [], 0
+    while (i := text.find("{", i)) != -1:
+        try:
+            obj, i = decoder.raw_decode(text, i)
+            out.append(obj)
+        except json.JSONDecodeError:
+            i += 1
+    return out
 
 
 def test_kill_9_mid_apply_repeats_nothing_and_converges(lab, vpnd_factory):

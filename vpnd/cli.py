@@ -93,12 +93,16 @@ def _plan(config, args) -> int:
     from .drivers import compose
     from .reconciler import Reconciler
     from .record import Record
+    from .statefiles import LAST_VALID, StateDir
     log.setup(config.log_format, "error")
     driver = compose.driver(config, timeout=5.0)
     try:
         # A dry run writes nothing, not even a first fingerprint key.
         record = Record(config.data_dir).load(create_key=False)
-        result = Reconciler(config, driver, record=record).reconcile(dry_run=True)
+        statedir = StateDir(config.state_dir, config.state_file_max_bytes,
+                            keep_dir=os.path.join(config.data_dir, LAST_VALID))
+        result = Reconciler(config, driver, statedir=statedir,
+                            record=record).reconcile(dry_run=True)
     except Exception as e:  # plan must say why it could not plan, then exit 1
         print(f"vpnd: plan failed: {e}", file=sys.stderr)
         return EXIT_ERROR

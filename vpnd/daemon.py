@@ -62,6 +62,9 @@ class Daemon:
         watcher = Inotify()
         try:
             watcher.watch(self.config.state_dir)
+            # Its parent too: a state dir removed and made again (or renamed
+            # into place) is watched again at once.
+            watcher.watch(os.path.dirname(self.config.state_dir) or "/")
             netns_watched = self._watch_netns(watcher)
             self.log.info("vpnd started", state_dir=self.config.state_dir,
                           charon_mode=self.config.charon.mode, pid=os.getpid())
@@ -148,7 +151,7 @@ class Daemon:
                     self._everything(urgent=True)
                     self.workers.begin("SIGHUP")
             if watcher.fd in readable:
-                state_changed, netns_changed = self._classify(watcher.read())
+                state_changed, netns_changed = self._classify(watcher)
                 if state_changed is None or state_changed:
                     self.queue.add(FILES, scope=state_changed, urgent=True)
                     self.workers.begin("state change")
@@ -229,14 +232,20 @@ class Daemon:
                      if view.live is not None]
         return self.reconciler.driver.watching(reachable)
 
-    def _classify(self, events) -> tuple[set[str] | None, bool]:
+    def _classify(self, watcher: Inotify) -> tuple[set[str] | None, bool]:
         """(the state files that changed: a set, None for "look at all",
         or an empty set; a namespace came or went)."""
         state: set[str] | None = set()
         netns_ = False
-        for directory, name, _mask in events:
+        state_dir = self.config.state_dir
+        for directory, name, _mask in watcher.read():
             if directory == netns.NETNS_DIR:
                 netns_ = True
+            elif directory != state_dir:  # its parent
+                if os.path.join(directory, name) == state_dir:
+                    state = None  # the state dir came or went
+                    if os.path.isdir(state_dir):
+                        watcher.watch(state_dir)
             elif not name:
                 state = None  # the directory itself, or a queue overflow
             elif is_state_file(name) and state is not None:

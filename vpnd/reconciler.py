@@ -28,7 +28,7 @@ from .observed import Observed
 from .plan import Step, plan_namespace
 from .record import Record
 from .render import Renderer, Rendered
-from .statefiles import StateDir
+from .statefiles import LAST_VALID, StateDir
 from .status import NamespaceView
 from .upkeep import REINITIATE_FIRST, Upkeep
 from .workqueue import Done, Outcome, RequeueAfter, Retry, Terminal
@@ -57,7 +57,9 @@ class Reconciler:
                  clock=time.monotonic):
         self.config = config
         self.driver = driver
-        self.statedir = statedir or StateDir(config.state_dir, config.state_file_max_bytes)
+        self.statedir = statedir or StateDir(
+            config.state_dir, config.state_file_max_bytes,
+            keep_dir=os.path.join(config.data_dir, LAST_VALID), keep=True)
         self.record = record or Record(config.data_dir).load()
         self.namespace_exists = namespace_exists
         self.clock = clock
@@ -80,7 +82,14 @@ class Reconciler:
     def read_files(self) -> tuple[set[str], set[str]]:
         """Re-read the state files that changed; returns (the namespaces
         they touch, before and after; the files that changed)."""
+        missing_before = self.statedir.missing
         state, changed = self.statedir.scan()
+        if self.statedir.missing != missing_before:
+            if self.statedir.missing:
+                self.log.warning("state dir missing", state_dir=self.config.state_dir,
+                                 meaning="what its files said stands until it is back")
+            else:
+                self.log.info("state dir back", state_dir=self.config.state_dir)
         self.desired_state = state
         self.rendered = self._render(state)
         log.redactor.update(self.rendered.psks)
@@ -264,9 +273,13 @@ class Reconciler:
     def write_status(self, extra: dict | None = None) -> list[dict]:
         report = self.status_report()
         os.makedirs(self.config.run_dir, exist_ok=True)
+        extra = dict(extra or {})
+        if self.statedir.missing:
+            extra["warnings"] = [f"state dir {self.config.state_dir} is missing: what its "
+                                 "files said stands until it is back"]
         status_mod.write(self.config.status_file, report, vici_writes=self.driver.writes(),
                          pid=os.getpid(), reloads=self.reloads, charons=self.observed.charons(),
-                         **(extra or {}))
+                         **extra)
         for service, cid, ns, status, reason in self.observed.settle(report):
             method = self.log.warning if status == status_mod.ERROR else self.log.info
             method("connection status", service=service, connection=cid, netns=ns,

@@ -7,6 +7,7 @@ a tunnel down; its errors are reported beside it.
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
 import stat
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from . import jsondoc, log
 
 from .desired import DesiredState
+from .files import write_atomically
 from .errors import InputError
 from .model import Service
 from .validation import parse_service
@@ -28,6 +30,9 @@ def is_state_file(name: str) -> bool:
 # A state file is a few kilobytes; an agent payload with many connections
 # some hundreds. Anything larger is refused unread (config: state_file_max_bytes).
 MAX_BYTES = 1 << 20
+# Under data_dir: the last valid version of each state file (they hold PSKs:
+# mode 0600 in a 0700 directory).
+LAST_VALID = "last-valid"
 # At most this many problems of one file are reported (and logged); the
 # rest are counted.
 MAX_ERRORS = 20
@@ -93,22 +98,31 @@ def _kind(mode: int) -> str:
 def read_file(path: str, limit: int = MAX_BYTES) -> tuple[Service | None, list[InputError]]:
     """Read, decode and validate one file. Whatever it holds, the answer is
     a service or errors naming the file: never an exception, never a hang."""
+    service, errors, _ = _read(path, limit)
+    return service, errors
+
+
+def _read(path: str, limit: int, raw: bytes | None = None):
+    """(service, errors, the bytes read); `raw`: bytes already read (a
+    kept copy), validated as if `path` held them."""
     try:
-        data, errors = jsondoc.decode(read_bytes(path, limit), path)
+        if raw is None:
+            raw = read_bytes(path, limit)
+        data, errors = jsondoc.decode(raw, path)
         if errors:
-            return None, errors
+            return None, errors, raw
         service, errors = parse_service(data, path)
     except Unreadable as e:
-        return None, [e.problem]
+        return None, [e.problem], None
     except Exception as e:  # noqa: BLE001 - a bug must not stop the others
         log.get().exception("validation failed", file=path)
         return None, [InputError(path, "$", f"vpnd could not validate this file "
-                                            f"({type(e).__name__}); see its log")]
+                                            f"({type(e).__name__}); see its log")], raw
     if len(errors) > MAX_ERRORS:
         more = len(errors) - MAX_ERRORS
         errors = [*errors[:MAX_ERRORS],
                   InputError(path, "$", f"and {more} more problem{'s' * (more > 1)}")]
-    return service, errors
+    return service, errors, raw
 
 
 @dataclass
@@ -120,20 +134,31 @@ class _Entry:
 
 
 class StateDir:
-    def __init__(self, path: str, max_bytes: int = MAX_BYTES):
+    def __init__(self, path: str, max_bytes: int = MAX_BYTES, keep_dir: str | None = None,
+                 keep: bool = False):
+        """`keep_dir`: where the last valid version of each file is kept
+        (data_dir/last-valid), so that a restarted vpnd still knows it;
+        `keep`: write it there (the daemon; a dry run only reads)."""
         self.path = path
         self.max_bytes = max_bytes
+        self.keep_dir = keep_dir
+        self.keep = keep and keep_dir is not None
+        self.missing = False  # the directory itself is gone
         self._entries: dict[str, _Entry] = {}
 
     def scan(self) -> tuple[DesiredState, set[str]]:
-        """Re-read what changed; returns the state and the files that changed."""
+        """Re-read what changed; returns the state and the files that changed.
+        A state dir that is gone is not an empty one: what it said stands."""
         try:
             names = sorted(n for n in os.listdir(self.path) if is_state_file(n))
+            self.missing = False
         except FileNotFoundError:
-            names = []
+            self.missing = True
+            return self._state(), set()
         changed = set(self._entries) - {os.path.join(self.path, n) for n in names}
         for gone in changed:
             del self._entries[gone]
+            self._forget_kept(gone)
         for name in names:
             path = os.path.join(self.path, name)
             try:
@@ -146,17 +171,61 @@ class StateDir:
                     st = os.lstat(path)
                 except FileNotFoundError:
                     changed.add(path)
-                    self._entries.pop(path, None)
+                    if self._entries.pop(path, None) is not None:
+                        self._forget_kept(path)
                     continue
                 stamp = ("unreadable", e.errno, st.st_ino, st.st_mtime_ns)
             entry = self._entries.get(path)
             if entry is not None and entry.stamp == stamp:
                 continue
-            service, errors = read_file(path, self.max_bytes)
-            last_valid = service or (entry.last_valid if entry else None)
+            service, errors, raw = _read(path, self.max_bytes)
+            if service is not None:
+                self._keep(path, raw)
+            last_valid = service or (entry.last_valid if entry else None) \
+                or self._kept(path)
             self._entries[path] = _Entry(stamp, service, errors, last_valid)
             changed.add(path)
         return self._state(), changed
+
+    # --- the last valid version of each file, kept under data_dir ------------
+
+    def _kept_path(self, path: str) -> str:
+        return os.path.join(self.keep_dir, hashlib.sha256(path.encode()).hexdigest()[:32]
+                            + ".json")
+
+    def _keep(self, path: str, raw: bytes) -> None:
+        if not self.keep:
+            return
+        try:
+            os.makedirs(self.keep_dir, mode=0o700, exist_ok=True)
+            kept = self._kept_path(path)
+            try:
+                with open(kept, "rb") as f:
+                    if f.read() == raw:
+                        return
+            except FileNotFoundError:
+                pass
+            write_atomically(kept, raw, 0o600)  # it holds PSKs
+        except OSError as e:
+            log.get().error("last valid version not kept", file=path, error=str(e))
+
+    def _kept(self, path: str) -> Service | None:
+        """The version a vpnd before this one last saw valid, if any."""
+        if self.keep_dir is None:
+            return None
+        try:
+            raw = read_bytes(self._kept_path(path), self.max_bytes)
+        except Unreadable:
+            return None
+        service, _, _ = _read(path, self.max_bytes, raw)
+        return service
+
+    def _forget_kept(self, path: str) -> None:
+        if self.keep:
+            try:
+                os.unlink(self._kept_path(path))
+            except OSError:
+                pass
 
     def _state(self) -> DesiredState:
         services, errors, held = {}, {}, set()

@@ -12,6 +12,16 @@ from lab.factory import site_service as service  # noqa: F401
 from lab.testbed import TwoSites, VpndProcess, wait_steady
 
 
+class Clock:
+    """A clock for code that takes one: it says what the test sets."""
+
+    def __init__(self, now: float = 1000.0):
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
 def pytest_collection_modifyitems(config, items):
     for item in items:
         if "tests/system/" in str(item.fspath):

@@ -7,6 +7,8 @@ import io
 import json
 
 import pytest
+
+from conftest import Clock
 import structlog
 
 from test_reconciler_order import RecordingDriver, service_file
@@ -17,14 +19,6 @@ from vpnd.daemon import Daemon, ns_key
 from vpnd.live import LiveState
 from vpnd.plan import AppliedConn, LoadConn
 from vpnd.reconciler import Reconciler
-
-
-class Clock:
-    def __init__(self):
-        self.now = 1000.0
-
-    def __call__(self):
-        return self.now
 
 
 @pytest.fixture

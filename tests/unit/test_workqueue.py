@@ -4,15 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from conftest import Clock
 from vpnd.workqueue import BACKOFF_MAX, Done, RequeueAfter, Retry, Terminal, WorkQueue
-
-
-class Clock:
-    def __init__(self):
-        self.now = 1000.0
-
-    def __call__(self):
-        return self.now
 
 
 @pytest.fixture

@@ -86,7 +86,13 @@ def _doctor(config, args) -> int:
 def _run(config, args) -> int:
     from .daemon import Daemon
     log.setup(config.log_format, config.log_level)
-    return Daemon(config).run()
+    code = Daemon(config).run()
+    # At once, as promised on SIGTERM: a look still waiting on a charon's
+    # deadline in a worker thread must neither delay the exit (the
+    # interpreter would join it) nor act after it (start a charon, say).
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def _plan(config, args) -> int:

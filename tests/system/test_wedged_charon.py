@@ -66,5 +66,6 @@ def test_a_stopped_charon_holds_no_other_namespace_and_is_recovered(lab, vpnd_fa
         assert '"charon restarted"' in a.log_path.read_text()
     finally:
         if a is not None:
+            a.stop()  # first: a running vpnd would start that charon again
             CharonSpawner(str(a.run_dir), True).stop_all([other])
         ip("netns", "del", other, check=False)

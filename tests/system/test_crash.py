@@ -73,9 +73,11 @@ def test_kill_9_mid_apply_repeats_nothing_and_converges(lab, vpnd_factory):
     after = [e for e in log_lines(a)[start:] if e.get("event") == "change applied"]
     print(f"\nchanges applied before the kill: {applied_before_kill} of 301; "
           f"after the restart: {len(after) - applied_before_kill}")
-    # c1 was changed (its SA terminated) exactly once; nothing was applied twice.
+    # c1 was changed (its SA terminated) exactly once; nothing was applied
+    # twice. (The kill can fall between a change's journal line and its log
+    # line: then it is applied, and not again, but not logged.)
     assert [e["reason"] for e in after if e["connection"] == "c1"] == ["changed"]
-    assert len(after) == len({e["connection"] for e in after}) == 301
+    assert len(after) == len({e["connection"] for e in after}) >= 300
     wait_converged([(a, lab.a.gw), (b, lab.b.gw)], ["c1", "c6"])
     assert {sa.uniqueid for sa in a.vici(lab.a.gw).live_state().sas
             if sa.name == "c6"} == c6_before

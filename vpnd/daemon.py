@@ -191,10 +191,13 @@ class Daemon:
         reload only now that it has been applied."""
         done = self.workers.end_round()
         now = self.clock()
-        if not (force or done or (self.workers.running and now - self._status_at >= STATUS_EVERY)):
+        if not (force or done or (self.workers.running and now - self._status_at >= STATUS_EVERY)
+                or (self.reconciler.record.problem and now - self._status_at >= 1.0)):
             return
         if done:
             self.reconciler.reloads += done["reloads"]
+        if self.reconciler.record.problem:
+            self.reconciler.record.save()  # space may be back
         extra = {"failing": self.workers.failing()}
         if self.workers.errors:
             extra["errors"] = sorted(set(self.workers.errors.values()))

@@ -16,8 +16,7 @@ from dataclasses import dataclass
 
 import structlog
 
-from . import log, mtu, netns, routes
-from . import status as status_mod
+from . import log, mtu, netns, publish, routes
 from .apply import Applier
 from .charon_checks import CharonChecks, unreachable
 from .desired import DesiredState
@@ -75,6 +74,7 @@ class Reconciler:
         self._reported_errors: dict[str, tuple[str, ...]] = {}
         self.reloads = 0  # SIGHUPs handled; `vpnd reload` waits for it to move
         self.last_report: list[dict] = []
+        self.write_problem: str | None = None  # what could not be written (publish.py)
         self.on_event = lambda ns, label, event: None  # set by the daemon
 
     # --- the state files -----------------------------------------------------
@@ -266,26 +266,11 @@ class Reconciler:
 
     def status_report(self) -> list[dict]:
         """The status now (builds it; changes nothing)."""
-        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        return self.observed.report(self.desired_state, self.rendered.children(),
-                                    self.rendered.errors, now)
+        return publish.report(self)
 
     def write_status(self, extra: dict | None = None) -> list[dict]:
-        report = self.status_report()
-        os.makedirs(self.config.run_dir, exist_ok=True)
-        extra = dict(extra or {})
-        if self.statedir.missing:
-            extra["warnings"] = [f"state dir {self.config.state_dir} is missing: what its "
-                                 "files said stands until it is back"]
-        status_mod.write(self.config.status_file, report, vici_writes=self.driver.writes(),
-                         pid=os.getpid(), reloads=self.reloads, charons=self.observed.charons(),
-                         **extra)
-        for service, cid, ns, status, reason in self.observed.settle(report):
-            method = self.log.warning if status == status_mod.ERROR else self.log.info
-            method("connection status", service=service, connection=cid, netns=ns,
-                   status=status, reason=reason)
-        self.last_report = report
-        return report
+        self.last_report = publish.write(self, extra)
+        return self.last_report
 
     def _report_file_errors(self, state: DesiredState) -> None:
         reported = {}

@@ -33,7 +33,8 @@ class Record:
         self.data_dir = data_dir
         self.path = os.path.join(data_dir, RECORD_FILE)
         self.journal_path = os.path.join(data_dir, JOURNAL_FILE)
-        self._journal = None  # opened on the first change
+        self._journal: int | None = None  # its fd, opened on the first change
+        self.problem: str | None = None  # what could not be written, if anything
         # Namespaces are looked at in parallel threads; their changes and
         # the saves that fold them in go one at a time.
         self._lock = threading.Lock()
@@ -72,6 +73,16 @@ class Record:
             self._set(ns, name, AppliedConn(name=name, **fields) if fields else None)
 
     def save(self) -> None:
+        """Fold everything into applied.json. A full or read-only data_dir
+        is not fatal: what is in memory is right, `problem` says what could
+        not be written, and the next save (the loop retries) catches up."""
+        try:
+            self._save()
+            self.problem = None
+        except OSError as e:
+            self.problem = f"cannot write {self.path}: {e.strerror or e}"
+
+    def _save(self) -> None:
         with self._lock:
             os.makedirs(self.data_dir, mode=0o700, exist_ok=True)
             data = {"version": 1, "namespaces": {
@@ -82,8 +93,7 @@ class Record:
             write_atomically(self.path, json.dumps(data, separators=(",", ":")).encode(),
                              0o600)
             if self._journal is not None:  # folded in: start it afresh
-                self._journal.seek(0)
-                self._journal.truncate()
+                os.ftruncate(self._journal, 0)
 
     def applied(self, namespace: str) -> Mapping[str, AppliedConn]:
         """A read-only view: callers that keep it past a change copy it."""
@@ -92,19 +102,23 @@ class Record:
     def set(self, namespace: str, name: str, applied: AppliedConn | None) -> None:
         """Record one change as it lands (journaled at once, saved later)."""
         with self._lock:
-            self._set_and_journal(namespace, name, applied)
+            self._set(namespace, name, applied)
+            try:
+                self._append(namespace, name, applied)
+            except OSError as e:
+                self.problem = f"cannot write {self.journal_path}: {e.strerror or e}"
 
-    def _set_and_journal(self, namespace: str, name: str, applied) -> None:
-        self._set(namespace, name, applied)
+    def _append(self, namespace: str, name: str, applied) -> None:
         if self._journal is None:
             os.makedirs(self.data_dir, mode=0o700, exist_ok=True)
-            fd = os.open(self.journal_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-            self._journal = os.fdopen(fd, "w", buffering=1)  # a write per line
+            self._journal = os.open(self.journal_path,
+                                    os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
         fields = None if applied is None else {
             "service_id": applied.service_id, "source": applied.source,
             "fingerprint": applied.fingerprint, "secret_id": applied.secret_id}
-        self._journal.write(json.dumps([namespace, name, fields],
-                                       separators=(",", ":")) + "\n")
+        # One write a line: a kill (or a full disk) tears at most the last.
+        os.write(self._journal, (json.dumps([namespace, name, fields],
+                                            separators=(",", ":")) + "\n").encode())
 
     def _set(self, namespace: str, name: str, applied: AppliedConn | None) -> None:
         conns = self.namespaces.setdefault(namespace, {})

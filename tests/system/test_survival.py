@@ -3,6 +3,7 @@ state dir going away, and what it never lets out: PSKs."""
 from __future__ import annotations
 
 import os
+import subprocess
 import shutil
 import stat
 import time
@@ -97,3 +98,47 @@ def test_no_psk_reaches_anything_vpnd_writes_or_shows(lab, vpnd_factory):
         assert stat.S_IMODE(p.stat().st_mode) == 0o600
         assert stat.S_IMODE(p.parent.stat().st_mode) == 0o700
     assert stat.S_IMODE(os.stat(a.data_dir).st_mode) == 0o700
+
+
+def test_a_full_data_dir_loses_no_tunnel_and_vpnd_catches_up(lab, vpnd_factory, tmp_path):
+    data = tmp_path / "small-data"
+    data.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k,mode=0700", "tmpfs", str(data)],
+                   check=True)
+    try:
+        a, b = pair(lab, vpnd_factory, data_dir=str(data))
+        filler = data / "filler"
+        with open(filler, "wb", buffering=0) as f:
+            try:
+                while True:
+                    f.write(b"\0" * 4096)
+            except OSError:
+                pass  # full
+        # A change lands although its record cannot be written ...
+        rotated = "survival-psk-rotated-0e6"
+        for v, me, peer, side in ((b, lab.b, lab.a, "b"), (a, lab.a, lab.b, "a")):
+            v.write("svc.json", service(f"svc-{side}", me, [connection("c1", me, peer,
+                                                                       rotated)]))
+        wait_for(lambda: any("cannot write" in e for e in
+                             a.status_document().get("errors", [])), 30,
+                 what="the full data_dir in status")
+        a.wait_conn("svc-a", "c1", timeout=60)
+        wait_converged([(a, lab.a.gw), (b, lab.b.gw)], ["c1"])
+        assert lab.ping(lab.a.host, lab.b.host4, count=2)
+        assert a.proc.poll() is None
+        # ... and once there is room, vpnd writes what it owes.
+        filler.unlink()
+        wait_for(lambda: not a.status_document().get("errors"), 30, what="the error gone")
+        ids = {sa.uniqueid for sa in a.vici(lab.a.gw).live_state().sas}
+        passes = a.reconcile_passes()
+        assert a.stop() == 0
+        a.start()  # it knows the change was applied: nothing is done again
+        wait_for(lambda: a.reconcile_passes() > passes, 30, what="its first round")
+        a.wait_conn("svc-a", "c1", timeout=30)
+        assert {sa.uniqueid for sa in a.vici(lab.a.gw).live_state().sas} == ids
+        changes = [line for line in a.log_path.read_text().splitlines()
+                   if '"change applied"' in line and '"c1"' in line
+                   and '"reason": "changed"' in line]
+        assert len(changes) == 1, changes  # the PSK rotation, once
+    finally:
+        subprocess.run(["umount", "-l", str(data)], check=False)

@@ -1,0 +1,53 @@
+"""Publishing status: status.json, and the journal lines for each change
+of a connection's status. A run_dir or data_dir that cannot be written is
+said once in the log (and in status, once it can be written) and tried
+again; it never stops vpnd."""
+from __future__ import annotations
+
+import os
+import time
+
+from . import status as status_mod
+
+
+def report(rec) -> list[dict]:
+    """The status now (builds it; changes nothing)."""
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    return rec.observed.report(rec.desired_state, rec.rendered.children(),
+                               rec.rendered.errors, now)
+
+
+def write(rec, extra: dict | None = None) -> list[dict]:
+    """Write status.json from reconciler `rec`; log status transitions."""
+    built = report(rec)
+    config = rec.config
+    extra = dict(extra or {})
+    if rec.record.problem:
+        extra["errors"] = [*extra.get("errors", ()), rec.record.problem]
+    if rec.statedir.missing:
+        extra["warnings"] = [f"state dir {config.state_dir} is missing: what its "
+                             "files said stands until it is back"]
+    try:
+        os.makedirs(config.run_dir, exist_ok=True)
+        status_mod.write(config.status_file, built, vici_writes=rec.driver.writes(),
+                         pid=os.getpid(), reloads=rec.reloads,
+                         charons=rec.observed.charons(), **extra)
+        _problem(rec, None)
+    except OSError as e:  # a full run_dir: say so, keep going, write again later
+        _problem(rec, f"cannot write {config.status_file}: {e.strerror or e}")
+    for service, cid, ns, status, reason in rec.observed.settle(built):
+        method = rec.log.warning if status == status_mod.ERROR else rec.log.info
+        method("connection status", service=service, connection=cid, netns=ns,
+               status=status, reason=reason)
+    return built
+
+
+def _problem(rec, problem: str | None) -> None:
+    """Log what vpnd cannot write (status, record) once, not per try."""
+    problem = problem or rec.record.problem
+    if problem != rec.write_problem:
+        if problem:
+            rec.log.error("cannot write", error=problem)
+        else:
+            rec.log.info("writing again")
+        rec.write_problem = problem

@@ -22,6 +22,17 @@ HOSTNAME_RE = re.compile(
     r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.?$")
 
 MISSING = object()
+MAX_ID = 255
+# After '@' (or before it in user@host): printable, no spaces or quotes.
+IDNAME_RE = re.compile(r"^[A-Za-z0-9._:#+=~/-]{1,254}$")
+
+
+def _is_address(value: str) -> bool:
+    try:
+        netaddr.IPAddress(value, flags=netaddr.INET_PTON)
+        return True
+    except (netaddr.AddrFormatError, ValueError):
+        return False
 
 
 class Checker:
@@ -40,7 +51,7 @@ class Checker:
             return None
         return value
 
-    def integer(self, path, value, minimum=None):
+    def integer(self, path, value, minimum=None, maximum=None):
         # Neutron's API converts numeric strings; so do we.
         if isinstance(value, str) and re.fullmatch(r"-?[0-9]+", value.strip()):
             value = int(value)
@@ -50,6 +61,9 @@ class Checker:
         if minimum is not None and value < minimum:
             self.error(path, f"must be at least {minimum}, not {value}")
             return None
+        if maximum is not None and value > maximum:
+            self.error(path, f"must be at most {maximum}, not {value}")
+            return None
         return value
 
     def boolean(self, path, value):
@@ -58,14 +72,33 @@ class Checker:
             return None
         return value
 
-    def string(self, path, value, required=True):
+    def string(self, path, value, required=True, max_length=1024):
         if not isinstance(value, str):
             self.error(path, f"must be a string, not {kind(value)}")
             return None
         if required and not value.strip():
             self.error(path, "must not be empty")
             return None
+        if len(value) > max_length:
+            self.error(path, f"{len(value)} characters, more than the {max_length} allowed")
+            return None
         return value.strip()
+
+    def identity(self, path, value, required=True):
+        """An IKE identity charon accepts: an address, a host name, an
+        @name, or user@host."""
+        value = self.string(path, value, required, max_length=MAX_ID)
+        if not value:
+            return value
+        ok = (HOSTNAME_RE.match(value) or _is_address(value)
+              or (value.startswith("@") and IDNAME_RE.match(value[1:]))
+              or ("@" in value and IDNAME_RE.match(value.split("@", 1)[0])
+                  and HOSTNAME_RE.match(value.split("@", 1)[1])))
+        if not ok:
+            self.error(path, f"{value!r} is neither an IP address, a host name, "
+                             "an @name nor user@host")
+            return None
+        return value
 
     def ident(self, path, value):
         value = self.string(path, value)

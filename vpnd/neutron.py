@@ -33,6 +33,14 @@ IKE_VERSIONS = ("v1", "v2")
 PHASE1_MODES = ("main", "aggressive")
 
 MIN_MTU = {4: 68, 6: 1280}
+MAX_MTU = 65535  # the largest IPv4 or IPv6 (non-jumbogram) packet
+# What a tunnel can carry, within strongSwan's 32-bit time values and
+# 64-bit byte counts (with room for the 90 % rekey margin).
+MAX_DPD_SECONDS = 86400
+MAX_LIFETIME = {"seconds": 2**31 - 1, "kilobytes": 2**44}
+# A VICI value carries a 16-bit length; identities and PSKs stay far below.
+MAX_PSK_LENGTH = 1024
+MAX_ID_LENGTH = 255
 
 DEFAULT_LIFETIME = {"units": "seconds", "value": 3600}
 

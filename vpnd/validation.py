@@ -29,11 +29,13 @@ def parse_service(data: Any, file: str) -> tuple[Service | None, list[InputError
 
 def _service(c: Checker, d: dict) -> Service | None:
     sid = c.ident("$.id", get(d, "id", ""))
+    # A value of the wrong type is an error, never "absent": "router_id": {}
+    # must not mean "no router" (it made a charon start for namespace '').
     router_id = get(d, "router_id", "")
-    if router_id:
+    if router_id != "":
         router_id = c.ident("$.router_id", router_id)
     namespace = get(d, "namespace", "")
-    if namespace:
+    if namespace != "":
         namespace = c.string("$.namespace", namespace)
         if namespace is not None and not NETNS_RE.match(namespace):
             c.error("$.namespace", f"{namespace!r} is not a valid network "
@@ -106,8 +108,8 @@ def _connection(c: Checker, path: str, d: Any, ext: dict,
             if not HOSTNAME_RE.match(peer_address):
                 c.error(f"{path}.peer_address", f"{peer_address!r} is neither "
                                                 "an IP address nor a host name")
-    peer_id = c.string(f"{path}.peer_id", get(d, "peer_id", ""))
-    local_id = c.string(f"{path}.local_id", get(d, "local_id", ""), required=False)
+    peer_id = c.identity(f"{path}.peer_id", get(d, "peer_id", ""))
+    local_id = c.identity(f"{path}.local_id", get(d, "local_id", ""), required=False)
 
     local_cidrs = _endpoints(c, path, d, "local", subnet_cidr)
     peer_cidrs = _endpoints(c, path, d, "peer", None)
@@ -123,8 +125,12 @@ def _connection(c: Checker, path: str, d: Any, ext: dict,
         # Never echo the value: it is a secret even when it is malformed.
         c.error(f"{path}.psk", "must be a non-empty string")
         psk = None
+    elif len(psk) > neutron.MAX_PSK_LENGTH:
+        c.error(f"{path}.psk", f"longer than {neutron.MAX_PSK_LENGTH} characters")
+        psk = None
 
-    mtu = c.integer(f"{path}.mtu", get(d, "mtu", defaults["mtu"]), minimum=0)
+    mtu = c.integer(f"{path}.mtu", get(d, "mtu", defaults["mtu"]), minimum=0,
+                    maximum=neutron.MAX_MTU)
     if mtu is not None and inner_version and mtu < neutron.MIN_MTU[inner_version]:
         c.error(f"{path}.mtu", f"must be at least {neutron.MIN_MTU[inner_version]} "
                                f"for IPv{inner_version}, not {mtu}")
@@ -196,8 +202,8 @@ def _dpd(c: Checker, path: str, d: dict) -> Dpd | None:
     if values is None:
         return None
     action = c.choice(*values["action"], neutron.DPD_ACTIONS)
-    interval = c.integer(*values["interval"], minimum=0)
-    timeout = c.integer(*values["timeout"], minimum=0)
+    interval = c.integer(*values["interval"], minimum=0, maximum=neutron.MAX_DPD_SECONDS)
+    timeout = c.integer(*values["timeout"], minimum=0, maximum=neutron.MAX_DPD_SECONDS)
     if interval is not None and timeout is not None and timeout <= interval:
         c.error(values["timeout"][0], f"must be greater than the DPD interval "
                                       f"({timeout} <= {interval})")
@@ -265,7 +271,8 @@ def _lifetime(c: Checker, path: str, d: dict) -> Lifetime | None:
     if values is None:
         return None
     units = c.choice(*values["units"], neutron.LIFETIME_UNITS)
-    value = c.integer(*values["value"], minimum=neutron.LIFETIME_MIN)
+    value = c.integer(*values["value"], minimum=neutron.LIFETIME_MIN,
+                      maximum=neutron.MAX_LIFETIME.get(units, 2**31 - 1))
     if units is None or value is None:
         return None
     return Lifetime(units, value)

@@ -163,6 +163,20 @@ P = "f.json: $.ipsec_site_connections[0]"
     ({"peer_id": ""}, f"{P}.peer_id: must not be empty"),
     ({"local_cidrs": None, "peer_ep_group": {"type": "subnet", "endpoints": []}},
      f"{P}.local_cidrs: is required (or an endpoint group, or the service's subnet)"),
+    # Values no tunnel could carry (found by fuzzing agent payloads).
+    ({"mtu": 65536}, f"{P}.mtu: must be at most 65535, not 65536"),
+    ({"mtu": 10**19}, f"{P}.mtu: must be at most 65535"),
+    ({"dpd_interval": 10**19, "dpd_timeout": 10**19 + 1}, f"{P}.dpd_interval: must be at most 86400"),
+    ({"ikepolicy": {"lifetime_value": 10**12}},
+     f"{P}.ikepolicy.lifetime_value: must be at most 2147483647"),
+    ({"ipsecpolicy": {"lifetime_units": "kilobytes", "lifetime_value": 2**45}},
+     f"{P}.ipsecpolicy.lifetime_value: must be at most 17592186044416"),
+    ({"psk": "p" * 1025}, f"{P}.psk: longer than 1024 characters"),
+    ({"peer_id": "x" * 300}, f"{P}.peer_id: 300 characters, more than the 255 allowed"),
+    ({"peer_id": "two words"},
+     f"{P}.peer_id: 'two words' is neither an IP address, a host name, an @name nor user@host"),
+    ({"local_id": "@"}, f"{P}.local_id: '@' is neither an IP address"),
+    ({"peer_id": {}}, f"{P}.peer_id: must be a string, not an object"),
 ])
 def test_each_problem_names_file_path_and_reason(changes, expected):
     errors = conn_errors(**changes)
@@ -177,6 +191,13 @@ def test_psk_never_appears_in_errors():
 def test_all_problems_of_a_file_are_reported_at_once():
     errors = conn_errors(mtu=1, initiator="x", dpd_timeout=1)
     assert len(errors) == 3
+
+
+@pytest.mark.parametrize("identity", ["203.0.113.2", "2001:db8::2", "gw-b.example.test",
+                                      "@site-b", "@#a1b2c3", "vpn@example.test"])
+def test_identities_charon_accepts_are_accepted(identity):
+    service, errors = parsed(peer_id=identity)
+    assert not errors and service.connections[0].peer_id == identity
 
 
 def test_ipv6_mtu_minimum_is_1280():
@@ -194,6 +215,10 @@ def test_ipv6_mtu_minimum_is_1280():
      "f.json: $.ipsec_site_connections: must be a list, not an object"),
     ({"id": "s", "router_id": "r", "external_v4_ip": "2001:db8::1"},
      "f.json: $.external_v4_ip: must be an IPv4 address"),
+    # A value of the wrong type is an error, never "absent".
+    ({"id": "s", "router_id": {}}, "f.json: $.router_id: must be a string, not an object"),
+    ({"id": "s", "namespace": [], "router_id": "r"},
+     "f.json: $.namespace: must be a string, not a list"),
 ])
 def test_service_level_problems(data, expected):
     errors = errors_of(data)

@@ -70,10 +70,7 @@ class Applier:
                     routes.set_mtu(step.namespace, action.route, action.mtu)
                 else:
                     self.driver.execute(step.namespace, action)
-            except DriverError as e:
-                self._failed(step, action, str(e), failed)
-                return
-            except OSError as e:  # netlink errors come in several kinds
+            except (DriverError, OSError) as e:  # OSError: netlink, for a route MTU
                 self._failed(step, action, str(e), failed)
                 return
         self._applied(step)

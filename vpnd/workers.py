@@ -154,4 +154,4 @@ class Workers:
         if self.round is not None:
             self.round["keys"] += 1
             self.round["changed"] += sum(1 for s in steps if s.actions and not s.upkeep)
-            self.round["failed"] += bool(self.queue.failing().get(key))
+            self.round["failed"] += bool(self.queue.reason(key))

@@ -142,6 +142,11 @@ class WorkQueue:
         state = self._keys.get(key)
         return bool(state and state.retry_at is not None and self.clock() >= state.retry_at)
 
+    def reason(self, key: Hashable) -> str:
+        """Why the key's last run failed ("" if it did not)."""
+        state = self._keys.get(key)
+        return state.reason if state else ""
+
     def failing(self) -> dict[Hashable, str]:
         """Keys whose last run failed, with the reason."""
         return {k: s.reason for k, s in self._keys.items() if s.reason}

@@ -61,9 +61,14 @@ class LoadShared:
 class LoadConn:
     name: str
     message: dict
+    # Into a charon that lost this connection (it died, or was restarted):
+    # the peer may still hold the SAs that died with it, so the first
+    # IKE_SA tells it to clear them (INITIAL_CONTACT).
+    initial_contact: bool = False
 
     def describe(self) -> str:
-        return f"load-conn {self.name}"
+        return f"load-conn {self.name}" + (" with INITIAL_CONTACT" if self.initial_contact
+                                            else "")
 
 
 @dataclass(frozen=True)
@@ -206,8 +211,10 @@ def plan_namespace(namespace: str,
             changes.append(Step(namespace, name, want.service_id, "changed",
                                 (*actions, *load), record))
         elif name not in live.conns or want.secret_id not in live.shared:
-            # charon restarted, or someone unloaded it: put it back.
-            changes.append(Step(namespace, name, want.service_id, "reload", load, record))
+            # charon restarted, or someone unloaded it: put it back, and
+            # have the peer clear what it may still hold of a dead charon.
+            reload = (load[0], LoadConn(name, want.conn_message, initial_contact=True))
+            changes.append(Step(namespace, name, want.service_id, "reload", reload, record))
         elif old != record:
             # Same config now coming from another file: only the record moves.
             changes.append(Step(namespace, name, want.service_id, "moved", (), record))

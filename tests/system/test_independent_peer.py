@@ -2,13 +2,15 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import textwrap
+import time
 
 import pytest
 
 from conftest import service
-from vpnd.drivers.charon_process import CHARON
+from vpnd.drivers.charon_process import CHARON, CharonSpawner
 from vpnd.drivers.vici_client import ViciClient
 from lab.testbed import ip, kill_namespace_processes, wait_for
 
@@ -54,15 +56,17 @@ def start_charon(ns: str, d, swanctl_conf: str | None = None):
 
 
 @pytest.fixture
-def hand_configured_peer(lab, tmp_path):
+def hand_configured_peer(lab, tmp_path, request):
     """gw-b runs a charon that vpnd never touches, set up as an operator
-    would by hand: strongswan.conf + swanctl.conf + swanctl --load-all."""
+    would by hand: strongswan.conf + swanctl.conf + swanctl --load-all.
+    IKEv1 unless the test asks for another version (indirect parameter)."""
+    version = getattr(request, "param", 1)
     # What Neutron's defaults mean, written from strongSwan's documentation:
     # IKEv1 main mode, aes128-sha1-modp1536 for IKE and ESP, tunnel mode.
     swanctl_conf = textwrap.dedent(f"""\
         connections {{
             to-a {{
-                version = 1
+                version = {version}
                 local_addrs = {lab.b.wan4}
                 remote_addrs = {lab.a.wan4}
                 proposals = aes128-sha1-modp1536
@@ -101,14 +105,18 @@ def hand_configured_peer(lab, tmp_path):
         proc.wait(15)
 
 
-def minimal_service(lab):
-    """As little as Neutron requires: everything else takes Neutron's defaults."""
-    return {
+def minimal_service(lab, ike_version=1):
+    """As little as Neutron requires: everything else takes Neutron's
+    defaults (but for the IKE version, if asked)."""
+    doc = {
         "id": "svc-a", "router_id": "r-a", "namespace": lab.a.gw,
         "external_ip": lab.a.wan4,
         "ipsec_site_connections": [{
             "id": "to-b", "peer_address": lab.b.wan4, "peer_id": lab.b.wan4,
             "local_cidrs": [lab.a.lan4], "peer_cidrs": [lab.b.lan4], "psk": PSK}]}
+    if ike_version != 1:
+        doc["ipsec_site_connections"][0]["ikepolicy"] = {"ike_version": f"v{ike_version}"}
+    return doc
 
 
 def test_neutron_defaults_interoperate_with_a_hand_written_peer(lab, vpnd_factory,
@@ -120,6 +128,46 @@ def test_neutron_defaults_interoperate_with_a_hand_written_peer(lab, vpnd_factor
     assert lab.ping(lab.a.host, lab.b.host4, count=2)
     sas = hand_configured_peer.live_state().sas
     assert [(sa.name, sa.state) for sa in sas] == [("to-a", "ESTABLISHED")]
+
+
+@pytest.mark.parametrize("hand_configured_peer", [1, 2], indirect=True, ids=["ikev1", "ikev2"])
+def test_a_killed_charon_has_the_peer_clear_the_sas_that_died_with_it(
+        lab, vpnd_factory, hand_configured_peer, request):
+    """The hand-configured peer runs no DPD: without INITIAL_CONTACT from
+    the new charon it would keep the dead SAs beside the new ones for good
+    (IKEv1: strongSwan adopts the dead CHILD_SA into the new IKE_SA)."""
+    version = request.node.callspec.params["hand_configured_peer"]
+    a = vpnd_factory("a")
+    a.write("svc.json", minimal_service(lab, version))
+    a.start()
+    a.wait_conn("svc-a", "to-b")
+
+    def peer_sas():
+        return [sa for sa in hand_configured_peer.live_state().sas if sa.name == "to-a"]
+    wait_for(lambda: [sa.state for sa in peer_sas()] == ["ESTABLISHED"], 30,
+             what="one IKE_SA at the peer")
+    dead = {sa.uniqueid for sa in peer_sas()}
+    spawner = CharonSpawner(str(a.run_dir), True)
+    old_pid = spawner.pid(lab.a.gw)
+    os.kill(old_pid, signal.SIGKILL)
+    t0 = time.monotonic()
+
+    def only_a_new_one():
+        sas = peer_sas()
+        # One IKE_SA, the new one, carrying traffic on one CHILD_SA. (IKEv1
+        # may keep a REKEYED one beside it until its lifetime: unused.)
+        return (len(sas) == 1 and sas[0].state == "ESTABLISHED"
+                and sas[0].uniqueid not in dead
+                and [c.state for c in sas[0].children].count("INSTALLED") == 1)
+    wait_for(only_a_new_one, 30, interval=0.05,
+             what="the peer holding only the new IKE_SA of the restarted charon")
+    print(f"\nIKEv{version}: seconds from kill -9 of charon to one IKE_SA at the "
+          f"independent peer: {time.monotonic() - t0:.2f}")
+    a.wait_conn("svc-a", "to-b", timeout=30)
+    assert lab.ping(lab.a.host, lab.b.host4, count=2)
+    assert only_a_new_one()  # and no second one came up meanwhile
+    # The reload asked the new charon for INITIAL_CONTACT.
+    assert "with INITIAL_CONTACT" in a.log_path.read_text()
 
 
 def test_external_mode_drives_a_charon_it_did_not_start(lab, vpnd_factory, tmp_path,

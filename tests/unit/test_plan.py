@@ -64,6 +64,19 @@ def test_removal_only_touches_what_is_still_there():
 def test_connection_missing_from_a_restarted_charon_is_reloaded():
     steps = plan_namespace(NS, {"c1": desired("c1")}, {"c1": applied("c1")}, live())
     assert kinds(steps) == [("c1", "reload", ["LoadShared", "LoadConn"])]
+    # The peer may hold SAs of the charon that died: it is told to clear them.
+    assert steps[0].actions[1].initial_contact
+    assert steps[0].actions[1].describe() == "load-conn c1 with INITIAL_CONTACT"
+
+
+def test_only_a_reload_asks_for_initial_contact():
+    new = plan_namespace(NS, {"c1": desired("c1")}, {}, live())
+    adopted = plan_namespace(NS, {"c1": desired("c1")}, {}, live(["c1"], ["vpnd-c1"], ["c1"]))
+    changed = plan_namespace(NS, {"c1": desired("c1", fp="fp2")}, {"c1": applied("c1")},
+                             live(["c1"], ["vpnd-c1"], ["c1"]))
+    for steps in (new, adopted, changed):
+        assert [a.initial_contact for a in steps[0].actions if isinstance(a, LoadConn)] \
+            == [False], kinds(steps)
 
 
 def test_loaded_but_unrecorded_connection_is_adopted_without_terminate():

@@ -6,7 +6,7 @@ import pytest
 
 from vpnd import neutron
 from vpnd.drivers.strongswan_mapping import (DH_GROUPS, ENCRYPTION, INTEGRITY,
-                                             Unsupported, render)
+                                             Unsupported, render, with_initial_contact)
 from lab.factory import connection_doc, parsed, service_doc
 
 def conn(ike=None, ipsec=None, **changes):
@@ -27,6 +27,14 @@ def test_tables_cover_every_neutron_value():
     assert set(ENCRYPTION) == set(neutron.ENCRYPTION_ALGORITHMS)
     assert set(INTEGRITY) == set(neutron.AUTH_ALGORITHMS)
     assert set(DH_GROUPS) == set(neutron.PFS_GROUPS)
+
+
+def test_a_charon_that_lost_its_connections_sends_initial_contact():
+    r = render(conn(), libipsec=False)
+    again = with_initial_contact(r.conn)
+    assert again["c1"]["unique"] == "no"
+    assert {**again["c1"], "unique": "never"} == r.conn["c1"]
+    assert r.conn["c1"]["unique"] == "never"  # the rendered message is untouched
 
 
 def test_neutron_defaults_become_this_swanctl_configuration():

@@ -13,7 +13,7 @@ from . import charon_plugins
 from .base import Driver
 from .charon_process import CharonInstances
 from .charon_algorithms import missing_algorithms
-from .strongswan_mapping import charon_settings, render
+from .strongswan_mapping import charon_settings, render, with_initial_contact
 from .vici_client import ViciClient
 from .vici_events import EventWatcher
 
@@ -132,7 +132,7 @@ class StrongswanDriver(Driver):
         requests = []
         for step in steps:
             shared, conn = step.actions
-            requests += [("load-shared", shared.message), ("load-conn", conn.message)]
+            requests += [("load-shared", shared.message), ("load-conn", _conn_message(conn))]
         answers = self._client(namespace).pipeline(requests)
         for shared, conn in zip(answers, answers):  # two answers a pair
             yield shared or conn
@@ -143,7 +143,7 @@ class StrongswanDriver(Driver):
             case LoadShared():
                 client.load_shared(action.message)
             case LoadConn():
-                client.load_conn(action.message)
+                client.load_conn(_conn_message(action))
             case UnloadConn():
                 client.unload_conn(action.name)
             case TerminateIke():
@@ -202,3 +202,7 @@ class StrongswanDriver(Driver):
         for watcher in self._watchers.values():
             watcher.join(timeout=2)
         self._watchers.clear()
+
+
+def _conn_message(action: LoadConn) -> dict:
+    return with_initial_contact(action.message) if action.initial_contact else action.message

@@ -109,6 +109,7 @@ def render(conn: Connection, libipsec: bool) -> Rendered:
         # With "no", two ends initiating at once each honour the other's
         # INITIAL_CONTACT and can delete both IKE_SAs, leaving no tunnel.
         # vpnd ends duplicates itself (upkeep.duplicates), deterministically.
+        # Only a charon that lost its connections asks (with_initial_contact).
         "unique": "never",
         "local": {"auth": "psk", **({"id": local_id} if local_id else {})},
         "remote": {"auth": "psk", "id": conn.peer_id},
@@ -146,6 +147,18 @@ def render(conn: Connection, libipsec: bool) -> Rendered:
     return Rendered(name=conn.id, conn={conn.id: ike_msg},
                     secret_id=secret_id(conn.id), secret=secret,
                     children=tuple(children))
+
+
+def with_initial_contact(conn_message: dict) -> dict:
+    """A load-conn message for a charon that lost these connections (it
+    died): with unique=no, charon sends INITIAL_CONTACT on its first IKE_SA
+    to a peer it has no SA with, and the peer ends the SAs it still holds
+    of the dead charon; with never, an independent peer keeps them until
+    its DPD gives up. The price: this connection also honours a peer's
+    INITIAL_CONTACT, which a vpnd peer (unique=never) never sends. The
+    record's fingerprint is of the rendered message, so this changes no
+    record: the next real change loads unique=never again."""
+    return {name: {**ike, "unique": "no"} for name, ike in conn_message.items()}
 
 
 def _ike_proposal(ike) -> str:

@@ -217,10 +217,12 @@ class VpndProcess:
     # --- state files -------------------------------------------------------
 
     def write(self, name: str, content) -> Path:
-        """Atomically (write + rename), as config management does."""
+        """Atomically (write + rename), as config management does; mode
+        0600, as a file that holds PSKs should be."""
         path = self.state_dir / name
         tmp = self.state_dir / f".{name}.tmp"
         tmp.write_text(content if isinstance(content, str) else json.dumps(content))
+        tmp.chmod(0o600)
         os.replace(tmp, path)
         return path
 

@@ -55,8 +55,11 @@ def _check(args) -> int:
         except ConfigError as e:
             print(f"vpnd: {e}", file=sys.stderr)
             return EXIT_ERROR
-        state, _ = StateDir(config.state_dir, config.state_file_max_bytes).scan()
+        state, _ = StateDir(config.state_dir, config.state_file_max_bytes,
+                            state_owner=config.state_owner).scan()
         problems = [e for errs in state.errors.values() for e in errs]
+        for path, warning in sorted(state.warnings.items()):
+            print(f"{path}: warning: {warning}", file=sys.stderr)
         checked = len(set(state.services) | set(state.errors))
     else:
         problems = []
@@ -106,7 +109,8 @@ def _plan(config, args) -> int:
         # A dry run writes nothing, not even a first fingerprint key.
         record = Record(config.data_dir).load(create_key=False)
         statedir = StateDir(config.state_dir, config.state_file_max_bytes,
-                            keep_dir=os.path.join(config.data_dir, LAST_VALID))
+                            keep_dir=os.path.join(config.data_dir, LAST_VALID),
+                            state_owner=config.state_owner)
         result = Reconciler(config, driver, statedir=statedir,
                             record=record).reconcile(dry_run=True)
     except Exception as e:  # plan must say why it could not plan, then exit 1
@@ -160,6 +164,8 @@ def _status_table(services: list[dict], updated: str, charons: dict | None = Non
             rows.append(("", cid, "", c["status"], c.get("since", ""), _detail(c)))
         for error in s.get("errors", []):
             rows.append(("", "", "", "", "", error))
+        for warning in s.get("warnings", []):
+            rows.append(("", "", "", "", "", f"warning: {warning}"))
     widths = [max(len(r[i]) for r in rows) for i in range(5)]
     lines = ["  ".join(col.ljust(w) for col, w in zip(r[:5], widths)) + "  " + r[5]
              for r in rows]

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import os
+import pwd
 
 import yaml
 
@@ -39,6 +40,9 @@ class Config:
     log_level: str = "info"
     # A state file larger than this is refused unread.
     state_file_max_bytes: int = 1 << 20
+    # A uid that may own state files and the state dir besides root (and
+    # the user vpnd runs as): in the config a user name or a number.
+    state_owner: int | None = None
     charon: CharonConfig = field(default_factory=CharonConfig)
 
     @property
@@ -66,6 +70,17 @@ def load(path: str) -> Config:
     return parse(data if data is not None else {}, path)
 
 
+def _uid(owner, fail) -> int:
+    if isinstance(owner, int) and not isinstance(owner, bool) and 0 <= owner < 2**32 - 1:
+        return owner
+    if isinstance(owner, str) and owner:
+        try:
+            return pwd.getpwnam(owner).pw_uid
+        except KeyError:
+            fail(f"no such user {owner!r}")
+    fail(f"must be a user name or a uid, not {owner!r}")
+
+
 def parse(data, path: str = "<config>") -> Config:
     def fail(key, message):
         raise ConfigError(f"{path}: {key}: {message}")
@@ -74,7 +89,7 @@ def parse(data, path: str = "<config>") -> Config:
         fail("(top level)", "must be a mapping of keys to values")
     defaults = Config()
     known = {"state_dir", "run_dir", "data_dir", "resync_interval", "status_interval",
-             "log_format", "log_level", "state_file_max_bytes", "charon"}
+             "log_format", "log_level", "state_file_max_bytes", "state_owner", "charon"}
     for key in data:
         if key not in known:
             fail(key, f"unknown key (known: {', '.join(sorted(known))})")
@@ -95,6 +110,9 @@ def parse(data, path: str = "<config>") -> Config:
         fail("state_file_max_bytes", f"must be a number of bytes from 1024 to 1 GiB, "
                                      f"not {limit!r}")
     values["state_file_max_bytes"] = limit
+    owner = data.get("state_owner")
+    if owner is not None:
+        values["state_owner"] = _uid(owner, lambda m: fail("state_owner", m))
     for key, allowed in (("log_format", _LOG_FORMATS), ("log_level", _LOG_LEVELS)):
         value = data.get(key, getattr(defaults, key))
         if value not in allowed:

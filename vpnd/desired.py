@@ -16,3 +16,5 @@ class DesiredState:
     # Invalid files with no valid version known to this process: whatever
     # they applied before stays as it is.
     held: frozenset[str] = field(default_factory=frozenset)
+    # file -> what is unsafe but allowed about it (trust.warning)
+    warnings: dict[str, str] = field(default_factory=dict)

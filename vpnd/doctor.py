@@ -123,7 +123,8 @@ def _running_charons(config: Config) -> list[Finding]:
 
 
 def _state_files(config: Config) -> Finding:
-    state, _ = StateDir(config.state_dir, config.state_file_max_bytes).scan()
+    state, _ = StateDir(config.state_dir, config.state_file_max_bytes,
+                        state_owner=config.state_owner).scan()
     files = len(set(state.services) | set(state.errors))
     if state.errors:
         return Finding(WARN, f"{len(state.errors)} of {files} state file(s) in "

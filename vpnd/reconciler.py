@@ -58,7 +58,8 @@ class Reconciler:
         self.driver = driver
         self.statedir = statedir or StateDir(
             config.state_dir, config.state_file_max_bytes,
-            keep_dir=os.path.join(config.data_dir, LAST_VALID), keep=True)
+            keep_dir=os.path.join(config.data_dir, LAST_VALID), keep=True,
+            state_owner=config.state_owner)
         self.record = record or Record(config.data_dir).load()
         self.namespace_exists = namespace_exists
         self.clock = clock

@@ -12,7 +12,7 @@ import os
 import stat
 from dataclasses import dataclass
 
-from . import jsondoc, log
+from . import jsondoc, log, trust
 
 from .desired import DesiredState
 from .files import write_atomically
@@ -50,9 +50,17 @@ class Unreadable(Exception):
 
 
 def read_bytes(path: str, limit: int = MAX_BYTES) -> bytes:
-    """A regular file's bytes, at most `limit` of them; raises Unreadable.
+    """A regular file's bytes, at most `limit` of them; raises Unreadable."""
+    return read_trusted(path, limit, None)[0]
+
+
+def read_trusted(path: str, limit: int, trusted: frozenset[int] | None
+                 ) -> tuple[bytes, str | None]:
+    """(a regular file's bytes, a warning or None); raises Unreadable.
     Opened without blocking (a FIFO named *.json must not hang vpnd) and
-    checked with fstat, so what is read is what was checked."""
+    checked with fstat, so what is read is what was checked. With
+    `trusted` (owner uids), the file and the directory it really sits in
+    must be safe from others (trust.py)."""
     real = os.path.realpath(path)
     if real.startswith(_DEVICE_TREES):
         raise Unreadable(path, f"a link to {real}: state files are regular files")
@@ -69,6 +77,10 @@ def read_bytes(path: str, limit: int = MAX_BYTES) -> bytes:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             raise Unreadable(path, f"not a regular file (a {_kind(st.st_mode)})")
+        warning = None
+        if trusted is not None:
+            _check_trust(path, real, st, trusted)
+            warning = trust.warning(st)
         if st.st_size > limit:
             raise Unreadable(path, f"{st.st_size} bytes, larger than the "
                                         f"{limit} allowed (state_file_max_bytes)")
@@ -79,11 +91,25 @@ def read_bytes(path: str, limit: int = MAX_BYTES) -> bytes:
             if size > limit:  # it grew while being read
                 raise Unreadable(path, f"larger than the {limit} bytes allowed "
                                             "(state_file_max_bytes)")
-        return b"".join(chunks)
+        return b"".join(chunks), warning
     except OSError as e:
         raise Unreadable(path, f"cannot read: {e.strerror}") from None
     finally:
         os.close(fd)
+
+
+def _check_trust(path: str, real: str, st, trusted: frozenset[int]) -> None:
+    linked = os.path.islink(path)
+    problem = trust.refusal(st, trusted, f"its target {real}" if linked else "it")
+    if problem is None and linked:
+        # A link (a Kubernetes volume): the directory it leads into too.
+        parent = os.path.dirname(real)
+        try:
+            problem = trust.refusal(os.stat(parent), trusted, f"directory {parent}")
+        except OSError as e:
+            problem = f"directory {parent}: {e.strerror}"
+    if problem:
+        raise Unreadable(path, f"refused: {problem}")
 
 
 def _kind(mode: int) -> str:
@@ -95,34 +121,36 @@ def _kind(mode: int) -> str:
     return "special file"
 
 
-def read_file(path: str, limit: int = MAX_BYTES) -> tuple[Service | None, list[InputError]]:
+def read_file(path: str, limit: int = MAX_BYTES,
+              trusted: frozenset[int] | None = None) -> tuple[Service | None, list[InputError]]:
     """Read, decode and validate one file. Whatever it holds, the answer is
     a service or errors naming the file: never an exception, never a hang."""
-    service, errors, _ = _read(path, limit)
+    service, errors, _, _ = _read(path, limit, trusted)
     return service, errors
 
 
-def _read(path: str, limit: int, raw: bytes | None = None):
-    """(service, errors, the bytes read); `raw`: bytes already read (a
-    kept copy), validated as if `path` held them."""
+def _read(path: str, limit: int, trusted: frozenset[int] | None, raw: bytes | None = None):
+    """(service, errors, the bytes read, a warning); `raw`: bytes already
+    read (a kept copy), validated as if `path` held them."""
+    warning = None
     try:
         if raw is None:
-            raw = read_bytes(path, limit)
+            raw, warning = read_trusted(path, limit, trusted)
         data, errors = jsondoc.decode(raw, path)
         if errors:
-            return None, errors, raw
+            return None, errors, raw, warning
         service, errors = parse_service(data, path)
     except Unreadable as e:
-        return None, [e.problem], None
+        return None, [e.problem], None, None
     except Exception as e:  # noqa: BLE001 - a bug must not stop the others
         log.get().exception("validation failed", file=path)
         return None, [InputError(path, "$", f"vpnd could not validate this file "
-                                            f"({type(e).__name__}); see its log")], raw
+                                            f"({type(e).__name__}); see its log")], raw, warning
     if len(errors) > MAX_ERRORS:
         more = len(errors) - MAX_ERRORS
         errors = [*errors[:MAX_ERRORS],
                   InputError(path, "$", f"and {more} more problem{'s' * (more > 1)}")]
-    return service, errors, raw
+    return service, errors, raw, warning
 
 
 @dataclass
@@ -131,16 +159,19 @@ class _Entry:
     service: Service | None  # valid now
     errors: list[InputError]
     last_valid: Service | None  # what this file last said validly
+    warning: str | None = None  # unsafe but allowed (readable by others)
 
 
 class StateDir:
     def __init__(self, path: str, max_bytes: int = MAX_BYTES, keep_dir: str | None = None,
-                 keep: bool = False):
+                 keep: bool = False, state_owner: int | None = None):
         """`keep_dir`: where the last valid version of each file is kept
         (data_dir/last-valid), so that a restarted vpnd still knows it;
-        `keep`: write it there (the daemon; a dry run only reads)."""
+        `keep`: write it there (the daemon; a dry run only reads);
+        `state_owner`: a uid trusted besides root and vpnd's own."""
         self.path = path
         self.max_bytes = max_bytes
+        self.trusted = trust.trusted_owners(os.geteuid(), state_owner)
         self.keep_dir = keep_dir
         self.keep = keep and keep_dir is not None
         self.missing = False  # the directory itself is gone
@@ -152,6 +183,8 @@ class StateDir:
         try:
             names = sorted(n for n in os.listdir(self.path) if is_state_file(n))
             self.missing = False
+            dir_refusal = trust.refusal(os.stat(self.path), self.trusted,
+                                        f"state dir {self.path}")
         except FileNotFoundError:
             self.missing = True
             return self._state(), set()
@@ -163,7 +196,9 @@ class StateDir:
             path = os.path.join(self.path, name)
             try:
                 st = os.stat(path)
-                stamp = (st.st_ino, st.st_size, st.st_mtime_ns)
+                # Owner and mode too: a chmod changes who may declare tunnels.
+                stamp = (dir_refusal, st.st_ino, st.st_size, st.st_mtime_ns, st.st_mode,
+                         st.st_uid)
             except OSError as e:
                 # A dangling link or a loop is a file that cannot be read,
                 # not a file that is gone: its error is shown.
@@ -178,12 +213,19 @@ class StateDir:
             entry = self._entries.get(path)
             if entry is not None and entry.stamp == stamp:
                 continue
-            service, errors, raw = _read(path, self.max_bytes)
+            if dir_refusal:
+                service, errors, raw, warning = \
+                    None, [InputError(path, "$", f"refused: {dir_refusal}")], None, None
+            else:
+                service, errors, raw, warning = _read(path, self.max_bytes, self.trusted)
             if service is not None:
                 self._keep(path, raw)
+            if self.keep and warning and (entry is None or entry.warning != warning):
+                log.get().warning("state file readable by others", file=path,
+                                  problem=warning)
             last_valid = service or (entry.last_valid if entry else None) \
                 or self._kept(path)
-            self._entries[path] = _Entry(stamp, service, errors, last_valid)
+            self._entries[path] = _Entry(stamp, service, errors, last_valid, warning)
             changed.add(path)
         return self._state(), changed
 
@@ -217,7 +259,7 @@ class StateDir:
             raw = read_bytes(self._kept_path(path), self.max_bytes)
         except Unreadable:
             return None
-        service, _, _ = _read(path, self.max_bytes, raw)
+        service, _, _, _ = _read(path, self.max_bytes, None, raw)
         return service
 
     def _forget_kept(self, path: str) -> None:
@@ -229,6 +271,7 @@ class StateDir:
 
     def _state(self) -> DesiredState:
         services, errors, held = {}, {}, set()
+        warnings = {p: e.warning for p, e in self._entries.items() if e.warning}
         seen_ids: dict[str, str] = {}
         seen_conns: dict[tuple[str, str], str] = {}
         for path in sorted(self._entries):
@@ -249,7 +292,7 @@ class StateDir:
             for conn in service.connections:
                 seen_conns[(service.namespace, conn.id)] = path
             services[path] = service
-        return DesiredState(services, errors, frozenset(held))
+        return DesiredState(services, errors, frozenset(held), warnings)
 
 
 def _clashes(path, service, seen_ids, seen_conns) -> list[InputError]:

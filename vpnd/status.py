@@ -91,8 +91,9 @@ def build(desired: DesiredState, views: dict[str, NamespaceView],
     for path in sorted(set(desired.services) | set(desired.errors)):
         service = desired.services.get(path)
         file_errors = desired.errors.get(path, [])
+        warning = {"warnings": [desired.warnings[path]]} if path in desired.warnings else {}
         if service is None:
-            report.append(_invalid_entry(path, file_errors))
+            report.append({**_invalid_entry(path, file_errors), **warning})
             continue
         conns = {}
         for conn in service.connections:
@@ -101,7 +102,7 @@ def build(desired: DesiredState, views: dict[str, NamespaceView],
                                                errors.get(key), views.get(service.namespace),
                                                (failures or {}).get(key))
         entry = {"id": service.id, "file": path, "namespace": service.namespace,
-                 **_service_status(service, conns, file_errors),
+                 **_service_status(service, conns, file_errors), **warning,
                  "ipsec_site_connections": conns}
         report.append(entry)
     return report

@@ -23,6 +23,15 @@ def hostile(state_dir, outside) -> dict:
     def write(name, data: bytes):
         return lambda: (state_dir / name).write_bytes(data)
 
+    def valid_but(name, mode=0o600, owner=0):
+        """A valid service of its own, with a mode or owner that must refuse it."""
+        def make():
+            path = state_dir / name
+            path.write_text(json.dumps(service_doc(f"svc-{name[:-5]}", namespace="ns-x")))
+            path.chmod(mode)
+            os.chown(path, owner, -1)
+        return make
+
     return {
         "fifo.json": lambda: os.mkfifo(state_dir / "fifo.json"),
         "dir.json": lambda: (state_dir / "dir.json").mkdir(),
@@ -39,7 +48,16 @@ def hostile(state_dir, outside) -> dict:
         "bom.json": write("bom.json", codecs.BOM_UTF8 + good.encode()),
         "utf16.json": write("utf16.json", codecs.BOM_UTF16_LE + good.encode("utf-16-le")),
         "empty.json": write("empty.json", b""),
+        "mode000.json": valid_but("mode000.json", mode=0o000),
+        "writable.json": valid_but("writable.json", mode=0o666),
+        "stranger.json": valid_but("stranger.json", owner=65534),
     }
+
+
+# What the error must say, where the file alone would not show it.
+EXPECT = {"mode000.json": "not readable by its owner (mode 0000)",
+          "writable.json": "writable by its group and everyone (mode 0666)",
+          "stranger.json": "owned by uid 65534"}
 
 
 def _touch(path):
@@ -76,6 +94,7 @@ def test_each_hostile_file_is_an_error_by_name_and_the_tunnel_does_not_notice(
                          what=f"an error for {name} in status")
         seconds[name] = round(time.monotonic() - t0, 3)
         assert str(path) in error, error
+        assert EXPECT.get(name, "") in error, error
         assert a.proc.poll() is None, f"vpnd exited after {name}:\n{a.log_tail()}"
     print(f"\nseconds until each hostile file showed in status: {seconds}")
 

@@ -31,10 +31,18 @@ def test_the_shipped_default_file_parses(tmp_path):
     ({"charon": {"mode": "external"}}, "charon.sockets: external mode needs"),
     ({"charon": {"mode": "external", "sockets": {"ns": "rel"}}}, "charon.sockets: must map"),
     ([], "(top level): must be a mapping"),
+    ({"state_owner": "no-such-user-x1"}, "state_owner: no such user 'no-such-user-x1'"),
+    ({"state_owner": -1}, "state_owner: must be a user name or a uid"),
 ])
 def test_bad_values_name_the_key(data, key):
     with pytest.raises(ConfigError, match=r"^f\.yaml: " + key.replace("(", r"\(").replace(")", r"\)")):
         parse(data, "f.yaml")
+
+
+def test_state_owner_is_a_user_name_or_a_uid():
+    assert parse({"state_owner": "nobody"}).state_owner == 65534
+    assert parse({"state_owner": 1234}).state_owner == 1234
+    assert parse({}).state_owner is None
 
 
 def test_unreadable_and_malformed_files(tmp_path):

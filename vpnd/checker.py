@@ -11,7 +11,7 @@ from typing import Any
 
 import netaddr
 
-from .errors import InputError
+from .errors import InputError, shown
 
 # Connection ids become charon connection and CHILD_SA names; keep them to
 # characters that survive VICI, swanctl and journal field values unchanged.
@@ -47,7 +47,7 @@ class Checker:
 
     def choice(self, path, value, allowed):
         if value not in allowed:
-            self.error(path, f"{value!r} is not one of: {', '.join(allowed)}")
+            self.error(path, f"{shown(value)} is not one of: {', '.join(allowed)}")
             return None
         return value
 
@@ -95,7 +95,7 @@ class Checker:
               or ("@" in value and IDNAME_RE.match(value.split("@", 1)[0])
                   and HOSTNAME_RE.match(value.split("@", 1)[1])))
         if not ok:
-            self.error(path, f"{value!r} is neither an IP address, a host name, "
+            self.error(path, f"{shown(value)} is neither an IP address, a host name, "
                              "an @name nor user@host")
             return None
         return value
@@ -103,7 +103,7 @@ class Checker:
     def ident(self, path, value):
         value = self.string(path, value)
         if value is not None and not ID_RE.match(value):
-            self.error(path, f"{value!r} is not a usable id (letters, digits, "
+            self.error(path, f"{shown(value)} is not a usable id (letters, digits, "
                              "'.', '_', ':', '-'; at most 128)")
             return None
         return value
@@ -115,7 +115,7 @@ class Checker:
         try:
             return netaddr.IPAddress(value, flags=netaddr.INET_PTON)
         except (netaddr.AddrFormatError, ValueError):
-            self.error(path, f"{value!r} is not an IPv4 or IPv6 address")
+            self.error(path, f"{shown(value)} is not an IPv4 or IPv6 address")
             return None
 
     def cidrs(self, path, value):
@@ -147,10 +147,10 @@ class Checker:
         try:
             net = netaddr.IPNetwork(value.strip())
         except (netaddr.AddrFormatError, ValueError, TypeError):
-            self.error(path, f"{value!r} is not a valid CIDR")
+            self.error(path, f"{shown(value)} is not a valid CIDR")
             return None
         if net.ip != net.network:
-            self.error(path, f"{value!r} has host bits set; "
+            self.error(path, f"{shown(value)} has host bits set; "
                              f"did you mean {net.cidr}?")
             return None
         return net

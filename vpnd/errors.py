@@ -36,3 +36,13 @@ class CharonNotAnswering(DriverUnavailable):
 class Unsupported(Exception):
     """The IKE daemon, or the data plane in use, cannot do what a connection
     asks for; the message says why, for the connection's ERROR status."""
+
+
+def shown(value, limit: int = 64) -> str:
+    """A value as an error quotes it: its repr, cut to `limit` characters
+    (a 70,000-character value must not make a 70,000-character log line)."""
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    size = f" ({len(value)} characters)" if isinstance(value, str) else ""
+    return f"{text[:limit]}...{size}"

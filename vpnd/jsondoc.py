@@ -11,7 +11,7 @@ import codecs
 import json
 import math
 
-from .errors import InputError
+from .errors import InputError, shown
 
 MAX_INT_DIGITS = 20  # nothing in a state file needs more than a 64-bit number
 
@@ -42,7 +42,7 @@ def _object(pairs):
     result = {}
     for key, value in pairs:
         if key in result:
-            raise _Refused(f"the key {key!r} appears twice in one object")
+            raise _Refused(f"the key {shown(key)} appears twice in one object")
         result[key] = value
     return result
 

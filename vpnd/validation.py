@@ -12,7 +12,7 @@ import netaddr
 
 from . import neutron
 from .checker import Checker, HOSTNAME_RE, MISSING, NETNS_RE, get, kind
-from .errors import InputError
+from .errors import InputError, shown
 from .model import Connection, Dpd, IkePolicy, IpsecPolicy, Lifetime, Service
 
 def parse_service(data: Any, file: str) -> tuple[Service | None, list[InputError]]:
@@ -38,7 +38,7 @@ def _service(c: Checker, d: dict) -> Service | None:
     if namespace != "":
         namespace = c.string("$.namespace", namespace)
         if namespace is not None and not NETNS_RE.match(namespace):
-            c.error("$.namespace", f"{namespace!r} is not a valid network "
+            c.error("$.namespace", f"{shown(namespace)} is not a valid network "
                                    "namespace name")
     elif router_id:
         namespace = f"qrouter-{router_id}"
@@ -79,7 +79,7 @@ def _service(c: Checker, d: dict) -> Service | None:
         if conn is None:
             continue
         if conn.id in seen:
-            c.error(f"{path}.id", f"{conn.id!r} is already used by "
+            c.error(f"{path}.id", f"{shown(conn.id)} is already used by "
                                   f"$.ipsec_site_connections[{seen[conn.id]}]")
             continue
         seen[conn.id] = i
@@ -106,7 +106,7 @@ def _connection(c: Checker, path: str, d: Any, ext: dict,
             peer_ip = netaddr.IPAddress(peer_address, flags=netaddr.INET_PTON)
         except (netaddr.AddrFormatError, ValueError):
             if not HOSTNAME_RE.match(peer_address):
-                c.error(f"{path}.peer_address", f"{peer_address!r} is neither "
+                c.error(f"{path}.peer_address", f"{shown(peer_address)} is neither "
                                                 "an IP address nor a host name")
     peer_id = c.identity(f"{path}.peer_id", get(d, "peer_id", ""))
     local_id = c.identity(f"{path}.local_id", get(d, "local_id", ""), required=False)

@@ -230,3 +230,11 @@ def test_duplicate_connection_ids_in_one_file():
     data["ipsec_site_connections"].append(copy.deepcopy(data["ipsec_site_connections"][0]))
     assert errors_of(data) == ["f.json: $.ipsec_site_connections[1].id: 'c1' is already "
                                "used by $.ipsec_site_connections[0]"]
+
+
+def test_an_error_quotes_only_the_start_of_a_long_value():
+    from vpnd.errors import shown
+    assert shown("short") == "'short'"
+    long = shown("x" * 70_000)
+    assert long.startswith("'xxx") and long.endswith("... (70000 characters)")
+    assert len(long) < 100

@@ -1,0 +1,28 @@
+"""10,000 seeded mutations of an agent payload through decoding,
+validation and rendering, in-process: each is valid or a clean error,
+never an exception (lab/fuzzcheck.py says what is checked)."""
+from __future__ import annotations
+
+from collections import Counter
+
+from lab.fuzz import payloads
+from lab.fuzzcheck import check
+
+SEED, COUNT = 20261126, 10_000
+
+
+def test_ten_thousand_mutated_payloads_are_valid_or_clean_errors():
+    tally: Counter = Counter()
+    for i, raw in payloads(SEED, COUNT, "fz-none"):
+        path = f"/state/fz-{i}.json"
+        try:
+            check(raw, path, tally)
+        except Exception as e:
+            raise AssertionError(f"payload {i} (seed {SEED}): {type(e).__name__}: "
+                                 f"{str(e)[:500]}") from e
+    print(f"\n{COUNT} payloads: {dict(tally)}")
+    assert tally["valid"] + tally["refused"] == COUNT
+    # The fuzz reaches both sides: a mutation that never yields a valid
+    # document, or never a refused one, tests nothing.
+    assert tally["valid"] > COUNT // 20 and tally["refused"] > COUNT // 2
+    assert tally["rendered connections"] > 0

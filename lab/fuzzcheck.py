@@ -28,9 +28,9 @@ def _has_none(node) -> bool:
     return False
 
 
-def check(raw: bytes, path: str, tally: Counter) -> list:
-    """Raise AssertionError naming the broken guarantee; returns the
-    rendered (conn, secret) messages of a valid document."""
+def check(raw: bytes, path: str, tally: Counter) -> tuple[bool, list]:
+    """Raise AssertionError naming the broken guarantee; returns (valid,
+    the rendered (conn, secret) messages of its connections)."""
     data, errors = jsondoc.decode(raw, path)
     service = None
     if not errors:
@@ -42,7 +42,7 @@ def check(raw: bytes, path: str, tally: Counter) -> list:
         assert not any(PSK in str(e) for e in errors), "an error repeats the PSK"
         # Bounded log volume: an error quotes at most the start of a value.
         assert all(len(str(e)) <= 1024 for e in errors), max(map(str, errors), key=len)[:200]
-        return []
+        return False, []
     tally["valid"] += 1
     out = []
     for conn in service.connections:
@@ -56,4 +56,4 @@ def check(raw: bytes, path: str, tally: Counter) -> list:
             Message.serialize(message)  # raises if a value is too long for VICI
         tally["rendered connections"] += 1
         out.append((r.conn, r.secret))
-    return out
+    return True, out

@@ -5,6 +5,7 @@ import json
 import os
 import re
 import signal
+import subprocess
 
 from conftest import connection, sa_shape, service, wait_converged
 from vpnd.drivers.charon_process import CharonSpawner
@@ -128,6 +129,33 @@ def test_restarted_vpnd_adopts_running_tunnels_without_writes(lab, vpnd_factory)
     wait_for(lambda: a.reconcile_passes() > passes, 10, what="first pass")
     assert ike_ids(a, lab.a.gw) == ids
     assert len(WRITES.findall(a.charon_log(lab.a.gw))) == writes_in_log
+
+
+def test_restarting_both_vpnds_under_traffic_loses_no_ping(lab, vpnd_factory):
+    """Spawn mode (test_systemd does the same with systemctl restart)."""
+    a, b = both_sides(lab, vpnd_factory)
+    converged(lab, a, b)
+    ids = ike_ids(a, lab.a.gw)
+    pinger = subprocess.Popen(["ip", "netns", "exec", lab.a.host, "ping", "-n", "-i", "0.2",
+                               "-c", "40", "-W", "1", lab.b.host4],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        for v, svc in ((a, "svc-a"), (b, "svc-b")):
+            passes = v.reconcile_passes()
+            assert v.stop() == 0
+            v.start()
+            v.wait_conn(svc, "c1")
+            wait_for(lambda: v.reconcile_passes() > passes, 30, what="a pass after the start")
+        out, _ = pinger.communicate(timeout=60)
+    finally:
+        if pinger.poll() is None:
+            pinger.kill()
+            pinger.wait()
+    summary = re.search(r"(\d+) packets transmitted, (\d+) received", out)
+    sent, received = int(summary[1]), int(summary[2])
+    print(f"\npings at 5/s while both vpnds restarted: {sent} sent, {sent - received} lost")
+    assert (sent, received) == (40, 40), out
+    assert ike_ids(a, lab.a.gw) == ids
 
 
 def test_a_charon_that_dies_is_restarted_and_reloaded(lab, vpnd_factory):

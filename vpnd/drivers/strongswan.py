@@ -5,7 +5,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from ..errors import DriverUnavailable
+from ..errors import CharonNotAnswering, DriverUnavailable
 from ..live import LiveState
 from ..plan import (Action, Initiate, LoadConn, LoadShared, TerminateDuplicate,
                     TerminateIke, UnloadConn, UnloadShared)
@@ -116,6 +116,10 @@ class StrongswanDriver(Driver):
         # pass that costs one round trip less lands a change sooner.
         try:
             return self._client(namespace).live_state()
+        except CharonNotAnswering:
+            # It runs but missed the deadline: waiting for it to start
+            # would only add start_timeout before it can be restarted.
+            raise
         except DriverUnavailable:
             if not start:
                 raise

@@ -1,6 +1,7 @@
 """Shared test helpers: a vpnd process per gateway, state-file builders."""
 from __future__ import annotations
 
+import json
 import os
 import shutil
 
@@ -20,6 +21,32 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
+
+
+# scripts/faults sets this: where each fault case's figures and outcome go.
+FIGURES = os.environ.get("VPND_FAULT_FIGURES")
+
+
+def _record(entry: dict) -> None:
+    if FIGURES:
+        with open(FIGURES, "a") as f:
+            f.write(json.dumps(entry) + "\n")
+
+
+@pytest.fixture
+def figure(request):
+    """figure(what, value): a measured figure of a fault case, printed (see
+    it with -s) and, under scripts/faults, reported."""
+    def record(what: str, value) -> None:
+        print(f"\n{what}: {value}")
+        _record({"test": request.node.nodeid, "what": what, "value": value})
+    return record
+
+
+def pytest_runtest_logreport(report):
+    if report.when == "call" or report.outcome == "failed":
+        _record({"test": report.nodeid, "outcome": report.outcome,
+                 "seconds": round(report.duration, 1)})
 
 
 def pytest_collection_modifyitems(config, items):

@@ -7,6 +7,8 @@ import os
 import time
 from collections import Counter
 
+import pytest
+
 from conftest import connection, require_system, service, wait_converged
 from lab.fuzz import payloads
 from lab.fuzzcheck import check
@@ -18,7 +20,8 @@ SEED = 20261126
 PSK = "fuzzed-files-psk-4e2"
 
 
-def test_every_accepted_fuzzed_connection_loads_into_a_real_charon(lab, tmp_path):
+@pytest.mark.fault
+def test_every_accepted_fuzzed_connection_loads_into_a_real_charon(lab, tmp_path, figure):
     require_system()
     tally: Counter = Counter()
     accepted = []
@@ -39,8 +42,8 @@ def test_every_accepted_fuzzed_connection_loads_into_a_real_charon(lab, tmp_path
             requests += [("load-shared", secret), ("load-conn", conn)]
         answers = list(client.pipeline(requests))
         refused = [(request, answer) for request, answer in zip(requests, answers) if answer]
-        print(f"\n{len(accepted)} accepted connections loaded into charon, "
-              f"{len(refused)} refused")
+        figure("fuzzed connections validation accepted, loaded into a real charon",
+               f"{len(accepted)}, {len(refused)} refused by charon")
         assert not refused, refused[:3]
         assert client.live_state().sas == ()  # and nothing was started
     finally:
@@ -54,7 +57,8 @@ def _drop(state_dir, name: str, raw: bytes):
     os.replace(tmp, state_dir / name)
 
 
-def test_a_thousand_fuzzed_files_in_batches_break_nothing(lab, vpnd_factory):
+@pytest.mark.fault
+def test_a_thousand_fuzzed_files_in_batches_break_nothing(lab, vpnd_factory, figure):
     a, b = vpnd_factory("a"), vpnd_factory("b")
     for v, me, peer, side in ((a, lab.a, lab.b, "a"), (b, lab.b, lab.a, "b")):
         v.write("svc.json", service(f"svc-{side}", me, [connection("c1", me, peer, PSK)]))
@@ -91,8 +95,9 @@ def test_a_thousand_fuzzed_files_in_batches_break_nothing(lab, vpnd_factory):
         assert a.proc.poll() is None, f"vpnd exited in batch at {start}:\n{a.log_tail()}"
         for path in batch:
             os.unlink(path)
-    print(f"\n1000 fuzzed files in batches of 50: {tally['refused']} refused, "
-          f"{tally['valid']} valid; slowest batch shown in status after {slowest:.2f}s")
+    figure("fuzzed files dropped into a running vpnd (batches of 50)",
+           f"1000: {tally['refused']} refused, {tally['valid']} valid, vpnd crashes 0, "
+           f"slowest batch in status after {slowest:.2f} s")
 
     assert {sa.name: sa.uniqueid for sa in a.vici(lab.a.gw).live_state().sas} == before
     assert lab.ping(lab.a.host, lab.b.host4, count=3)

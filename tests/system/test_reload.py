@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import secrets
 
+import pytest
+
 from conftest import require_system
 from lab.factory import service_doc
 from lab.testbed import wait_for
 
 
+@pytest.mark.fault
 def test_reload_exits_non_zero_with_the_reason_when_the_resync_failed(vpnd_factory):
     require_system()
     v = vpnd_factory("r")

@@ -8,6 +8,8 @@ import shutil
 import stat
 import time
 
+import pytest
+
 from conftest import connection, service, wait_converged
 from lab.factory import connection_doc, service_doc
 from lab.testbed import wait_for
@@ -26,6 +28,7 @@ def pair(lab, vpnd_factory, **config):
     return a, b
 
 
+@pytest.mark.fault
 def test_the_last_valid_version_outlives_a_reboot_of_vpnd_and_its_charon(lab, vpnd_factory):
     a, b = pair(lab, vpnd_factory)
     a.write("svc.json", "{ broken by a bad edit")
@@ -49,7 +52,9 @@ def test_the_last_valid_version_outlives_a_reboot_of_vpnd_and_its_charon(lab, vp
     assert all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in kept_dir.iterdir())
 
 
-def test_a_state_dir_removed_is_unknown_not_empty_and_is_watched_again(lab, vpnd_factory):
+@pytest.mark.fault
+def test_a_state_dir_removed_is_unknown_not_empty_and_is_watched_again(lab, vpnd_factory,
+                                                                    figure):
     # A long resync: only inotify can find the new file in time.
     a, b = pair(lab, vpnd_factory, resync_interval=3600)
     ids = {sa.uniqueid for sa in a.vici(lab.a.gw).live_state().sas}
@@ -71,11 +76,12 @@ def test_a_state_dir_removed_is_unknown_not_empty_and_is_watched_again(lab, vpnd
                                                          peer_address="203.0.113.50",
                                                          peer_id="203.0.113.50")]))
     a.wait_conn("svc-r2", "r2c1", "DOWN", reason="waiting for the peer", timeout=15)
-    print(f"\na file in the recreated state dir was applied in "
-          f"{time.monotonic() - t0:.2f} s (resync every hour)")
+    figure("state dir removed and recreated: a new file applied in (s, resync hourly)",
+           f"{time.monotonic() - t0:.2f}")
     assert "r2c1" in a.vici(lab.a.gw).live_state().conns
 
 
+@pytest.mark.fault
 def test_no_psk_reaches_anything_vpnd_writes_or_shows(lab, vpnd_factory):
     a, b = pair(lab, vpnd_factory)
     a.cli("status"), a.cli("plan"), a.cli("check")
@@ -100,6 +106,7 @@ def test_no_psk_reaches_anything_vpnd_writes_or_shows(lab, vpnd_factory):
     assert stat.S_IMODE(os.stat(a.data_dir).st_mode) == 0o700
 
 
+@pytest.mark.fault
 def test_a_full_data_dir_loses_no_tunnel_and_vpnd_catches_up(lab, vpnd_factory, tmp_path):
     data = tmp_path / "small-data"
     data.mkdir()

@@ -6,6 +6,9 @@ import os
 import re
 import signal
 import subprocess
+import time
+
+import pytest
 
 from conftest import connection, sa_shape, service, wait_converged
 from vpnd.drivers.charon_process import CharonSpawner
@@ -131,7 +134,8 @@ def test_restarted_vpnd_adopts_running_tunnels_without_writes(lab, vpnd_factory)
     assert len(WRITES.findall(a.charon_log(lab.a.gw))) == writes_in_log
 
 
-def test_restarting_both_vpnds_under_traffic_loses_no_ping(lab, vpnd_factory):
+@pytest.mark.fault
+def test_restarting_both_vpnds_under_traffic_loses_no_ping(lab, vpnd_factory, figure):
     """Spawn mode (test_systemd does the same with systemctl restart)."""
     a, b = both_sides(lab, vpnd_factory)
     converged(lab, a, b)
@@ -153,12 +157,13 @@ def test_restarting_both_vpnds_under_traffic_loses_no_ping(lab, vpnd_factory):
             pinger.wait()
     summary = re.search(r"(\d+) packets transmitted, (\d+) received", out)
     sent, received = int(summary[1]), int(summary[2])
-    print(f"\npings at 5/s while both vpnds restarted: {sent} sent, {sent - received} lost")
+    figure("vpnd restart (both ends, spawn mode), pings at 5/s", f"{sent} sent, {sent - received} lost")
     assert (sent, received) == (40, 40), out
     assert ike_ids(a, lab.a.gw) == ids
 
 
-def test_a_charon_that_dies_is_restarted_and_reloaded(lab, vpnd_factory):
+@pytest.mark.fault
+def test_a_charon_that_dies_is_restarted_and_reloaded(lab, vpnd_factory, figure):
     a, b = both_sides(lab, vpnd_factory)
     converged(lab, a, b)
     # Let the SAs age past the window in which two SAs count as racing
@@ -168,10 +173,13 @@ def test_a_charon_that_dies_is_restarted_and_reloaded(lab, vpnd_factory):
     spawner = CharonSpawner(str(a.run_dir), True)
     old_pid = spawner.pid(lab.a.gw)
     os.kill(old_pid, signal.SIGKILL)
+    t0 = time.monotonic()
     wait_for(lambda: spawner.pid(lab.a.gw) not in (None, old_pid), 30,
              what="a new charon in gw-a")
     a.wait_conn("svc-a", "c1", timeout=90)
     # b still held the SA the dead charon left; vpnd on b ends it as stale.
     converged(lab, a, b)
+    figure("kill -9 of charon (vpnd at both ends): one SA at each end, held 1 s, after (s)",
+           f"{time.monotonic() - t0:.1f}")
     assert lab.ping(lab.a.host, lab.b.host4, count=2)
     assert "charon lost" in a.log_path.read_text()

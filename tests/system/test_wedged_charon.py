@@ -6,6 +6,8 @@ import os
 import signal
 import time
 
+import pytest
+
 from conftest import connection, service, wait_converged
 from lab.factory import connection_doc, service_doc
 from lab.testbed import ip, wait_for
@@ -14,7 +16,8 @@ from vpnd.drivers.charon_process import CharonSpawner
 PSK = "wedged-psk-2b8"
 
 
-def test_a_stopped_charon_holds_no_other_namespace_and_is_recovered(lab, vpnd_factory):
+@pytest.mark.fault
+def test_a_stopped_charon_holds_no_other_namespace_and_is_recovered(lab, vpnd_factory, figure):
     # gw-a's vpnd also serves a second router namespace of its own.
     other = f"{lab.tag}-r2"
     ip("netns", "add", other)
@@ -46,8 +49,8 @@ def test_a_stopped_charon_holds_no_other_namespace_and_is_recovered(lab, vpnd_fa
                                peer_cidrs=["198.51.100.128/25"])]))
             a.wait_conn("svc-r2", "r2c2", "DOWN", reason="waiting for the peer", timeout=30)
             landed = time.monotonic() - t0
-            print(f"\na change to another namespace landed in {landed:.2f} s "
-                  "while a charon was stopped")
+            figure("SIGSTOP of one charon: a change to another namespace landed in (s)",
+                   f"{landed:.2f}")
             assert a.proc.poll() is None
             # The stopped charon is killed and replaced, and its tunnel is back.
             wait_for(lambda: spawner.pid(lab.a.gw) not in (None, stopped), 60,
@@ -59,7 +62,8 @@ def test_a_stopped_charon_holds_no_other_namespace_and_is_recovered(lab, vpnd_fa
             except ProcessLookupError:
                 pass
         a.wait_conn("svc-a", "c1", timeout=90)
-        print(f"the stopped charon was replaced {recovered:.1f} s after the change")
+        figure("SIGSTOP of one charon: replaced after (s, restart_unanswering_after 3)",
+               f"{recovered:.1f}")
         assert landed < 5, "a change elsewhere waited for the stopped charon"
         wait_converged([(a, lab.a.gw), (b, lab.b.gw)], ["c1"])
         assert lab.ping(lab.a.host, lab.b.host4, count=2)

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 from collections import Counter
 
+import pytest
+
 from lab.fuzz import payloads
 from lab.fuzzcheck import check
 
 SEED, COUNT = 20261126, 10_000
 
 
-def test_ten_thousand_mutated_payloads_are_valid_or_clean_errors():
+@pytest.mark.fault
+def test_ten_thousand_mutated_payloads_are_valid_or_clean_errors(figure):
     tally: Counter = Counter()
     for i, raw in payloads(SEED, COUNT, "fz-none"):
         path = f"/state/fz-{i}.json"
@@ -20,7 +23,8 @@ def test_ten_thousand_mutated_payloads_are_valid_or_clean_errors():
         except Exception as e:
             raise AssertionError(f"payload {i} (seed {SEED}): {type(e).__name__}: "
                                  f"{str(e)[:500]}") from e
-    print(f"\n{COUNT} payloads: {dict(tally)}")
+    figure("fuzzed agent payloads through validation, in-process",
+           f"{COUNT}: {tally['valid']} valid, {tally['refused']} refused, exceptions 0")
     assert tally["valid"] + tally["refused"] == COUNT
     # The fuzz reaches both sides: a mutation that never yields a valid
     # document, or never a refused one, tests nothing.

@@ -184,12 +184,13 @@ class VpndProcess:
         self.log_path = base / "vpnd.log"
         self.proc: subprocess.Popen | None = None
 
-    def start(self, wrap=()) -> "VpndProcess":
-        """`wrap` prefixes the command (run it in another mount namespace)."""
+    def start(self, wrap=(), env: dict | None = None) -> "VpndProcess":
+        """`wrap` prefixes the command (run it in another mount namespace);
+        `env` adds to its environment (VPND_FAILPOINT)."""
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [*wrap, sys.executable, "-m", "vpnd", "--config", str(self.config_path), "run"],
-            stdout=log, stderr=subprocess.STDOUT)
+            stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
         log.close()
         return self
 

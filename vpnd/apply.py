@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import time
 
-from . import routes
+from . import failpoints, routes
 from .errors import DriverError, DriverUnavailable
-from .plan import LoadConn, LoadShared, SetRouteMtu, Step
+from .plan import Intent, LoadConn, LoadShared, SetRouteMtu, Step, TerminateIke
 
 # Log events for upkeep steps (kept from before they were steps: journal
 # queries and operators know them by these names).
@@ -64,6 +64,10 @@ class Applier:
                 self._failed(step, None, f"load failed: {e}", failed)
 
     def _apply_step(self, step: Step, failed: dict) -> None:
+        if step.reason in ("changed", "resumed"):
+            ending = next((a.ending for a in step.actions if isinstance(a, TerminateIke)), ())
+            self.record.intend(step.namespace, step.name,
+                               Intent(step.record.fingerprint, ending))
         for action in step.actions:
             try:
                 if isinstance(action, SetRouteMtu):
@@ -73,6 +77,7 @@ class Applier:
             except (DriverError, OSError) as e:  # OSError: netlink, for a route MTU
                 self._failed(step, action, str(e), failed)
                 return
+        failpoints.reached(f"{step.reason}-not-recorded", step.name)
         self._applied(step)
 
     def _failed(self, step: Step, action, error: str, failed: dict) -> None:

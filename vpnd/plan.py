@@ -84,6 +84,9 @@ class TerminateIke:
     # unload-conn leaves a responder's SAs up: terminate is what really ends
     # a removed or changed tunnel on this side.
     name: str
+    # The IKE_SAs (unique ids) it ends, as the plan saw them: what a vpnd
+    # killed mid-change must not end twice (Intent).
+    ending: tuple[str, ...] = ()
 
     def describe(self) -> str:
         return f"terminate ike {self.name}"
@@ -137,6 +140,17 @@ Action = (LoadShared | LoadConn | UnloadConn | TerminateIke | UnloadShared
 
 
 @dataclass(frozen=True)
+class Intent:
+    """A change begun: journaled before its first action, so that a vpnd
+    killed before the change's record line knows, on restart, that the
+    SAs it was ending (`ending`) are the only ones to end; the new ones
+    charon made since are the changed configuration's."""
+
+    fingerprint: str
+    ending: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Step:
     """The actions for one connection; the record changes only if all succeed."""
 
@@ -164,12 +178,15 @@ def plan_namespace(namespace: str,
                    desired: Mapping[str, DesiredConn],
                    applied: Mapping[str, AppliedConn],
                    live: LiveState,
-                   held_sources: frozenset[str] = frozenset()) -> tuple[Step, ...]:
+                   held_sources: frozenset[str] = frozenset(),
+                   intents: Mapping[str, Intent] | None = None) -> tuple[Step, ...]:
     """Steps that make one charon match `desired`, removals first.
 
     `held_sources` are state files that are invalid right now and whose last
     valid version is not known: what they applied earlier stays as it is.
+    `intents`: changes begun but not recorded (a vpnd killed mid-change).
     """
+    intents = intents or {}
     removals, changes = [], []
     for name in sorted(applied.keys() - desired.keys()):
         old = applied[name]
@@ -199,13 +216,18 @@ def plan_namespace(namespace: str,
             reason = "adopt" if name in live.conns else "new"
             changes.append(Step(namespace, name, want.service_id, reason, load, record))
         elif old.fingerprint != want.fingerprint:
+            intent = intents.get(name)
+            if intent is not None and intent.fingerprint == want.fingerprint \
+                    and name in live.conns:
+                changes.append(_resumed(namespace, name, want, old, live, intent, load, record))
+                continue
             # Break before make: charon keeps a responder's SAs on the old
             # config through any reload, so end them, then load afresh.
             actions = []
             if name in live.conns:
                 actions.append(UnloadConn(name))
             if name in live.ike_sas:
-                actions.append(TerminateIke(name))
+                actions.append(TerminateIke(name, _ike_ids(live, name)))
             if old.secret_id != want.secret_id and old.secret_id in live.shared:
                 actions.append(UnloadShared(old.secret_id))
             changes.append(Step(namespace, name, want.service_id, "changed",
@@ -219,3 +241,20 @@ def plan_namespace(namespace: str,
             # Same config now coming from another file: only the record moves.
             changes.append(Step(namespace, name, want.service_id, "moved", (), record))
     return (*removals, *changes)
+
+
+def _ike_ids(live: LiveState, name: str) -> tuple[str, ...]:
+    return tuple(sorted(sa.uniqueid for sa in live.sas if sa.name == name))
+
+
+def _resumed(namespace, name, want, old, live, intent: Intent, load, record) -> Step:
+    """The rest of a change a killed vpnd had begun: end only what it was
+    ending (an SA charon made since is the new configuration's), and load
+    (a no-op if it had landed). No unload: for an initiator that would end
+    the new SA too."""
+    actions = []
+    if set(_ike_ids(live, name)) & set(intent.ending):
+        actions.append(TerminateIke(name, _ike_ids(live, name)))
+    if old.secret_id != want.secret_id and old.secret_id in live.shared:
+        actions.append(UnloadShared(old.secret_id))
+    return Step(namespace, name, want.service_id, "resumed", (*actions, *load), record)

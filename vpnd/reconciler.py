@@ -159,7 +159,8 @@ class Reconciler:
         if live is not EMPTY:
             self.checks.check(ns)
             desired = self.checks.drop_unsupported(ns, desired, whole=scope is None)
-        steps = plan_namespace(ns, desired, applied, live, self.desired_state.held)
+        steps = plan_namespace(ns, desired, applied, live, self.desired_state.held,
+                               self.record.intended(ns))
         upkeep, recheck, missing = (), None, ()
         if scope is None and live is not EMPTY:
             upkeep, recheck, missing = self._upkeep(ns, live, desired, retrying, dry_run)

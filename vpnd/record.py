@@ -18,7 +18,7 @@ from types import MappingProxyType
 from typing import Mapping
 
 from .files import write_atomically
-from .plan import AppliedConn
+from .plan import AppliedConn, Intent
 
 RECORD_FILE = "applied.json"
 # Each change as it lands, one JSON line, until the next save folds them
@@ -41,6 +41,8 @@ class Record:
         self._key: bytes | None = None
         # namespace -> connection name -> AppliedConn
         self.namespaces: dict[str, dict[str, AppliedConn]] = {}
+        # namespace -> connection name -> a change begun, not yet recorded
+        self.intents: dict[str, dict[str, Intent]] = {}
 
     def load(self, create_key: bool = True) -> "Record":
         """Read the record and the fingerprint key. Without `create_key`
@@ -55,6 +57,9 @@ class Record:
         self.namespaces = {
             ns: {name: AppliedConn(name=name, **fields) for name, fields in conns.items()}
             for ns, conns in data.get("namespaces", {}).items()}
+        self.intents = {
+            ns: {name: Intent(i["fingerprint"], tuple(i["ending"])) for name, i in conns.items()}
+            for ns, conns in data.get("intents", {}).items()}
         self._replay()
         return self
 
@@ -67,8 +72,14 @@ class Record:
             return
         for line in lines:
             try:
-                ns, name, fields = json.loads(line)
-            except ValueError:
+                entry = json.loads(line)
+                if isinstance(entry, dict):  # a change begun
+                    ns, name = entry["intent"]
+                    self.intents.setdefault(ns, {})[name] = Intent(entry["fingerprint"],
+                                                                   tuple(entry["ending"]))
+                    continue
+                ns, name, fields = entry
+            except (ValueError, KeyError, TypeError):
                 break  # a line torn by the kill: what follows cannot exist
             self._set(ns, name, AppliedConn(name=name, **fields) if fields else None)
 
@@ -89,7 +100,11 @@ class Record:
                 ns: {name: {"service_id": a.service_id, "source": a.source,
                             "fingerprint": a.fingerprint, "secret_id": a.secret_id}
                      for name, a in sorted(conns.items())}
-                for ns, conns in sorted(self.namespaces.items()) if conns}}
+                for ns, conns in sorted(self.namespaces.items()) if conns},
+                # Changes begun and never finished: kept until they are.
+                "intents": {ns: {name: {"fingerprint": i.fingerprint, "ending": list(i.ending)}
+                                 for name, i in sorted(conns.items())}
+                            for ns, conns in sorted(self.intents.items()) if conns}}
             write_atomically(self.path, json.dumps(data, separators=(",", ":")).encode(),
                              0o600)
             if self._journal is not None:  # folded in: start it afresh
@@ -98,6 +113,20 @@ class Record:
     def applied(self, namespace: str) -> Mapping[str, AppliedConn]:
         """A read-only view: callers that keep it past a change copy it."""
         return MappingProxyType(self.namespaces.get(namespace, {}))
+
+    def intended(self, namespace: str) -> Mapping[str, Intent]:
+        return MappingProxyType(self.intents.get(namespace, {}))
+
+    def intend(self, namespace: str, name: str, intent: Intent) -> None:
+        """Journal a change before its first action (see plan.Intent)."""
+        with self._lock:
+            self.intents.setdefault(namespace, {})[name] = intent
+            try:
+                self._write_line({"intent": [namespace, name],
+                                  "fingerprint": intent.fingerprint,
+                                  "ending": list(intent.ending)})
+            except OSError as e:
+                self.problem = f"cannot write {self.journal_path}: {e.strerror or e}"
 
     def set(self, namespace: str, name: str, applied: AppliedConn | None) -> None:
         """Record one change as it lands (journaled at once, saved later)."""
@@ -109,18 +138,21 @@ class Record:
                 self.problem = f"cannot write {self.journal_path}: {e.strerror or e}"
 
     def _append(self, namespace: str, name: str, applied) -> None:
+        fields = None if applied is None else {
+            "service_id": applied.service_id, "source": applied.source,
+            "fingerprint": applied.fingerprint, "secret_id": applied.secret_id}
+        self._write_line([namespace, name, fields])
+
+    def _write_line(self, entry) -> None:
         if self._journal is None:
             os.makedirs(self.data_dir, mode=0o700, exist_ok=True)
             self._journal = os.open(self.journal_path,
                                     os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
-        fields = None if applied is None else {
-            "service_id": applied.service_id, "source": applied.source,
-            "fingerprint": applied.fingerprint, "secret_id": applied.secret_id}
         # One write a line: a kill (or a full disk) tears at most the last.
-        os.write(self._journal, (json.dumps([namespace, name, fields],
-                                            separators=(",", ":")) + "\n").encode())
+        os.write(self._journal, (json.dumps(entry, separators=(",", ":")) + "\n").encode())
 
     def _set(self, namespace: str, name: str, applied: AppliedConn | None) -> None:
+        self.intents.get(namespace, {}).pop(name, None)  # the change is done
         conns = self.namespaces.setdefault(namespace, {})
         if applied is None:
             conns.pop(name, None)

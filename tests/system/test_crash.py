@@ -85,3 +85,44 @@ def test_kill_9_mid_apply_repeats_nothing_and_converges(lab, vpnd_factory, figur
     assert {sa.uniqueid for sa in a.vici(lab.a.gw).live_state().sas
             if sa.name == "c6"} == c6_before
     assert lab.ping(lab.a.host, lab.b.host4, count=2)
+
+
+@pytest.mark.fault
+def test_a_kill_between_charon_and_the_record_ends_no_sa_twice(lab, vpnd_factory, figure):
+    """The narrowest window: charon has the change, the record line is not
+    written. vpnd kills itself exactly there (failpoints.py)."""
+    a, b = vpnd_factory("a"), vpnd_factory("b")
+    # a only responds: every SA is b's, so no duplicate is ever ended and
+    # an SA id stays put unless vpnd ends it.
+    a.write("svc.json", service("svc-a", lab.a, [
+        connection("c1", lab.a, lab.b, PSK, initiator="response-only")]))
+    b.write("svc.json", service("svc-b", lab.b, [connection("c1", lab.b, lab.a, PSK)]))
+    a.start(env={"VPND_FAILPOINT": "changed-not-recorded:c1"})
+    b.start()
+    a.wait_conn("svc-a", "c1"), b.wait_conn("svc-b", "c1")
+    wait_converged([(a, lab.a.gw), (b, lab.b.gw)], ["c1"])
+
+    b.write("svc.json", service("svc-b", lab.b, [connection("c1", lab.b, lab.a, ROTATED)]))
+    a.write("svc.json", service("svc-a", lab.a, [
+        connection("c1", lab.a, lab.b, ROTATED, initiator="response-only")]))
+    assert a.proc.wait(30) == -signal.SIGKILL  # at the failpoint
+    # charon has the new configuration: b's next attempt lands.
+    def new_sa():
+        sas = [sa for sa in a.vici(lab.a.gw).live_state().sas
+               if sa.name == "c1" and sa.state == "ESTABLISHED"]
+        return len(sas) == 1 and sas[0].uniqueid
+    made = wait_for(new_sa, 60, what="the changed connection's SA at gw-a")
+
+    a.start()
+    a.wait_conn("svc-a", "c1", timeout=60)
+    wait_for(lambda: a.cli("plan", "--json").stdout.strip() == "[]", 30,
+             what="nothing left to apply")
+    wait_converged([(a, lab.a.gw), (b, lab.b.gw)], ["c1"], stable=3)
+    ids = [sa.uniqueid for sa in a.vici(lab.a.gw).live_state().sas if sa.name == "c1"]
+    resumed = [e for e in log_lines(a) if e.get("event") == "change applied"
+               and e.get("reason") == "resumed"]
+    figure("kill between a change reaching charon and its record line: SAs ended again",
+           "0" if ids == [made] else f"{ids} (the SA was #{made})")
+    assert ids == [made], "the restarted vpnd ended the changed connection's new SA"
+    assert [e["actions"] for e in resumed] == [["load-shared vpnd-c1", "load-conn c1"]]
+    assert lab.ping(lab.a.host, lab.b.host4, count=2)

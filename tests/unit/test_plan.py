@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from vpnd.live import ChildSa, IkeSa, LiveState
-from vpnd.plan import (AppliedConn, DesiredConn, LoadConn, LoadShared, TerminateIke,
+from vpnd.plan import (AppliedConn, DesiredConn, Intent, LoadConn, LoadShared, TerminateIke,
                        UnloadConn, UnloadShared, plan_namespace)
 
 NS = "qrouter-r1"
@@ -175,3 +175,43 @@ def test_a_much_older_sa_is_stale_and_the_newer_one_is_kept():
     new = replace(sa("c1", "2", "ff", "ff"), age=3)
     state = LiveState(frozenset({"c1"}), frozenset(), (old, new))
     assert duplicates(state, "c1") == (TerminateDuplicate("c1", "ike", "1"),)
+
+
+def up(name, uniqueid):
+    return IkeSa(name, uniqueid, "ESTABLISHED", (ChildSa(name, uniqueid, "INSTALLED"),))
+
+
+def test_a_change_ends_the_sas_it_saw_and_names_them():
+    state = LiveState(frozenset(["c1"]), frozenset(["vpnd-c1"]), (up("c1", "4"), up("c1", "9")))
+    [step] = plan_namespace(NS, {"c1": desired("c1", fp="fp2")}, {"c1": applied("c1")}, state)
+    assert step.reason == "changed"
+    assert [a for a in step.actions if isinstance(a, TerminateIke)] == [
+        TerminateIke("c1", ("4", "9"))]
+
+
+def test_a_change_a_killed_vpnd_had_applied_ends_no_sa_again():
+    """Killed between charon's answers and the record line: the SA charon
+    made since (#12) is the new configuration's."""
+    state = LiveState(frozenset(["c1"]), frozenset(["vpnd-c1"]), (up("c1", "12"),))
+    [step] = plan_namespace(NS, {"c1": desired("c1", fp="fp2")}, {"c1": applied("c1")}, state,
+                            intents={"c1": Intent("fp2", ("4",))})
+    assert kinds([step]) == [("c1", "resumed", ["LoadShared", "LoadConn"])]
+    assert step.record.fingerprint == "fp2"
+
+
+def test_a_change_a_killed_vpnd_had_only_begun_ends_the_old_sa():
+    state = LiveState(frozenset(["c1"]), frozenset(["vpnd-c1"]), (up("c1", "4"),))
+    [step] = plan_namespace(NS, {"c1": desired("c1", fp="fp2")}, {"c1": applied("c1")}, state,
+                            intents={"c1": Intent("fp2", ("4",))})
+    assert kinds([step]) == [("c1", "resumed", ["TerminateIke", "LoadShared", "LoadConn"])]
+
+
+def test_an_intent_for_another_version_or_an_unloaded_connection_is_a_plain_change():
+    state = LiveState(frozenset(["c1"]), frozenset(["vpnd-c1"]), (up("c1", "12"),))
+    [step] = plan_namespace(NS, {"c1": desired("c1", fp="fp3")}, {"c1": applied("c1")}, state,
+                            intents={"c1": Intent("fp2", ("4",))})
+    assert step.reason == "changed"
+    unloaded = LiveState(frozenset(), frozenset(["vpnd-c1"]), (up("c1", "4"),))
+    [step] = plan_namespace(NS, {"c1": desired("c1", fp="fp2")}, {"c1": applied("c1")},
+                            unloaded, intents={"c1": Intent("fp2", ("4",))})
+    assert kinds([step]) == [("c1", "changed", ["TerminateIke", "LoadShared", "LoadConn"])]

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 
-from vpnd.plan import AppliedConn
+from vpnd.plan import AppliedConn, Intent
 from vpnd.record import Record
 
 
@@ -40,6 +40,20 @@ def test_a_line_torn_by_the_kill_is_ignored(tmp_path):
     with open(tmp_path / "applied.journal", "a") as f:
         f.write('["ns","c2",{"service_id":"sv')
     assert set(Record(str(tmp_path)).load().applied("ns")) == {"c1"}
+
+
+def test_a_change_begun_and_not_recorded_is_known_after_a_kill_until_it_is(tmp_path):
+    r = Record(str(tmp_path)).load()
+    r.set("ns", "c1", conn("c1"))
+    r.intend("ns", "c1", Intent("fp2", ("7",)))  # then kill -9
+    again = Record(str(tmp_path)).load()
+    assert dict(again.intended("ns")) == {"c1": Intent("fp2", ("7",))}
+    again.save()  # a save keeps it ...
+    assert dict(Record(str(tmp_path)).load().intended("ns")) == {"c1": Intent("fp2", ("7",))}
+    again.set("ns", "c1", conn("c1", "fp2"))  # ... until the change is recorded
+    assert dict(Record(str(tmp_path)).load().intended("ns")) == {}
+    again.save()
+    assert dict(Record(str(tmp_path)).load().intended("ns")) == {}
 
 
 def test_a_dry_run_record_writes_nothing(tmp_path):

@@ -11,6 +11,8 @@ ENCRYPTION_ALGORITHMS = (
     "3des", "aes-128", "aes-192", "aes-256",
     *(f"aes-{k}-{mode}-{icv}" for mode in ("ccm", "gcm") for icv in (8, 12, 16)
       for k in (128, 192, 256)),
+    # neutron-lib's vpn-aes-ctr extension
+    "aes-128-ctr", "aes-192-ctr", "aes-256-ctr",
 )
 
 AUTH_ALGORITHMS = ("sha1", "sha256", "sha384", "sha512", "aes-xcbc", "aes-cmac")

@@ -17,14 +17,19 @@ from lab.testbed import ip, kill_namespace_processes, wait_for
 PSK = "independent-peer-psk-5d0"
 
 
-def start_charon(ns: str, d, swanctl_conf: str | None = None):
+HAND_PLUGINS = ("random nonce openssl pem pkcs1 x509 pubkey drbg kdf sha1 sha2 hmac aes gcm "
+                "kernel-libipsec kernel-netlink socket-default vici")
+
+
+def start_charon(ns: str, d, swanctl_conf: str | None = None, load: str = HAND_PLUGINS):
     """A charon started the way an operator would, not by vpnd: its own
-    strongswan.conf, optionally a swanctl.conf loaded with swanctl."""
+    strongswan.conf and plugin list, optionally a swanctl.conf loaded with
+    swanctl."""
     d.mkdir()
     sock = d / "charon.vici"
     (d / "strongswan.conf").write_text(textwrap.dedent(f"""\
         charon-systemd {{
-            load = random nonce openssl pem pkcs1 x509 pubkey drbg kdf sha1 sha2 hmac aes gcm kernel-libipsec kernel-netlink socket-default vici
+            load = {load}
             plugins {{
                 vici {{
                     socket = unix://{sock}
@@ -59,8 +64,13 @@ def start_charon(ns: str, d, swanctl_conf: str | None = None):
 def hand_configured_peer(lab, tmp_path, request):
     """gw-b runs a charon that vpnd never touches, set up as an operator
     would by hand: strongswan.conf + swanctl.conf + swanctl --load-all.
-    IKEv1 unless the test asks for another version (indirect parameter)."""
-    version = getattr(request, "param", 1)
+    IKEv1 and Neutron's default proposals unless the test asks otherwise
+    (indirect parameter: the IKE version, or a dict of version, ike, esp)."""
+    param = getattr(request, "param", 1)
+    param = param if isinstance(param, dict) else {"version": param}
+    version = param["version"]
+    ike = param.get("ike", "aes128-sha1-modp1536")
+    esp = param.get("esp", "aes128-sha1-modp1536")
     # What Neutron's defaults mean, written from strongSwan's documentation:
     # IKEv1 main mode, aes128-sha1-modp1536 for IKE and ESP, tunnel mode.
     swanctl_conf = textwrap.dedent(f"""\
@@ -69,7 +79,7 @@ def hand_configured_peer(lab, tmp_path, request):
                 version = {version}
                 local_addrs = {lab.b.wan4}
                 remote_addrs = {lab.a.wan4}
-                proposals = aes128-sha1-modp1536
+                proposals = {ike}
                 local {{
                     auth = psk
                     id = {lab.b.wan4}
@@ -82,7 +92,7 @@ def hand_configured_peer(lab, tmp_path, request):
                     to-a {{
                         local_ts = {lab.b.lan4}
                         remote_ts = {lab.a.lan4}
-                        esp_proposals = aes128-sha1-modp1536
+                        esp_proposals = {esp}
                         mode = tunnel
                         start_action = none
                     }}
@@ -169,6 +179,51 @@ def test_a_killed_charon_has_the_peer_clear_the_sas_that_died_with_it(
     assert only_a_new_one()  # and no second one came up meanwhile
     # The reload asked the new charon for INITIAL_CONTACT.
     assert "with INITIAL_CONTACT" in a.log_path.read_text()
+
+
+CTR = {"version": 2, "ike": "aes256ctr-sha256-modp2048", "esp": "aes128ctr-sha256-modp2048"}
+
+
+def ctr_service(lab):
+    doc = minimal_service(lab, 2)
+    conn = doc["ipsec_site_connections"][0]
+    conn["ikepolicy"] = {"ike_version": "v2", "encryption_algorithm": "aes-256-ctr",
+                         "auth_algorithm": "sha256", "pfs": "group14"}
+    conn["ipsecpolicy"] = {"encryption_algorithm": "aes-128-ctr", "auth_algorithm": "sha256",
+                           "pfs": "group14"}
+    return doc
+
+
+@pytest.mark.parametrize("hand_configured_peer", [CTR], indirect=True, ids=["aes-ctr"])
+def test_aes_ctr_comes_up_against_a_hand_written_peer(lab, vpnd_factory, hand_configured_peer):
+    a = vpnd_factory("a")
+    a.write("svc.json", ctr_service(lab))
+    a.start()
+    a.wait_conn("svc-a", "to-b")
+    assert lab.ping(lab.a.host, lab.b.host4, count=2)
+    [sa] = hand_configured_peer.live_state().sas
+    assert sa.algorithms.startswith("AES_CTR-256"), sa.algorithms
+    assert [c.algorithms.split("/")[0] for c in sa.children] == ["AES_CTR-128"]
+
+
+def test_aes_ctr_is_an_error_with_the_reason_where_charon_cannot_do_it(lab, vpnd_factory,
+                                                                      tmp_path):
+    """A charon of someone else's, with plugins that have no counter mode."""
+    proc, sock = start_charon(lab.a.gw, tmp_path / "mine", load=(
+        "random nonce aes sha1 sha2 hmac gmp kernel-libipsec kernel-netlink "
+        "socket-default vici"))
+    try:
+        a = vpnd_factory("a", charon={"mode": "external", "sockets": {lab.a.gw: str(sock)}})
+        a.write("svc.json", ctr_service(lab))
+        a.start()
+        a.wait_conn("svc-a", "to-b", "ERROR", reason=(
+            "charon cannot do ikepolicy.encryption_algorithm aes-256-ctr (AES_CTR): "
+            "no loaded plugin provides it"))
+        assert "to-b" not in ViciClient(str(sock)).live_state().conns
+        a.stop()
+    finally:
+        proc.terminate()
+        proc.wait(15)
 
 
 def test_external_mode_drives_a_charon_it_did_not_start(lab, vpnd_factory, tmp_path,

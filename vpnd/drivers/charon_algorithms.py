@@ -17,6 +17,7 @@ ALGORITHM_NEEDS = {
         **{f"aes-{k}": ("encryption", "AES_CBC") for k in (128, 192, 256)},
         **{f"aes-{k}-{mode}-{icv}": ("aead", f"AES_{mode.upper()}_{icv}")
            for k in (128, 192, 256) for mode in ("ccm", "gcm") for icv in (8, 12, 16)},
+        **{f"aes-{k}-ctr": ("encryption", "AES_CTR") for k in (128, 192, 256)},
     },
     "integrity": {
         "sha1": ("integrity", "HMAC_SHA1_96"),

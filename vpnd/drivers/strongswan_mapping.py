@@ -18,6 +18,7 @@ ENCRYPTION = {
     "aes-256": "aes256",
     **{f"aes-{k}-{mode}-{icv}": f"aes{k}{mode}{icv}"
        for k in (128, 192, 256) for mode in ("ccm", "gcm") for icv in (8, 12, 16)},
+    **{f"aes-{k}-ctr": f"aes{k}ctr" for k in (128, 192, 256)},
 }
 
 INTEGRITY = {

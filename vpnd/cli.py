@@ -57,7 +57,7 @@ def _check(args) -> int:
             return EXIT_ERROR
         state, _ = StateDir(config.state_dir, config.state_file_max_bytes,
                             state_owner=config.state_owner).scan()
-        problems = [e for errs in state.errors.values() for e in errs]
+        problems = [e for errs in state.problems().values() for e in errs]
         for path, warning in sorted(state.warnings.items()):
             print(f"{path}: warning: {warning}", file=sys.stderr)
         checked = len(set(state.services) | set(state.errors))

@@ -18,3 +18,23 @@ class DesiredState:
     held: frozenset[str] = field(default_factory=frozenset)
     # file -> what is unsafe but allowed about it (trust.warning)
     warnings: dict[str, str] = field(default_factory=dict)
+    # file -> connection id (or JSON path) -> its problems: invalid
+    # connections of a valid service (the others are applied)
+    broken: dict[str, dict[str, list[InputError]]] = field(default_factory=dict)
+    # file -> (service id, connection ids) as far as an invalid file's can
+    # be read: it is reported under them
+    ids: dict[str, tuple[str | None, tuple[str, ...]]] = field(default_factory=dict)
+
+    def problems(self) -> dict[str, list[InputError]]:
+        """file -> every problem in it: the service's and its connections'."""
+        out = {path: list(errors) for path, errors in self.errors.items()}
+        for path, conns in self.broken.items():
+            out.setdefault(path, []).extend(e for errs in conns.values() for e in errs)
+        return out
+
+    def held_names(self, namespace: str) -> frozenset[str]:
+        """Connections of valid services in `namespace` that are invalid
+        now: whatever vpnd applied under their names stays as it is."""
+        return frozenset(name for path, conns in self.broken.items()
+                         if path in self.services and self.services[path].namespace == namespace
+                         for name in conns)

@@ -126,7 +126,7 @@ def _state_files(config: Config) -> Finding:
     state, _ = StateDir(config.state_dir, config.state_file_max_bytes,
                         state_owner=config.state_owner).scan()
     files = len(set(state.services) | set(state.errors))
-    if state.errors:
-        return Finding(WARN, f"{len(state.errors)} of {files} state file(s) in "
-                             f"{config.state_dir} invalid (see `vpnd check`)")
+    if state.problems():
+        return Finding(WARN, f"{len(state.problems())} of {files} state file(s) in "
+                             f"{config.state_dir} with problems (see `vpnd check`)")
     return Finding(OK, f"{files} state file(s) in {config.state_dir}, all valid")

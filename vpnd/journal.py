@@ -33,6 +33,7 @@ MESSAGE_IDS = {
 # vpnd's event names -> journal event types.
 _EVENT_TYPES = {
     "invalid state file": "config-invalid",
+    "invalid connection": "config-invalid",
     "change applied": "change-applied",
     "charon started": "charon-started",
     "charon lost": "charon-lost",

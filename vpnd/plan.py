@@ -179,18 +179,21 @@ def plan_namespace(namespace: str,
                    applied: Mapping[str, AppliedConn],
                    live: LiveState,
                    held_sources: frozenset[str] = frozenset(),
-                   intents: Mapping[str, Intent] | None = None) -> tuple[Step, ...]:
+                   intents: Mapping[str, Intent] | None = None,
+                   held_names: frozenset[str] = frozenset()) -> tuple[Step, ...]:
     """Steps that make one charon match `desired`, removals first.
 
     `held_sources` are state files that are invalid right now and whose last
     valid version is not known: what they applied earlier stays as it is.
     `intents`: changes begun but not recorded (a vpnd killed mid-change).
+    `held_names`: connections invalid right now, with no valid version
+    known: what was applied under those names stays too.
     """
     intents = intents or {}
     removals, changes = [], []
     for name in sorted(applied.keys() - desired.keys()):
         old = applied[name]
-        if old.source in held_sources:
+        if old.source in held_sources or name in held_names:
             continue
         actions = []
         if name in live.conns:

@@ -160,7 +160,7 @@ class Reconciler:
             self.checks.check(ns)
             desired = self.checks.drop_unsupported(ns, desired, whole=scope is None)
         steps = plan_namespace(ns, desired, applied, live, self.desired_state.held,
-                               self.record.intended(ns))
+                               self.record.intended(ns), self.desired_state.held_names(ns))
         upkeep, recheck, missing = (), None, ()
         if scope is None and live is not EMPTY:
             upkeep, recheck, missing = self._upkeep(ns, live, desired, retrying, dry_run)
@@ -172,14 +172,19 @@ class Reconciler:
         failed: dict[tuple[str, str], str] = {}
         left = self.applier.apply(ns, (*steps, *upkeep), failed, deadline)
         self.driver.watch(ns, self.on_event)  # nothing to do if it runs
+        # A scoped look at a charon that answered read only the SAs of the
+        # connections that moved: not a view of the namespace.
+        partial = scope is not None and running
         if any(s.actions for s in steps if s not in left) or \
                 any(s.reason != "mtu" for s in upkeep if s not in left):
             try:
                 live = self.driver.live_state(ns, start=False)
+                partial = False
             except DriverUnavailable as e:
                 views[ns] = NamespaceView(None, unreachable(e))
                 return steps, Retry(unreachable(e))
-        views[ns] = NamespaceView(live)
+        if not partial:
+            views[ns] = NamespaceView(live)
         self.checks.answered(ns)
         if any(s.actions or s.record for s in steps):
             self.record.save()
@@ -276,12 +281,13 @@ class Reconciler:
 
     def _report_file_errors(self, state: DesiredState) -> None:
         reported = {}
-        for path, errors in state.errors.items():
+        for path, errors in state.problems().items():
             reported[path] = tuple(str(e) for e in errors)
             if self._reported_errors.get(path) != reported[path]:
+                invalid = "invalid state file" if path in state.errors else \
+                    "invalid connection"
                 for e in errors:
-                    self.log.error("invalid state file", file=e.file, path=e.path,
-                                   problem=e.message)
+                    self.log.error(invalid, file=e.file, path=e.path, problem=e.message)
         self._reported_errors = reported
 
     # --- everything at once (vpnd plan, tests) -----------------------------------

@@ -6,6 +6,7 @@ a tunnel down; its errors are reported beside it.
 """
 from __future__ import annotations
 
+import dataclasses
 import errno
 import hashlib
 import os
@@ -18,7 +19,7 @@ from .desired import DesiredState
 from .files import write_atomically
 from .errors import InputError
 from .model import Service
-from .validation import parse_service
+from .validation import Parsed, parse_confined
 
 
 def is_state_file(name: str) -> bool:
@@ -123,43 +124,72 @@ def _kind(mode: int) -> str:
 
 def read_file(path: str, limit: int = MAX_BYTES,
               trusted: frozenset[int] | None = None) -> tuple[Service | None, list[InputError]]:
-    """Read, decode and validate one file. Whatever it holds, the answer is
-    a service or errors naming the file: never an exception, never a hang."""
-    service, errors, _, _ = _read(path, limit, trusted)
-    return service, errors
+    """Read, decode and validate one file, all or nothing. Whatever it
+    holds, the answer is a service or errors naming the file: never an
+    exception, never a hang."""
+    parsed, _, _ = _read(path, limit, trusted)
+    errors = parsed.all_errors
+    return (None, errors) if errors else (parsed.service, [])
 
 
-def _read(path: str, limit: int, trusted: frozenset[int] | None, raw: bytes | None = None):
-    """(service, errors, the bytes read, a warning); `raw`: bytes already
-    read (a kept copy), validated as if `path` held them."""
+def _read(path: str, limit: int, trusted: frozenset[int] | None,
+          raw: bytes | None = None) -> tuple[Parsed, bytes | None, str | None]:
+    """(what the file says, the bytes read, a warning); `raw`: bytes
+    already read (a kept copy), validated as if `path` held them."""
     warning = None
     try:
         if raw is None:
             raw, warning = read_trusted(path, limit, trusted)
         data, errors = jsondoc.decode(raw, path)
         if errors:
-            return None, errors, raw, warning
-        service, errors = parse_service(data, path)
+            return Parsed(None, errors), raw, warning
+        parsed = parse_confined(data, path)
     except Unreadable as e:
-        return None, [e.problem], None, None
+        return Parsed(None, [e.problem]), None, None
     except Exception as e:  # noqa: BLE001 - a bug must not stop the others
         log.get().exception("validation failed", file=path)
-        return None, [InputError(path, "$", f"vpnd could not validate this file "
-                                            f"({type(e).__name__}); see its log")], raw, warning
-    if len(errors) > MAX_ERRORS:
+        return Parsed(None, [InputError(path, "$", f"vpnd could not validate this file "
+                                                   f"({type(e).__name__}); see its log")]), \
+            raw, warning
+    return _bounded(path, parsed), raw, warning
+
+
+def _bounded(path: str, parsed: Parsed) -> Parsed:
+    """At most MAX_ERRORS problems (and broken connections) reported; the
+    rest are counted."""
+    def cut(errors):
+        if len(errors) <= MAX_ERRORS:
+            return errors
         more = len(errors) - MAX_ERRORS
-        errors = [*errors[:MAX_ERRORS],
-                  InputError(path, "$", f"and {more} more problem{'s' * (more > 1)}")]
-    return service, errors, raw, warning
+        return [*errors[:MAX_ERRORS],
+                InputError(path, "$", f"and {more} more problem{'s' * (more > 1)}")]
+    broken = {key: cut(errs) for key, errs in list(parsed.broken.items())[:MAX_ERRORS]}
+    if len(parsed.broken) > MAX_ERRORS:
+        more = len(parsed.broken) - MAX_ERRORS
+        broken["$.ipsec_site_connections"] = [InputError(
+            path, "$.ipsec_site_connections", f"and {more} more invalid connections")]
+    return Parsed(parsed.service, cut(parsed.errors), broken, parsed.ids)
+
+
+def _merged(service: Service, broken, last_valid: Service | None) -> Service:
+    """A service with invalid connections: its valid ones, and the last
+    valid version of each invalid one that had one (a typo in one
+    connection tears no tunnel down)."""
+    if last_valid is None or not broken:
+        return service
+    kept = tuple(c for c in last_valid.connections if c.id in broken)
+    return dataclasses.replace(service, connections=(*service.connections, *kept))
 
 
 @dataclass
 class _Entry:
     stamp: tuple
-    service: Service | None  # valid now
-    errors: list[InputError]
-    last_valid: Service | None  # what this file last said validly
+    service: Service | None  # valid now (with its invalid connections' last valid versions)
+    errors: list[InputError]  # of the file or the service: it is invalid
+    last_valid: Service | None  # what this file last said validly, all of it
     warning: str | None = None  # unsafe but allowed (readable by others)
+    broken: dict = dataclasses.field(default_factory=dict)  # connection -> errors
+    ids: tuple = (None, ())  # (service id, connection ids) as far as readable
 
 
 class StateDir:
@@ -214,18 +244,22 @@ class StateDir:
             if entry is not None and entry.stamp == stamp:
                 continue
             if dir_refusal:
-                service, errors, raw, warning = \
-                    None, [InputError(path, "$", f"refused: {dir_refusal}")], None, None
+                parsed, raw, warning = \
+                    Parsed(None, [InputError(path, "$", f"refused: {dir_refusal}")]), None, None
             else:
-                service, errors, raw, warning = _read(path, self.max_bytes, self.trusted)
-            if service is not None:
+                parsed, raw, warning = _read(path, self.max_bytes, self.trusted)
+            whole = parsed.service if parsed.service is not None and not parsed.broken \
+                else None
+            if whole is not None:
                 self._keep(path, raw)
             if self.keep and warning and (entry is None or entry.warning != warning):
                 log.get().warning("state file readable by others", file=path,
                                   problem=warning)
-            last_valid = service or (entry.last_valid if entry else None) \
-                or self._kept(path)
-            self._entries[path] = _Entry(stamp, service, errors, last_valid, warning)
+            last_valid = whole or (entry.last_valid if entry else None) or self._kept(path)
+            service = None if parsed.service is None else \
+                _merged(parsed.service, parsed.broken, last_valid)
+            self._entries[path] = _Entry(stamp, service, parsed.errors, last_valid, warning,
+                                         parsed.broken, parsed.ids)
             changed.add(path)
         return self._state(), changed
 
@@ -259,8 +293,8 @@ class StateDir:
             raw = read_bytes(self._kept_path(path), self.max_bytes)
         except Unreadable:
             return None
-        service, _, _, _ = _read(path, self.max_bytes, None, raw)
-        return service
+        parsed, _, _ = _read(path, self.max_bytes, None, raw)
+        return None if parsed.broken else parsed.service
 
     def _forget_kept(self, path: str) -> None:
         if self.keep:
@@ -272,6 +306,8 @@ class StateDir:
     def _state(self) -> DesiredState:
         services, errors, held = {}, {}, set()
         warnings = {p: e.warning for p, e in self._entries.items() if e.warning}
+        broken = {p: dict(e.broken) for p, e in self._entries.items() if e.broken}
+        ids = {p: e.ids for p, e in self._entries.items() if e.service is None}
         seen_ids: dict[str, str] = {}
         seen_conns: dict[tuple[str, str], str] = {}
         for path in sorted(self._entries):
@@ -292,7 +328,7 @@ class StateDir:
             for conn in service.connections:
                 seen_conns[(service.namespace, conn.id)] = path
             services[path] = service
-        return DesiredState(services, errors, frozenset(held), warnings)
+        return DesiredState(services, errors, frozenset(held), warnings, broken, ids)
 
 
 def _clashes(path, service, seen_ids, seen_conns) -> list[InputError]:

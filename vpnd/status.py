@@ -93,14 +93,29 @@ def build(desired: DesiredState, views: dict[str, NamespaceView],
         file_errors = desired.errors.get(path, [])
         warning = {"warnings": [desired.warnings[path]]} if path in desired.warnings else {}
         if service is None:
-            report.append({**_invalid_entry(path, file_errors), **warning})
+            report.append({**_invalid_entry(path, file_errors, desired.ids.get(path)),
+                           **warning})
             continue
+        broken = desired.broken.get(path, {})
         conns = {}
         for conn in service.connections:
             key = (service.namespace, conn.id)
             conns[conn.id] = connection_status(conn, service, children.get(key),
                                                errors.get(key), views.get(service.namespace),
                                                (failures or {}).get(key))
+            if conn.id in broken:  # its last valid version is what runs
+                applied = conns[conn.id]
+                conns[conn.id] = {**applied, "status": ERROR,
+                                  "applied_status": applied["status"],
+                                  **({"applied_reason": applied["reason"]}
+                                     if "reason" in applied else {}),
+                                  "reason": "invalid connection, still applying its last "
+                                            "valid version",
+                                  "errors": [str(e) for e in broken[conn.id]]}
+        for key, problems in broken.items():
+            if key not in conns:
+                conns[key] = {"status": ERROR, "reason": "invalid connection",
+                              "errors": [str(e) for e in problems]}
         entry = {"id": service.id, "file": path, "namespace": service.namespace,
                  **_service_status(service, conns, file_errors), **warning,
                  "ipsec_site_connections": conns}
@@ -124,10 +139,14 @@ def _service_status(service: Service, conns: dict, file_errors) -> dict:
     return {"status": DOWN, "reason": f"{not_active} of {len(up)} connections not ACTIVE"}
 
 
-def _invalid_entry(path: str, file_errors: list[InputError]) -> dict:
-    return {"id": None, "file": path, "status": ERROR,
+def _invalid_entry(path: str, file_errors: list[InputError], ids=None) -> dict:
+    """A file with no valid version: under the ids it names, as far as they
+    can be read (a consumer keys status by id), all ERROR."""
+    sid, conn_ids = ids or (None, ())
+    return {"id": sid, "file": path, "status": ERROR,
             "reason": "invalid file", "errors": [str(e) for e in file_errors],
-            "ipsec_site_connections": {}}
+            "ipsec_site_connections": {cid: {"status": ERROR, "reason": "invalid file"}
+                                       for cid in conn_ids}}
 
 
 def write(path: str, services: list[dict], **extra) -> None:

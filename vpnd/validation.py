@@ -6,28 +6,71 @@ just the first, so that an operator fixes a file in one pass.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 import netaddr
 
 from . import neutron
-from .checker import Checker, HOSTNAME_RE, MISSING, NETNS_RE, get, kind
+from .checker import ID_RE, Checker, HOSTNAME_RE, MISSING, NETNS_RE, get, kind
 from .errors import InputError, shown
 from .model import Connection, Dpd, IkePolicy, IpsecPolicy, Lifetime, Service
 
+
+@dataclass(frozen=True)
+class Parsed:
+    """One file's content, its errors confined to what they touch."""
+
+    # None when the service itself is invalid; else its valid connections.
+    service: Service | None
+    # Errors of the service (and of its connections, when it is invalid).
+    errors: list[InputError] = field(default_factory=list)
+    # Errors of single connections of a valid service, by connection id
+    # (by JSON path when the id cannot be read).
+    broken: dict[str, list[InputError]] = field(default_factory=dict)
+    # The ids the file names, read as far as they can be: (service id,
+    # connection ids), for reporting an invalid file under them.
+    ids: tuple[str | None, tuple[str, ...]] = (None, ())
+
+    @property
+    def all_errors(self) -> list[InputError]:
+        return [*self.errors, *(e for errs in self.broken.values() for e in errs)]
+
+
 def parse_service(data: Any, file: str) -> tuple[Service | None, list[InputError]]:
-    """Validate one state file's content; returns (service, []) or (None, errors)."""
+    """Validate one state file's content; returns (service, []) or (None,
+    errors): all or nothing, for `vpnd check FILE` and the tests."""
+    parsed = parse_confined(data, file)
+    errors = parsed.all_errors
+    return (None, errors) if errors else (parsed.service, [])
+
+
+def parse_confined(data: Any, file: str) -> Parsed:
+    """Validate one state file's content, confining each error to the
+    smallest unit that holds it: a bad connection is only that connection's
+    problem; a bad service-level value makes the service invalid."""
     c = Checker(file)
     if not isinstance(data, dict):
         c.error("$", f"the file must hold a JSON object, not {kind(data)}")
-        return None, c.errors
-    service = _service(c, data)
+        return Parsed(None, c.errors)
+    service, broken = _service(c, data)
+    ids = _ids(data)
     if c.errors:
-        return None, c.errors
-    return service, []
+        return Parsed(None, [*c.errors, *(e for errs in broken.values() for e in errs)],
+                      ids=ids)
+    return Parsed(service, [], broken, ids)
 
 
-def _service(c: Checker, d: dict) -> Service | None:
+def _ids(d: dict) -> tuple[str | None, tuple[str, ...]]:
+    def ident(value):
+        return value if isinstance(value, str) and ID_RE.match(value) else None
+    conns = d.get("ipsec_site_connections")
+    cids = [ident(get(c, "id", None)) for c in conns if isinstance(c, dict)] \
+        if isinstance(conns, list) else []
+    return ident(d.get("id")), tuple(dict.fromkeys(c for c in cids if c))
+
+
+def _service(c: Checker, d: dict) -> tuple[Service | None, dict[str, list[InputError]]]:
     sid = c.ident("$.id", get(d, "id", ""))
     # A value of the wrong type is an error, never "absent": "router_id": {}
     # must not mean "no router" (it made a charon start for namespace '').
@@ -72,22 +115,32 @@ def _service(c: Checker, d: dict) -> Service | None:
         c.error("$.ipsec_site_connections", f"must be a list, not {kind(raw_conns)}")
         raw_conns = []
     conns = []
+    broken: dict[str, list[InputError]] = {}
     seen: dict[str, int] = {}
     for i, raw in enumerate(raw_conns):
         path = f"$.ipsec_site_connections[{i}]"
-        conn = _connection(c, path, raw, ext, subnet_cidr)
-        if conn is None:
+        one = Checker(c.file)  # this connection's errors are its own
+        conn = _connection(one, path, raw, ext, subnet_cidr)
+        if conn is not None and conn.id in seen:
+            one.error(f"{path}.id", f"{shown(conn.id)} is already used by "
+                                    f"$.ipsec_site_connections[{seen[conn.id]}]")
+            # The first of the two keeps the id; this one is reported by path.
+            broken.setdefault(path, []).extend(one.errors)
             continue
-        if conn.id in seen:
-            c.error(f"{path}.id", f"{shown(conn.id)} is already used by "
-                                  f"$.ipsec_site_connections[{seen[conn.id]}]")
+        if one.errors:
+            cid = get(raw, "id", None) if isinstance(raw, dict) else None
+            key = cid if isinstance(cid, str) and ID_RE.match(cid) and cid not in seen \
+                else path
+            broken.setdefault(key, []).extend(one.errors)
+            if key == cid:
+                seen[cid] = i  # a later connection with its id is a duplicate
             continue
         seen[conn.id] = i
         conns.append(conn)
     if c.errors:
-        return None
+        return None, broken
     return Service(id=sid, router_id=router_id or "", namespace=namespace,
-                   admin_state_up=admin, connections=tuple(conns), source=c.file)
+                   admin_state_up=admin, connections=tuple(conns), source=c.file), broken
 
 
 def _connection(c: Checker, path: str, d: Any, ext: dict,

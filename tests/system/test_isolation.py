@@ -42,9 +42,14 @@ def test_invalid_file_is_reported_and_nothing_running_is_lost(lab, vpnd_factory)
 
     def reported():
         for s in a.status_document()["services"]:
-            if s["file"].endswith("svc6.json") and s["status"] == "ERROR":
-                return s
-    entry = wait_for(reported, 15, what="svc6 in ERROR")
+            c6 = s["ipsec_site_connections"].get("c6", {})
+            if s["file"].endswith("svc6.json") and c6.get("status") == "ERROR":
+                return c6
+    entry = wait_for(reported, 15, what="c6 in ERROR")
+    # The bad values are c6's: c6 is ERROR, still running its last valid
+    # version, with each problem and its JSON path.
+    assert entry["reason"] == "invalid connection, still applying its last valid version"
+    assert entry["applied_status"] == "ACTIVE", {k: v for k, v in entry.items() if k != "errors"}
     errors = "\n".join(entry["errors"])
     assert "svc6.json: $.ipsec_site_connections[0].ikepolicy.pfs: 'group3'" in errors
     assert "$.ipsec_site_connections[0].mtu: must be at least 1280 for IPv6" in errors
@@ -53,7 +58,7 @@ def test_invalid_file_is_reported_and_nothing_running_is_lost(lab, vpnd_factory)
     assert lab.ping(lab.a.host, lab.b.host6, count=2)
     assert sa_ids(a, lab.a.gw) == before
     log = a.log_path.read_text()
-    assert "invalid state file" in log and "group3" in log
+    assert "invalid connection" in log and "group3" in log
 
     # Even a vpnd restart (no last valid version in memory) keeps it up.
     a.stop()
@@ -66,6 +71,43 @@ def test_invalid_file_is_reported_and_nothing_running_is_lost(lab, vpnd_factory)
     assert check.returncode == 1 and "ikepolicy.pfs" in check.stdout
     for text in (a.log_path.read_text(), json.dumps(a.status_document()), check.stdout):
         assert PSK4 not in text and PSK6 not in text
+
+
+def test_one_bad_connection_of_three_is_an_error_and_the_other_two_run(lab, vpnd_factory):
+    a, b = vpnd_factory("a"), vpnd_factory("b")
+    good = connection("c1", lab.a, lab.b, PSK4)
+    bad = connection("c2", lab.a, lab.b, PSK4, local_cidrs=["192.0.2.0/25"])
+    bad["dpd_timeout"] = "soon"
+    # A third to a benchmark peer that never answers: loaded, waiting.
+    third = connection("c3", lab.a, lab.b, PSK4, initiator="response-only",
+                       peer_address="198.18.0.9", peer_id="198.18.0.9",
+                       peer_cidrs=["198.18.9.0/24"])
+    a.write("svc.json", service("svc-a", lab.a, [good, bad, third]))
+    b.write("svc.json", service("svc-b", lab.b, [connection("c1", lab.b, lab.a, PSK4)]))
+    a.start(), b.start()
+    a.wait_conn("svc-a", "c1"), b.wait_conn("svc-b", "c1")
+    a.wait_conn("svc-a", "c3", "DOWN", reason="waiting for the peer to initiate")
+    entry = a.wait_conn("svc-a", "c2", "ERROR", reason="invalid connection")
+    assert entry["errors"] == [f"{a.state_dir / 'svc.json'}: $.ipsec_site_connections[1]."
+                               f"dpd_timeout: must be an integer, not a string"]
+    assert set(a.vici(lab.a.gw).live_state().conns) == {"c1", "c3"}
+    assert lab.ping(lab.a.host, lab.b.host4, count=2)
+    check = a.cli("check")
+    assert check.returncode == 1 and "[1].dpd_timeout" in check.stdout
+
+    # A file invalid from its first version is reported under its ids.
+    broken = service("svc-new", lab.a, [connection("n1", lab.a, lab.b, PSK4),
+                                         connection("n2", lab.a, lab.b, PSK4)])
+    broken["admin_state_up"] = "maybe"
+    a.write("new.json", broken)
+
+    def by_id():
+        return next((s for s in a.status_document()["services"]
+                     if s.get("id") == "svc-new"), None)
+    entry = wait_for(by_id, 10, what="svc-new in status")
+    assert (entry["status"], entry["reason"]) == ("ERROR", "invalid file")
+    assert set(entry["ipsec_site_connections"]) == {"n1", "n2"}
+    assert all(c["status"] == "ERROR" for c in entry["ipsec_site_connections"].values())
 
 
 def test_a_change_to_one_file_touches_only_its_service(lab, vpnd_factory):

@@ -215,3 +215,9 @@ def test_an_intent_for_another_version_or_an_unloaded_connection_is_a_plain_chan
     [step] = plan_namespace(NS, {"c1": desired("c1", fp="fp2")}, {"c1": applied("c1")},
                             unloaded, intents={"c1": Intent("fp2", ("4",))})
     assert kinds([step]) == [("c1", "changed", ["TerminateIke", "LoadShared", "LoadConn"])]
+
+
+def test_an_invalid_connection_with_no_valid_version_known_is_left_as_it_is():
+    steps = plan_namespace(NS, {}, {"c1": applied("c1")}, live(["c1"], ["vpnd-c1"], ["c1"]),
+                           held_names=frozenset(["c1"]))
+    assert steps == ()

@@ -93,7 +93,8 @@ def test_a_file_with_thousands_of_problems_reports_a_bounded_number(tmp_path):
         connection_doc(f"c{i}", mtu="not a number") for i in range(5000)])))
     found = problems(path)
     assert len(found) == MAX_ERRORS + 1
-    assert found[-1].endswith(f"and {5000 - MAX_ERRORS} more problems")
+    assert found[-1].endswith(f"and {5000 - MAX_ERRORS} more invalid connections")
+
 
 
 def test_the_state_dir_shows_every_hostile_file_by_name_and_keeps_the_good_one(tmp_path):

@@ -79,3 +79,52 @@ def test_same_connection_id_in_other_namespaces_is_fine(tmp_path):
     write(tmp_path / "b.json", svc("b", ["c1"], ns="ns2"))
     state, _ = StateDir(str(tmp_path)).scan()
     assert len(state.services) == 2 and not state.errors
+
+
+def test_one_bad_connection_is_its_own_error_and_the_others_apply(tmp_path):
+    path = tmp_path / "a.json"
+    doc = svc("a", ("c1", "c2", "c3"))
+    doc["ipsec_site_connections"][1]["mtu"] = "huge"
+    write(path, doc)
+    state, _ = StateDir(str(tmp_path)).scan()
+    assert [c.id for c in state.services[str(path)].connections] == ["c1", "c3"]
+    assert str(path) not in state.errors  # the service is valid
+    [problem] = state.broken[str(path)]["c2"]
+    assert str(problem) == (f"{path}: $.ipsec_site_connections[1].mtu: must be an integer, "
+                            "not a string")
+
+
+def test_a_connection_that_turns_bad_keeps_its_last_valid_version(tmp_path):
+    path = tmp_path / "a.json"
+    d = StateDir(str(tmp_path))
+    write(path, svc("a", ("c1", "c2")))
+    before = d.scan()[0].services[str(path)]
+    doc = svc("a", ("c1", "c2", "c3"))
+    doc["ipsec_site_connections"][1]["peer_cidrs"] = ["not a cidr"]
+    write(path, doc)
+    state, _ = d.scan()
+    conns = {c.id: c for c in state.services[str(path)].connections}
+    assert set(conns) == {"c1", "c2", "c3"}  # c3 is new and valid
+    assert conns["c2"] == before.connections[1]  # c2 as it last was
+    assert set(state.broken[str(path)]) == {"c2"}
+
+
+def test_a_bad_connection_without_a_readable_id_is_named_by_its_path(tmp_path):
+    path = tmp_path / "a.json"
+    doc = svc("a", ("c1",))
+    doc["ipsec_site_connections"].append({"id": {"not": "an id"}})
+    write(path, doc)
+    state, _ = StateDir(str(tmp_path)).scan()
+    assert [c.id for c in state.services[str(path)].connections] == ["c1"]
+    assert list(state.broken[str(path)]) == ["$.ipsec_site_connections[1]"]
+
+
+def test_a_bad_service_value_makes_the_service_invalid_under_its_ids(tmp_path):
+    path = tmp_path / "a.json"
+    doc = svc("a", ("c1", "c2"))
+    doc["admin_state_up"] = "maybe"
+    write(path, doc)
+    state, _ = StateDir(str(tmp_path)).scan()
+    assert str(path) not in state.services
+    assert "admin_state_up" in str(state.errors[str(path)][0])
+    assert state.ids[str(path)] == ("a", ("c1", "c2"))

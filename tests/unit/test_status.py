@@ -63,3 +63,30 @@ def test_invalid_file_is_an_error_entry():
     [entry] = report(None, file_errors={"bad.json": [problem]})
     assert entry["status"] == "ERROR" and entry["errors"] == ["bad.json: $.id: must not be empty"]
     assert entry["ipsec_site_connections"] == {}
+
+
+def test_an_invalid_file_is_reported_under_the_ids_it_names():
+    problem = InputError("bad.json", "$.admin_state_up", "must be true or false")
+    state = DesiredState({}, {"bad.json": [problem]}, ids={"bad.json": ("svc-9", ("c1", "c2"))})
+    [entry] = build(state, {}, {}, {})
+    assert (entry["id"], entry["status"], entry["reason"]) == ("svc-9", "ERROR", "invalid file")
+    assert entry["ipsec_site_connections"] == {
+        "c1": {"status": "ERROR", "reason": "invalid file"},
+        "c2": {"status": "ERROR", "reason": "invalid file"}}
+
+
+def test_an_invalid_connection_is_error_and_its_neighbours_are_not():
+    svc = service(conns=(("c1", True, "bi-directional"), ("c2", True, "bi-directional")))
+    bad = InputError("svc.json", "$.ipsec_site_connections[1].mtu", "must be an integer")
+    new = InputError("svc.json", "$.ipsec_site_connections[2].psk", "must be a non-empty string")
+    state = DesiredState({"svc.json": svc}, {}, broken={"svc.json": {"c2": [bad], "c3": [new]}})
+    [entry] = build(state, {"ns1": NamespaceView(up("c1", "c2"))}, {}, {})
+    conns = entry["ipsec_site_connections"]
+    assert conns["c1"]["status"] == "ACTIVE"
+    # c2 runs its last valid version: ERROR, with what runs.
+    assert (conns["c2"]["status"], conns["c2"]["applied_status"]) == ("ERROR", "ACTIVE")
+    assert conns["c2"]["reason"] == "invalid connection, still applying its last valid version"
+    assert conns["c2"]["errors"] == [str(bad)]
+    assert conns["c3"] == {"status": "ERROR", "reason": "invalid connection",
+                           "errors": [str(new)]}
+    assert entry["status"] == "DOWN" and entry["reason"] == "2 of 3 connections not ACTIVE"

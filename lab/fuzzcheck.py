@@ -13,7 +13,7 @@ from vici.protocol import Message
 from vpnd import jsondoc
 from vpnd.drivers.strongswan_mapping import render
 from vpnd.errors import InputError, Unsupported
-from vpnd.validation import parse_service
+from vpnd.validation import parse_confined
 
 from .fuzz import PSK
 
@@ -29,21 +29,24 @@ def _has_none(node) -> bool:
 
 
 def check(raw: bytes, path: str, tally: Counter) -> tuple[bool, list]:
-    """Raise AssertionError naming the broken guarantee; returns (valid,
-    the rendered (conn, secret) messages of its connections)."""
+    """Raise AssertionError naming the broken guarantee; returns (wholly
+    valid, the rendered (conn, secret) messages of its valid connections)."""
     data, errors = jsondoc.decode(raw, path)
     service = None
     if not errors:
-        service, errors = parse_service(data, path)
+        parsed = parse_confined(data, path)
+        service, errors = parsed.service, parsed.all_errors
+        # Confined: a service with errors is one whose connections hold them.
+        assert parsed.errors == [] or service is None, parsed
+        assert (service is None) <= bool(parsed.errors), parsed
     assert all(isinstance(e, InputError) and e.file == path for e in errors), errors
-    assert (service is None) == bool(errors), (service, errors)
-    if errors:
+    assert not any(PSK in str(e) for e in errors), "an error repeats the PSK"
+    # Bounded log volume: an error quotes at most the start of a value.
+    assert all(len(str(e)) <= 1024 for e in errors), max(map(str, errors), key=len)[:200]
+    if service is None:
         tally["refused"] += 1
-        assert not any(PSK in str(e) for e in errors), "an error repeats the PSK"
-        # Bounded log volume: an error quotes at most the start of a value.
-        assert all(len(str(e)) <= 1024 for e in errors), max(map(str, errors), key=len)[:200]
         return False, []
-    tally["valid"] += 1
+    tally["valid" if not errors else "valid service, invalid connections"] += 1
     out = []
     for conn in service.connections:
         try:
@@ -56,4 +59,4 @@ def check(raw: bytes, path: str, tally: Counter) -> tuple[bool, list]:
             Message.serialize(message)  # raises if a value is too long for VICI
         tally["rendered connections"] += 1
         out.append((r.conn, r.secret))
-    return True, out
+    return not errors, out

@@ -5,8 +5,8 @@ ipsec0 with kernel-libipsec). vpnd puts the connection's MTU on those
 routes (a route MTU; routes.py reads and writes them with netlink):
 traffic into the tunnel, forwarded or local, then fits it, and a too large
 packet with DF set gets "fragmentation needed" back. The route MTU only
-ever lowers the MTU: an `mtu` at or above the tunnel device's own leaves
-the route as is.
+ever lowers the MTU: an `mtu` at or above the tunnel device's own needs
+none, and a lower one set before is taken off.
 """
 from __future__ import annotations
 
@@ -51,6 +51,10 @@ def plan(ns: str, conns, routes: list[Route]) -> tuple[tuple[Step, ...], dict[st
             outcome[cidr] = "no route yet"
         elif route.device_mtu is not None and mtu >= route.device_mtu:
             outcome[cidr] = "above the device MTU"
+            if route.mtu is not None:  # a lower mtu, set before, comes off
+                owner = next(c for c in conns if cidr in c.model.peer_cidrs)
+                steps.append(Step(ns, owner.name, owner.service_id, "mtu",
+                                  (SetRouteMtu(route, 0),), None))
         else:
             outcome[cidr] = "applied"
             if route.mtu != mtu:

@@ -129,9 +129,11 @@ class SetRouteMtu:
     charon: the route is charon's, the MTU on it is vpnd's)."""
 
     route: object = field(compare=False)  # mtu.Route, as read
-    mtu: int = 0
+    mtu: int = 0  # 0: take the route MTU off (the device's applies)
 
     def describe(self) -> str:
+        if not self.mtu:
+            return f"remove route mtu {self.route.mtu} for {self.route.cidr}"
         return f"set route mtu {self.mtu} for {self.route.cidr}"
 
 

@@ -30,9 +30,11 @@ def read(namespace: str) -> list[Route]:
 
 
 def set_mtu(namespace: str, route: Route, mtu: int) -> None:
+    """Replace the route with `mtu` on it; 0: with no route MTU."""
     from pyroute2 import IPRoute
+    metrics = {"metrics": {"mtu": mtu}} if mtu else {}
     with IPRoute(netns=namespace) as ipr:
-        ipr.route("replace", table=TABLE, metrics={"mtu": mtu}, **dict(route.attrs))
+        ipr.route("replace", table=TABLE, **metrics, **dict(route.attrs))
 
 
 def _route_mtu(route) -> int | None:

@@ -123,6 +123,22 @@ def test_mtu_is_applied_to_the_tunnel_traffic(lab, vpnd_factory):
         too_big.stdout + too_big.stderr
     assert status["status"] == "ACTIVE"
 
+    # Raised to the device's MTU (ipsec0: 1400) or above: the route MTU
+    # comes off, and status says so; the SA is not touched.
+    ids = [sa.uniqueid for sa in a.vici(lab.a.gw).live_state().sas]
+    a.write("svc.json", service("svc-a", lab.a, [connection("c1", lab.a, lab.b, PSK,
+                                                            mtu=1500)]))
+    wait_for(lambda: (a.conn_status("svc-a", "c1") or {}).get("mtu") == "above the device MTU",
+             15, what="mtu above the device's")
+    wait_for(lambda: "mtu 1300" not in in_ns(lab.a.gw, "ip", "route", "show", "table",
+                                              "220").stdout, 15, what="the route MTU gone")
+    # From the gateway itself (LAN A's host still caches the path MTU it
+    # was told), 1301 bytes with DF now pass.
+    bigger = in_ns(lab.a.gw, "ping", "-n", "-c", "1", "-W", "2", "-M", "do", "-s",
+                   str(1301 - 28), "-I", lab.a.gw_lan4, lab.b.host4, check=False)
+    assert bigger.returncode == 0, bigger.stdout + bigger.stderr
+    assert [sa.uniqueid for sa in a.vici(lab.a.gw).live_state().sas] == ids
+
 
 # Each plugin in charon's load list earns its place on the wire: two real
 # charons negotiate what Neutron names, with only those plugins loaded.

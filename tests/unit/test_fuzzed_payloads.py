@@ -23,10 +23,12 @@ def test_ten_thousand_mutated_payloads_are_valid_or_clean_errors(figure):
         except Exception as e:
             raise AssertionError(f"payload {i} (seed {SEED}): {type(e).__name__}: "
                                  f"{str(e)[:500]}") from e
+    partial = tally["valid service, invalid connections"]
     figure("fuzzed agent payloads through validation, in-process",
-           f"{COUNT}: {tally['valid']} valid, {tally['refused']} refused, exceptions 0")
-    assert tally["valid"] + tally["refused"] == COUNT
+           f"{COUNT}: {tally['valid']} valid, {partial} with invalid connections only, "
+           f"{tally['refused']} refused, exceptions 0")
+    assert tally["valid"] + partial + tally["refused"] == COUNT
     # The fuzz reaches both sides: a mutation that never yields a valid
     # document, or never a refused one, tests nothing.
-    assert tally["valid"] > COUNT // 20 and tally["refused"] > COUNT // 2
+    assert tally["valid"] > COUNT // 20 and tally["refused"] > COUNT // 10 and partial
     assert tally["rendered connections"] > 0

@@ -128,6 +128,15 @@ def _plan(config, args) -> int:
             print(f"{s.namespace}: {s.reason} {s.name} (service {s.service_id})")
             for a in s.actions:
                 print(f"    {a.describe()}")
+            d = s.disrupts
+            if d.ike_sas or d.child_sas:
+                ends = ", ".join([*(f"IKE_SA #{i}" for i in d.ike_sas),
+                                  *(f"CHILD_SA #{i}" for i in d.child_sas)])
+                cost = "interrupts its traffic" if d.interrupts_traffic else \
+                    "no traffic interrupted"
+                print(f"    => ends {ends}; {cost}: {d.why}")
+            elif d.why:
+                print(f"    => ends nothing: {d.why}")
     return EXIT_PENDING if steps else EXIT_OK
 
 

@@ -31,6 +31,7 @@ class DesiredConn:
     model: object = field(default=None, repr=False, compare=False)  # model.Connection
     children: tuple[str, ...] = ()  # CHILD_SA names
     initiates: bool = False  # bi-directional: vpnd keeps it initiated
+    parts: str = ""  # fingerprints of its parts (render.parts): what changed
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,9 @@ class AppliedConn:
     source: str
     fingerprint: str
     secret_id: str
+    # Fingerprints of the parts (PSK, IKE, CHILD_SA settings), so a plan can
+    # say what changed; records from before them have none.
+    parts: str = field(default="", compare=False)
 
 
 UPKEEP = ("duplicate", "no SA", "mtu")
@@ -153,6 +157,37 @@ class Intent:
 
 
 @dataclass(frozen=True)
+class Disruption:
+    """What a step will end, as the plan predicts it from the live state."""
+
+    ike_sas: tuple[str, ...] = ()  # unique ids
+    child_sas: tuple[str, ...] = ()
+    interrupts_traffic: bool = False  # an installed CHILD_SA of it ends
+    why: str = ""
+
+    def to_dict(self) -> dict:
+        return {"ike_sas": list(self.ike_sas), "child_sas": list(self.child_sas),
+                "interrupts_traffic": self.interrupts_traffic, "why": self.why}
+
+
+NO_DISRUPTION = Disruption()
+
+
+def disruption(live: LiveState, ike_ids, why: str, child_ids=()) -> Disruption:
+    """Ending these IKE_SAs (with their CHILD_SAs) and these CHILD_SAs."""
+    ike_ids = set(ike_ids)
+    ending = [c for sa in live.sas for c in sa.children
+              if sa.uniqueid in ike_ids or c.uniqueid in set(child_ids)]
+    return Disruption(tuple(sorted(ike_ids, key=_num)),
+                      tuple(sorted({c.uniqueid for c in ending}, key=_num)),
+                      any(c.state == "INSTALLED" for c in ending), why)
+
+
+def _num(uniqueid: str):
+    return (len(uniqueid), uniqueid)
+
+
+@dataclass(frozen=True)
 class Step:
     """The actions for one connection; the record changes only if all succeed."""
 
@@ -164,6 +199,7 @@ class Step:
     reason: str
     actions: tuple[Action, ...]
     record: AppliedConn | None  # the record line afterwards; None: forget it
+    disrupts: Disruption = NO_DISRUPTION
 
     @property
     def upkeep(self) -> bool:
@@ -171,9 +207,11 @@ class Step:
         return self.reason in UPKEEP
 
     def to_dict(self) -> dict:
+        """The shape conf/plan.schema.json documents."""
         return {"namespace": self.namespace, "connection": self.name,
                 "service": self.service_id, "reason": self.reason,
-                "actions": [a.describe() for a in self.actions]}
+                "actions": [a.describe() for a in self.actions],
+                "disrupts": self.disrupts.to_dict()}
 
 
 def plan_namespace(namespace: str,
@@ -205,13 +243,15 @@ def plan_namespace(namespace: str,
         if old.secret_id in live.shared:
             actions.append(UnloadShared(old.secret_id))
         removals.append(Step(namespace, name, old.service_id, "removed",
-                             tuple(actions), None))
+                             tuple(actions), None, disruption(
+                                 live, _ike_ids(live, name),
+                                 "no longer wanted (removed, or admin_state_up false)")))
 
     for name in sorted(desired):
         want = desired[name]
         old = applied.get(name)
         record = AppliedConn(name, want.service_id, want.source,
-                             want.fingerprint, want.secret_id)
+                             want.fingerprint, want.secret_id, want.parts)
         load = (LoadShared(want.secret_id, want.secret_message),
                 LoadConn(name, want.conn_message))
         if old is None:
@@ -236,7 +276,9 @@ def plan_namespace(namespace: str,
             if old.secret_id != want.secret_id and old.secret_id in live.shared:
                 actions.append(UnloadShared(old.secret_id))
             changes.append(Step(namespace, name, want.service_id, "changed",
-                                (*actions, *load), record))
+                                (*actions, *load), record,
+                                disruption(live, _ike_ids(live, name),
+                                           _why(old.parts, want))))
         elif name not in live.conns or want.secret_id not in live.shared:
             # charon restarted, or someone unloaded it: put it back, and
             # have the peer clear what it may still hold of a dead charon.
@@ -258,8 +300,26 @@ def _resumed(namespace, name, want, old, live, intent: Intent, load, record) -> 
     (a no-op if it had landed). No unload: for an initiator that would end
     the new SA too."""
     actions = []
+    ending: tuple[str, ...] = ()
     if set(_ike_ids(live, name)) & set(intent.ending):
-        actions.append(TerminateIke(name, _ike_ids(live, name)))
+        ending = _ike_ids(live, name)
+        actions.append(TerminateIke(name, ending))
     if old.secret_id != want.secret_id and old.secret_id in live.shared:
         actions.append(UnloadShared(old.secret_id))
-    return Step(namespace, name, want.service_id, "resumed", (*actions, *load), record)
+    why = _why(old.parts, want) if ending else \
+        "a change begun before vpnd was killed, whose SAs were already ended"
+    return Step(namespace, name, want.service_id, "resumed", (*actions, *load), record,
+                disruption(live, ending, why))
+
+
+_PARTS = {"psk": "PSK", "ike": "IKE settings", "child": "CHILD_SA settings"}
+
+
+def _why(old_parts: str, want: DesiredConn) -> str:
+    """What changed, from the parts' fingerprints, and what that costs."""
+    old = dict(p.split("=", 1) for p in old_parts.split(";") if "=" in p)
+    new = dict(p.split("=", 1) for p in want.parts.split(";") if "=" in p)
+    changed = [words for key, words in _PARTS.items() if old and old.get(key) != new.get(key)]
+    what = " and ".join(changed) or "configuration"
+    again = "re-established" if want.initiates else "ended (the peer re-establishes it)"
+    return f"{what} changed: IKE_SA {again}"

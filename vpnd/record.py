@@ -98,7 +98,8 @@ class Record:
             os.makedirs(self.data_dir, mode=0o700, exist_ok=True)
             data = {"version": 1, "namespaces": {
                 ns: {name: {"service_id": a.service_id, "source": a.source,
-                            "fingerprint": a.fingerprint, "secret_id": a.secret_id}
+                            "fingerprint": a.fingerprint, "secret_id": a.secret_id,
+                            "parts": a.parts}
                      for name, a in sorted(conns.items())}
                 for ns, conns in sorted(self.namespaces.items()) if conns},
                 # Changes begun and never finished: kept until they are.
@@ -140,7 +141,8 @@ class Record:
     def _append(self, namespace: str, name: str, applied) -> None:
         fields = None if applied is None else {
             "service_id": applied.service_id, "source": applied.source,
-            "fingerprint": applied.fingerprint, "secret_id": applied.secret_id}
+            "fingerprint": applied.fingerprint, "secret_id": applied.secret_id,
+            "parts": applied.parts}
         self._write_line([namespace, name, fields])
 
     def _write_line(self, entry) -> None:

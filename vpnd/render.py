@@ -52,6 +52,16 @@ class Renderer:
         self._cache = cache
         return out
 
+    def parts(self, conn_message: dict, secret: dict) -> str:
+        """Short fingerprints of what a change can touch, one per part:
+        the PSK (with its owners), the IKE settings, the CHILD_SAs'."""
+        [ike] = conn_message.values()
+        parts = {"psk": secret,
+                 "ike": {k: v for k, v in ike.items() if k != "children"},
+                 "child": ike.get("children", {})}
+        return ";".join(f"{name}={self._fingerprint(part)[:12]}"
+                        for name, part in parts.items())
+
     def _service(self, service) -> Rendered:
         out = Rendered()
         ns_conns = out.conns.setdefault(service.namespace, {})
@@ -67,6 +77,7 @@ class Renderer:
             ns_conns[conn.id] = DesiredConn(
                 name=r.name, service_id=service.id, source=service.source,
                 fingerprint=self._fingerprint(r.conn, r.secret),
+                parts=self.parts(r.conn, r.secret),
                 conn_message=r.conn, secret_id=r.secret_id, secret_message=r.secret,
                 namespace=service.namespace, model=conn, children=r.children,
                 initiates=conn.initiator == "bi-directional")

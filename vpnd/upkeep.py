@@ -15,10 +15,11 @@ Pure apart from the first-seen times of surplus SAs, which it keeps.
 """
 from __future__ import annotations
 
+import dataclasses
 from typing import Mapping
 
 from .live import LiveState
-from .plan import DesiredConn, Initiate, Step, TerminateDuplicate
+from .plan import DesiredConn, Initiate, Step, TerminateDuplicate, disruption
 from .workqueue import BACKOFF_MAX
 
 # How long a duplicate SA must persist before vpnd ends it (seconds): a
@@ -51,8 +52,14 @@ class Upkeep:
         pending = {a: t for a, t in surplus.items() if a not in confirmed}
         self._surplus_seen[ns] = pending
         for action in confirmed:
+            kind = "IKE_SA" if action.kind == "ike" else "CHILD_SA"
+            ending = disruption(live, [action.uniqueid] if action.kind == "ike" else [],
+                                f"a duplicate {kind}: the other carries the traffic",
+                                [action.uniqueid] if action.kind == "child" else [])
+            # The kept SA carries the traffic: ending a duplicate interrupts none.
+            ending = dataclasses.replace(ending, interrupts_traffic=False)
             steps.append(Step(ns, action.name, _service(loaded, action.name), "duplicate",
-                              (action,), None))
+                              (action,), None, ending))
         recheck = (min(pending.values()) + self.grace - now) if pending else None
 
         have_sa = live.ike_sas

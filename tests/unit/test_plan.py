@@ -10,14 +10,15 @@ from vpnd.plan import (AppliedConn, DesiredConn, Intent, LoadConn, LoadShared, T
 NS = "qrouter-r1"
 
 
-def desired(name, fp="fp1", source="a.json", service="svc"):
+def desired(name, fp="fp1", source="a.json", service="svc", parts="", initiates=True):
     return DesiredConn(name=name, service_id=service, source=source, fingerprint=fp,
                        conn_message={name: {"version": "2"}}, secret_id=f"vpnd-{name}",
-                       secret_message={"id": f"vpnd-{name}", "data": "plan-psk"})
+                       secret_message={"id": f"vpnd-{name}", "data": "plan-psk"},
+                       parts=parts, initiates=initiates)
 
 
-def applied(name, fp="fp1", source="a.json", service="svc"):
-    return AppliedConn(name, service, source, fp, f"vpnd-{name}")
+def applied(name, fp="fp1", source="a.json", service="svc", parts=""):
+    return AppliedConn(name, service, source, fp, f"vpnd-{name}", parts)
 
 
 def live(conns=(), shared=(), sas=()):
@@ -221,3 +222,57 @@ def test_an_invalid_connection_with_no_valid_version_known_is_left_as_it_is():
     steps = plan_namespace(NS, {}, {"c1": applied("c1")}, live(["c1"], ["vpnd-c1"], ["c1"]),
                            held_names=frozenset(["c1"]))
     assert steps == ()
+
+
+def test_a_change_predicts_the_sas_it_ends_and_says_why():
+    state = LiveState(frozenset(["c1", "c2"]), frozenset(["vpnd-c1", "vpnd-c2"]),
+                      (up("c1", "4"), up("c2", "5")))
+    [step] = plan_namespace(
+        NS, {"c1": desired("c1", fp="fp2", parts="psk=b;ike=x;child=y"),
+             "c2": desired("c2")},
+        {"c1": applied("c1", parts="psk=a;ike=x;child=y"), "c2": applied("c2")}, state)
+    assert step.disrupts.to_dict() == {
+        "ike_sas": ["4"], "child_sas": ["4"], "interrupts_traffic": True,
+        "why": "PSK changed: IKE_SA re-established"}
+    assert step.to_dict()["disrupts"] == step.disrupts.to_dict()
+
+
+def test_why_names_every_changed_part_and_who_re_establishes():
+    state = live(["c1"], ["vpnd-c1"])
+    [step] = plan_namespace(
+        NS, {"c1": desired("c1", fp="fp2", parts="psk=a;ike=z;child=w", initiates=False)},
+        {"c1": applied("c1", parts="psk=a;ike=x;child=y")}, state)
+    assert step.disrupts.why == ("IKE settings and CHILD_SA settings changed: IKE_SA ended "
+                                 "(the peer re-establishes it)")
+    assert step.disrupts.ike_sas == () and not step.disrupts.interrupts_traffic
+    [old] = plan_namespace(NS, {"c1": desired("c1", fp="fp2", parts="psk=a")},
+                           {"c1": applied("c1")}, state)  # a record from before parts
+    assert old.disrupts.why == "configuration changed: IKE_SA re-established"
+
+
+def test_a_removal_predicts_its_sas_and_a_load_disrupts_nothing():
+    state = LiveState(frozenset(["c1"]), frozenset(["vpnd-c1"]), (up("c1", "8"),))
+    [step] = plan_namespace(NS, {}, {"c1": applied("c1")}, state)
+    assert (step.disrupts.ike_sas, step.disrupts.interrupts_traffic) == (("8",), True)
+    [new] = plan_namespace(NS, {"c2": desired("c2")}, {}, live())
+    assert new.disrupts.to_dict() == {"ike_sas": [], "child_sas": [],
+                                      "interrupts_traffic": False, "why": ""}
+
+
+def test_plan_json_matches_its_published_schema():
+    import json
+    from pathlib import Path
+
+    import jsonschema
+    schema = json.loads((Path(__file__).resolve().parents[2] / "conf" / "plan.schema.json")
+                        .read_text())
+    jsonschema.Draft202012Validator.check_schema(schema)
+    state = LiveState(frozenset(["c1", "c3"]), frozenset(["vpnd-c1", "vpnd-c3"]),
+                      (up("c1", "4"), up("c3", "6")))
+    steps = plan_namespace(NS, {"c1": desired("c1", fp="fp2"), "c2": desired("c2")},
+                           {"c1": applied("c1"), "c3": applied("c3")}, state)
+    assert {s.reason for s in steps} == {"changed", "new", "removed"}
+    jsonschema.validate([s.to_dict() for s in steps], schema)
+    reasons = set(schema["items"]["properties"]["reason"]["enum"])
+    from vpnd.plan import UPKEEP
+    assert set(UPKEEP) <= reasons

@@ -43,6 +43,10 @@ def test_a_duplicate_is_ended_only_once_it_has_lasted_the_grace_period():
     assert actions(steps) == [TerminateDuplicate("c1", "ike", "2")]
     assert [s.reason for s in steps] == ["duplicate"] and all(s.upkeep for s in steps)
     assert recheck is None
+    # The plan says what it ends, and that the kept SA carries the traffic.
+    assert steps[0].disrupts.to_dict() == {
+        "ike_sas": ["2"], "child_sas": [], "interrupts_traffic": False,
+        "why": "a duplicate IKE_SA: the other carries the traffic"}
 
 
 def test_a_duplicate_that_resolves_itself_in_the_grace_period_is_left_alone():

@@ -112,7 +112,11 @@ class Observed:
                 current[key] = (state, conn["since"])
                 if self.since.get(key, (None,))[0] != state:
                     changed.append((service["id"], cid, ns, *state))
-                if conn["status"] == status_mod.ACTIVE:
-                    self.failures.pop((ns, cid), None)
+                    # Coming up clears what failed before. Only coming up:
+                    # a failure charon logs while a report still shows the
+                    # SA it is about to lose (the view not yet refreshed)
+                    # is what the next report must show.
+                    if conn["status"] == status_mod.ACTIVE:
+                        self.failures.pop((ns, cid), None)
         self.since = current
         return changed

@@ -3,6 +3,13 @@
 Pure: charon's log messages (VICI `log` events, levels 0-1) in, a short
 reason an operator can act on out. The table is ordered: the first pattern
 that matches wins. Messages that say nothing about failure give None.
+
+Each reason is one a real charon brings about in a test
+(tests/system/test_reasons_on_the_wire.py, test_behaviour.py). Not here:
+"the peer's identities match no connection" - the responder logs "no
+matching peer config found" before it has picked a connection, so the
+line names none (`<2>`, not `<c1 2>`) and cannot be put on one; the
+initiator gets AUTHENTICATION_FAILED, which says "PSK or identities".
 """
 from __future__ import annotations
 
@@ -12,7 +19,6 @@ AUTH_FAILED = "authentication failed (PSK or identities do not match the peer's)
 NO_PROPOSAL = "no proposal chosen (algorithms do not match the peer's)"
 TS_UNACCEPTABLE = "traffic selectors unacceptable (CIDRs do not match the peer's)"
 PEER_UNREACHABLE = "peer unreachable (no answer to IKE)"
-NO_PEER_CONFIG = "the peer's identities match no connection here"
 DELETED_BY_PEER = "deleted by the peer"
 
 _TABLE = [
@@ -21,11 +27,10 @@ _TABLE = [
                 r"message parsing failed.*(hash|auth)", re.I), AUTH_FAILED),
     (re.compile(r"NO_PROPOSAL_CHOSEN|no acceptable proposal found|"
                 r"no proposal (chosen|found)", re.I), NO_PROPOSAL),
-    (re.compile(r"TS_UNACCEPTABLE|no acceptable traffic selectors|"
+    (re.compile(r"TS_UNACCEPT|no acceptable traffic selectors|traffic selectors .* unacceptable|"
                 r"INVALID_ID_INFORMATION", re.I), TS_UNACCEPTABLE),
     (re.compile(r"giving up after \d+ retransmits|peer not responding|"
                 r"DPD check timed out|establishing .* timed out", re.I), PEER_UNREACHABLE),
-    (re.compile(r"no matching peer config found|no IKE config found", re.I), NO_PEER_CONFIG),
     (re.compile(r"received DELETE for IKE_SA", re.I), DELETED_BY_PEER),
 ]
 

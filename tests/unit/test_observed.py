@@ -45,6 +45,17 @@ def test_report_changes_nothing_settle_books_it():
     assert seen.failures == {} and seen.since[("svc", "c1")] == (("ACTIVE", ""), "T3")
 
 
+def test_a_failure_logged_while_a_stale_report_still_shows_active_is_kept():
+    """charon logs "received DELETE" before vpnd has looked again: the report
+    published meanwhile still says ACTIVE, and must not clear the reason."""
+    seen = Observed(views={"ns1": NamespaceView(UP)})
+    seen.settle(seen.report(state(), {}, {}, now="T1"))  # ACTIVE, settled
+    seen.take("ns1", "log", {"ikesa-name": "c1", "msg": "received DELETE for IKE_SA c1[1]"})
+    seen.settle(seen.report(state(), {}, {}, now="T2"))  # still the old view: ACTIVE
+    seen.views["ns1"] = NamespaceView(LOADED)  # the look after: the SA is gone
+    assert conn(seen.report(state(), {}, {}, now="T3"))["reason"] == "deleted by the peer"
+
+
 def test_rekeys_are_counted_per_connection_from_events():
     seen = Observed(views={"ns1": NamespaceView(UP)})
     assert seen.take("ns1", "child-rekey", {"c1": {}}) == (True, None)

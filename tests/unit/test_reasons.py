@@ -15,7 +15,7 @@ from vpnd import reasons
     ("received TS_UNACCEPTABLE notify, no CHILD_SA built", reasons.TS_UNACCEPTABLE),
     ("giving up after 4 retransmits", reasons.PEER_UNREACHABLE),
     ("DPD check timed out, enforcing DPD action", reasons.PEER_UNREACHABLE),
-    ("no matching peer config found", reasons.NO_PEER_CONFIG),
+    ("no matching peer config found", None),  # names no connection: not attributable
     ("received DELETE for IKE_SA c1[3]", reasons.DELETED_BY_PEER),
     ("IKE_SA c1[1] established between 203.0.113.1...203.0.113.2", None),
     ("sending DPD request", None),

@@ -24,7 +24,11 @@ Key = tuple[str, str]  # (namespace, connection id)
 class Observed:
     views: dict[str, NamespaceView] = field(default_factory=dict)
     failures: dict[Key, str] = field(default_factory=dict)  # charon's log says why
-    rekeys: dict[Key, int] = field(default_factory=dict)
+    # (IKE rekeys, CHILD rekeys) per connection, counted from charon's
+    # events since `counting_since` (this vpnd's start; not kept over a
+    # restart, so status says from when it counts)
+    rekeys: dict[Key, tuple[int, int]] = field(default_factory=dict)
+    counting_since: str = ""
     mtu: dict[Key, str] = field(default_factory=dict)  # how the route MTU stands
     capability_errors: dict[Key, str] = field(default_factory=dict)  # get-algorithms
     apply_errors: dict[Key, str] = field(default_factory=dict)  # a refused write
@@ -46,7 +50,9 @@ class Observed:
             return False, None
         if label in ("ike-rekey", "child-rekey"):
             for name in (k for k in event if k != "up"):
-                self.rekeys[(ns, name)] = self.rekeys.get((ns, name), 0) + 1
+                ike, child = self.rekeys.get((ns, name), (0, 0))
+                self.rekeys[(ns, name)] = (ike + 1, child) if label == "ike-rekey" \
+                    else (ike, child + 1)
         return True, None  # ike-updown, child-updown, subscribed, disconnected
 
     # --- errors ----------------------------------------------------------
@@ -90,7 +96,10 @@ class Observed:
                 state = (conn["status"], conn.get("reason", ""))
                 began = self.since.get((service["id"], cid))
                 conn["since"] = began[1] if began and began[0] == state else now
-                conn["rekeys"] = self.rekeys.get(key, 0)
+                ike, child = self.rekeys.get(key, (0, 0))
+                conn["rekeys"] = ike + child
+                conn["ike_rekeys"], conn["child_rekeys"] = ike, child
+                conn["rekeys_since"] = self.counting_since
                 if conn["status"] == status_mod.ACTIVE and key in self.mtu:
                     conn["mtu"] = self.mtu[key]
         return report

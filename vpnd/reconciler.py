@@ -64,7 +64,8 @@ class Reconciler:
         self.namespace_exists = namespace_exists
         self.clock = clock
         self.log = log.get()
-        self.observed = Observed()
+        self.observed = Observed(counting_since=time.strftime("%Y-%m-%dT%H:%M:%SZ",
+                                                              time.gmtime()))
         self.upkeep = Upkeep()
         self.applier = Applier(driver, self.record, self.observed, self.log, clock)
         self.checks = CharonChecks(driver, self.observed, self.log, clock,

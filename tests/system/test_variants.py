@@ -166,3 +166,26 @@ def test_algorithm_families_negotiate_with_the_plugins_vpnd_loads(
     assert status["ike_sa"]["algorithms"] == ike_algs
     assert status["child_sas"]["c1"]["algorithms"].startswith(esp_algs)
     assert lab.ping(lab.a.host, lab.b.host4, count=2)
+
+
+def test_ipv4_in_ipv6_and_ipv6_in_ipv4_carry_traffic(lab, vpnd_factory):
+    a, b = vpnd_factory("a"), vpnd_factory("b")
+    for v, me, peer, side in ((a, lab.a, lab.b, "a"), (b, lab.b, lab.a, "b")):
+        # c46: LAN IPv4 over the IPv6 WAN; c64: LAN IPv6 over the IPv4 WAN.
+        c46 = connection("c46", me, peer, PSK, external_ip=me.wan6,
+                         peer_address=peer.wan6, peer_id=peer.wan6)
+        c64 = connection("c64", me, peer, PSK, v6=True, external_ip=me.wan4,
+                         peer_address=peer.wan4, peer_id=peer.wan4)
+        v.write("svc.json", service(f"svc-{side}", me, [c46, c64]))
+        v.start()
+    for v, side in ((a, "a"), (b, "b")):
+        v.wait_conn(f"svc-{side}", "c46"), v.wait_conn(f"svc-{side}", "c64")
+    wait_converged([(a, lab.a.gw), (b, lab.b.gw)], ["c46", "c64"])
+    assert lab.ping(lab.a.host, lab.b.host4, count=3)
+    assert lab.ping(lab.a.host, lab.b.host6, count=3)
+    status = {c: a.conn_status("svc-a", c) for c in ("c46", "c64")}
+    assert status["c46"]["child_sas"]["c46"]["remote_ts"] == [lab.b.lan4]
+    assert status["c64"]["child_sas"]["c64"]["remote_ts"] == [lab.b.lan6]
+    # Each CHILD_SA carried what went through it.
+    sas = {sa.name: sa for sa in b.vici(lab.b.gw).live_state().sas}
+    assert sas["c46"].children[0].packets_in >= 3 and sas["c64"].children[0].packets_in >= 3

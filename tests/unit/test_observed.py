@@ -61,7 +61,8 @@ def test_rekeys_are_counted_per_connection_from_events():
     assert seen.take("ns1", "child-rekey", {"c1": {}}) == (True, None)
     seen.take("ns1", "ike-rekey", {"c1": {}})
     seen.take("ns2", "ike-rekey", {"c1": {}})
-    assert conn(seen.report(state(), {}, {}, now="T"))["rekeys"] == 2
+    c = conn(seen.report(state(), {}, {}, now="T"))
+    assert (c["rekeys"], c["ike_rekeys"], c["child_rekeys"]) == (2, 1, 1)
 
 
 def test_a_failure_charon_logs_is_taken_once_and_shown_as_the_reason():

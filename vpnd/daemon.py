@@ -11,16 +11,18 @@ anything missed) and the watchdog.
 """
 from __future__ import annotations
 
+import ipaddress
 import os
 import queue as queue_mod
 import select
 import signal
 import time
 
-from . import log, netns
+from . import __version__, log, netns
 from .config import Config
 from .drivers import compose
 from .inotify import Inotify
+from .metric_families import Rounds, Snapshot
 from .notify import Notifier, summary
 from .reconciler import Reconciler
 from .statefiles import is_state_file
@@ -33,6 +35,13 @@ EVENT_DELAY = 0.05
 STATUS_EVERY = 0.1
 
 __all__ = ["Daemon", "FILES", "ns_key"]
+
+# kubelet's atomic writer (ConfigMap, Secret volumes): each visible file is
+# a link into `..data/`, itself a link to a timestamped directory; an update
+# writes a new directory, points `..data_tmp` at it and renames that over
+# `..data`. That rename (IN_MOVED_TO "..data") is the moment to read: the
+# new directory is complete by then, so a half-written one is never read.
+KUBERNETES_DATA = "..data"
 
 
 class Daemon:
@@ -47,6 +56,8 @@ class Daemon:
         self._wake_fd: int | None = None
         self.workers = Workers(self.reconciler, self.queue, clock, self._wake, workers)
         self.notifier = Notifier()
+        self.rounds = Rounds()
+        self.metrics = None  # metrics.Metrics, once run() starts it
         self._signals: list[int] = []
         self._status_at = 0.0
 
@@ -61,6 +72,7 @@ class Daemon:
         old_handlers = {s: signal.signal(s, self._on_signal) for s in handled}
         watcher = Inotify()
         try:
+            self._start_metrics()
             watcher.watch(self.config.state_dir)
             # Its parent too: a state dir removed and made again (or renamed
             # into place) is watched again at once.
@@ -79,10 +91,34 @@ class Daemon:
             for s, h in old_handlers.items():
                 signal.signal(s, h)
             self.reconciler.on_event = lambda ns, label, event: None
+            if self.metrics is not None:
+                self.metrics.close()
             self.workers.close()
             self.reconciler.driver.close()
             for fd in (rfd, wfd, efd, self._wake_fd):
                 os.close(fd)
+
+    def _start_metrics(self) -> None:
+        wanted = self.config.metrics
+        if not (wanted.listen or wanted.textfile):
+            return
+        from .metrics import Metrics  # prometheus_client only when metrics are on
+        self.metrics = Metrics(self._snapshot, wanted.listen, wanted.textfile)
+        host = (wanted.listen or "").rpartition(":")[0].strip("[]")
+        if host and not ipaddress.ip_address(host).is_loopback:
+            self.log.warning("metrics served beyond loopback", listen=wanted.listen)
+
+    def _snapshot(self) -> Snapshot:
+        """What a scrape reads (from the metrics thread): what the loop
+        already holds, never a call to charon."""
+        rec = self.reconciler
+        return Snapshot(
+            report=rec.last_report or [],
+            charons={ns: v.live is not None for ns, v in dict(rec.observed.views).items()},
+            charon_restarts=dict(rec.observed.charon_restarts),
+            vici_writes=rec.driver.writes(),
+            invalid_files=len(rec.desired_state.problems()),
+            rounds=self.rounds, version=__version__)
 
     def _on_signal(self, signum, frame):
         self._signals.append(signum)
@@ -203,7 +239,14 @@ class Daemon:
             extra["errors"] = sorted(set(self.workers.errors.values()))
         self.reconciler.write_status(extra)
         self._status_at = now
+        if self.metrics is not None:
+            try:
+                self.metrics.write_textfile()
+            except OSError as e:
+                self.log.warning("metrics textfile not written", error=str(e))
         if done:
+            self.rounds.add(done["ms"] / 1000, bool(done["failed"]),
+                            done["trigger"] in ("resync", "start", "SIGHUP"), time.time())
             if done["changed"] or done["trigger"] not in ("resync", "look"):
                 self.log.info("reconciled", trigger=done["trigger"], keys=done["keys"],
                               changed=done["changed"], failed=done["failed"], ms=done["ms"])
@@ -249,8 +292,10 @@ class Daemon:
                     state = None  # the state dir came or went
                     if os.path.isdir(state_dir):
                         watcher.watch(state_dir)
-            elif not name:
-                state = None  # the directory itself, or a queue overflow
+            elif not name or name == KUBERNETES_DATA:
+                # The directory itself, a queue overflow, or a Kubernetes
+                # volume's atomic swap: every file may have changed.
+                state = None
             elif is_state_file(name) and state is not None:
                 state.add(os.path.join(directory, name))
         return state, netns_

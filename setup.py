@@ -1,8 +1,10 @@
+import re
+
 from setuptools import find_packages, setup
 
 setup(
     name="vpnd",
-    version="0.1.0",
+    version=re.search(r'__version__ = "([^"]+)"', open("vpnd/__init__.py").read())[1],
     description="On-node IPsec VPN control plane: Neutron VPNaaS JSON in, strongSwan tunnels out",
     python_requires=">=3.11",
     packages=find_packages(include=["vpnd", "vpnd.*"]),
@@ -13,9 +15,14 @@ setup(
         "sdnotify>=0.3.2,<0.4",
         "structlog>=23.1,<27",
         "PyYAML>=6.0,<7",
+        # The official Prometheus client: exposition formats, the HTTP
+        # server and the textfile writer, which we would otherwise write.
+        "prometheus_client>=0.16,<1",
     ],
     extras_require={"test": ["pytest>=7.4,<10", "jsonschema>=4.17,<5",
                              # Layering contracts (.importlinter), checked by the suite.
-                             "import-linter>=2.0,<3"]},
+                             "import-linter>=2.0,<3",
+                             # The Kubernetes API schemas, bundled: deploy/ is checked offline.
+                             "kubernetes-validate>=1.28,<2"]},
     entry_points={"console_scripts": ["vpnd=vpnd.cli:main"]},
 )

@@ -279,11 +279,45 @@ class Bench:
         self.row(f"6 peak RSS, N={n}", (rss, rss, rss), None, "<= 60 MB", rss <= 60, unit="MB")
         v.cleanup()
 
+        # (8) metrics at N: a scrape, and what metrics add to the peak RSS.
+        self.metrics(docs, n, reps, rss)
+
         # (4) status latency: an SA goes down or up until status.json says so.
         self.status_latency(reps)
 
         # (7) spread: many namespaces, few connections each.
         self.spread(self.args.spread_ns, self.args.spread_conns, reps)
+
+    def metrics(self, docs, n, reps, rss_without):
+        """vpnd with metrics on, in a namespace of the bench's own (its
+        loopback), the same N connections; scraped from inside it."""
+        mon = f"vbm{self.tag}"
+        new_namespace(mon)
+        self.namespaces.append(mon)
+        ip("-n", mon, "link", "set", "lo", "up")
+        v = self.new_vpnd("metrics", docs, metrics={"listen": "127.0.0.1:19577"})
+        v.start(wrap=("ip", "netns", "exec", mon))
+        wait_for(lambda: (v.status_document() or {}).get("vici_writes", 0) >= 2 * n, 600,
+                 interval=0.05, what="vpnd with metrics loaded")
+        scrape = ("import json, sys, time, urllib.request\n"
+                  "out = []\n"
+                  "for _ in range(int(sys.argv[1])):\n"
+                  "    t0 = time.monotonic()\n"
+                  "    body = urllib.request.urlopen('http://127.0.0.1:19577/metrics').read()\n"
+                  "    out.append(time.monotonic() - t0)\n"
+                  "assert b'vpnd_connection_up' in body\n"
+                  "print(json.dumps(out))")
+        done = subprocess.run(["ip", "netns", "exec", mon, sys.executable, "-c", scrape,
+                               str(max(reps, 5) * 4)], capture_output=True, text=True,
+                              check=True, timeout=300)
+        times = json.loads(done.stdout)
+        rss = peak_rss_mb(v.proc.pid)
+        m = median(times)
+        self.row(f"8 metrics scrape, N={n}", m, None, "<= 50 ms", m[0] <= 0.050)
+        added = rss - rss_without
+        self.row(f"8 metrics: peak RSS added, N={n}", (added, added, added), None, "<= 10 MB",
+                 added <= 10, unit="MB")
+        v.cleanup()
 
     def status_latency(self, reps):
         lab = TwoSites(prefix="vbl").create()
@@ -368,9 +402,9 @@ class Bench:
         return self.new_vpnd(name, [d for k, ns in enumerate(namespaces)
                                     for d in services(ns, per_ns, first=k * per_ns)])
 
-    def new_vpnd(self, name, docs) -> VpndProcess:
+    def new_vpnd(self, name, docs, **config) -> VpndProcess:
         """A vpnd (not started) with these state files, cleaned up at the end."""
-        v = VpndProcess(self.work / name, log_format="json")
+        v = VpndProcess(self.work / name, log_format="json", **config)
         self.vpnds.append(v)
         for d in docs:
             v.write(f"{d['id']}.json", d)

@@ -42,6 +42,7 @@ class CharonChecks:
         if self.driver.restart(ns):
             self.log.warning("charon restarted", reason="not answering",
                              seconds=round(self.clock() - since, 1))
+            self.observed.restarted(ns)
             del self._not_answering[ns]
             self.observed.views.pop(ns, None)  # the next look starts one
         return 0.2

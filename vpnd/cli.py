@@ -33,6 +33,9 @@ def main(argv: list[str] | None = None) -> int:
                                       "when that has been applied (for ExecReload=)")
     p.add_argument("--timeout", type=float, default=120)
     sub.add_parser("stop-charons", help="stop the charons vpnd started (ends their tunnels)")
+    p = sub.add_parser("health", help="for probes: exit 0 if the daemon's loop runs and no "
+                                      "namespace is failing, 1 if not (with why)")
+    p.add_argument("--alive", action="store_true", help="only that the loop runs")
     args = parser.parse_args(argv)
 
     if args.command == "check":
@@ -43,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"vpnd: {e}", file=sys.stderr)
         return EXIT_ERROR
     return {"run": _run, "doctor": _doctor, "plan": _plan, "status": _status, "reload": _reload,
+            "health": _health,
             "stop-charons": _stop_charons}[args.command](config, args)
 
 
@@ -189,6 +193,19 @@ def _detail(conn: dict) -> str:
     bytes_out = sum(c.get("bytes_out", 0) for c in children)
     algorithms = next(iter(children), {}).get("algorithms", "")
     return f"{algorithms}  in {bytes_in} B, out {bytes_out} B, rekeys {conn.get('rekeys', 0)}"
+
+
+def _health(config, args) -> int:
+    import time
+    from . import health, status
+    try:
+        doc = status.read(config.status_file)
+        os.kill(int(doc["pid"]), 0)
+    except (OSError, ValueError, KeyError, TypeError):
+        doc = None
+    ok, why = health.judge(doc, time.time(), config.status_interval, args.alive)
+    print(f"vpnd: {why}", file=sys.stdout if ok else sys.stderr)
+    return EXIT_OK if ok else EXIT_ERROR
 
 
 def _reload(config, args) -> int:

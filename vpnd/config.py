@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import ipaddress
 import os
 import pwd
 
@@ -29,6 +30,15 @@ class CharonConfig:
 
 
 @dataclass(frozen=True)
+class MetricsConfig:
+    # "ADDRESS:PORT" to serve Prometheus metrics on (off: None); loopback
+    # is what it is meant for: a scraper on the node, or a pod's sidecar.
+    listen: str | None = None
+    # A node_exporter textfile collector path (*.prom), written atomically.
+    textfile: str | None = None
+
+
+@dataclass(frozen=True)
 class Config:
     state_dir: str = "/etc/vpnd/state.d"
     run_dir: str = "/run/vpnd"
@@ -44,6 +54,7 @@ class Config:
     # the user vpnd runs as): in the config a user name or a number.
     state_owner: int | None = None
     charon: CharonConfig = field(default_factory=CharonConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
 
     @property
     def status_file(self) -> str:
@@ -70,6 +81,30 @@ def load(path: str) -> Config:
     return parse(data if data is not None else {}, path)
 
 
+def _metrics(metrics, fail) -> MetricsConfig:
+    if not isinstance(metrics, dict):
+        fail("metrics", "must be a mapping")
+    for key in metrics:
+        if key not in ("listen", "textfile"):
+            fail(f"metrics.{key}", "unknown key (known: listen, textfile)")
+    listen = metrics.get("listen")
+    if listen is not None:
+        host, _, port = str(listen).rpartition(":")
+        try:
+            ipaddress.ip_address(host.strip("[]"))
+            ok = isinstance(listen, str) and 1 <= int(port) <= 65535
+        except ValueError:
+            ok = False
+        if not ok:
+            fail("metrics.listen", f"must be ADDRESS:PORT (127.0.0.1:9576, [::1]:9576), "
+                                   f"not {listen!r}")
+    textfile = metrics.get("textfile")
+    if textfile is not None and not (isinstance(textfile, str) and textfile.startswith("/")
+                                     and textfile.endswith(".prom")):
+        fail("metrics.textfile", f"must be an absolute path ending in .prom, not {textfile!r}")
+    return MetricsConfig(listen=listen, textfile=textfile)
+
+
 def _uid(owner, fail) -> int:
     if isinstance(owner, int) and not isinstance(owner, bool) and 0 <= owner < 2**32 - 1:
         return owner
@@ -89,7 +124,8 @@ def parse(data, path: str = "<config>") -> Config:
         fail("(top level)", "must be a mapping of keys to values")
     defaults = Config()
     known = {"state_dir", "run_dir", "data_dir", "resync_interval", "status_interval",
-             "log_format", "log_level", "state_file_max_bytes", "state_owner", "charon"}
+             "log_format", "log_level", "state_file_max_bytes", "state_owner", "charon",
+             "metrics"}
     for key in data:
         if key not in known:
             fail(key, f"unknown key (known: {', '.join(sorted(known))})")
@@ -118,6 +154,8 @@ def parse(data, path: str = "<config>") -> Config:
         if value not in allowed:
             fail(key, f"must be one of {', '.join(allowed)}, not {value!r}")
         values[key] = value
+
+    values["metrics"] = _metrics(data.get("metrics") or {}, fail)
 
     charon = data.get("charon", {}) or {}
     if not isinstance(charon, dict):

@@ -33,6 +33,11 @@ class Observed:
     capability_errors: dict[Key, str] = field(default_factory=dict)  # get-algorithms
     apply_errors: dict[Key, str] = field(default_factory=dict)  # a refused write
     charon_problems: dict[str, str] = field(default_factory=dict)  # namespace -> why
+    # namespace -> times vpnd started its charon again (it died, or stopped answering)
+    charon_restarts: dict[str, int] = field(default_factory=dict)
+
+    def restarted(self, ns: str) -> None:
+        self.charon_restarts[ns] = self.charon_restarts.get(ns, 0) + 1
     # (service id, connection id) -> ((status, reason), when it began)
     since: dict[tuple[str, str], tuple[tuple[str, str], str]] = field(default_factory=dict)
 

@@ -253,6 +253,8 @@ class Reconciler:
             except DriverUnavailable as e:
                 self.log.warning("charon lost", error=str(e))
                 self.observed.views[ns] = NamespaceView(None, unreachable(e))
+                if self.config.charon.mode != "external":
+                    self.observed.restarted(ns)  # the look below starts it again
         return self.driver.live_state(ns, start=not dry_run)
 
     def _live_of_changed(self, ns: str, wanted: dict, recorded: dict) -> LiveState:

@@ -18,7 +18,8 @@ def test_benchmark_smoke_run_prints_every_figure_and_cleans_up():
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr
     for figure in ("1 cold start", "2 one change", "3 resync", "4 status latency",
-                   "5 idle CPU", "6 peak RSS", "7 spread"):
+                   "5 idle CPU", "6 peak RSS", "7 spread", "8 metrics scrape",
+                   "8 metrics: peak RSS added"):
         assert figure in result.stdout, result.stdout
     assert "swanctl --load-all" in result.stdout
     after = set(subprocess.run(["ip", "netns", "list"], capture_output=True,

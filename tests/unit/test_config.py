@@ -33,10 +33,20 @@ def test_the_shipped_default_file_parses(tmp_path):
     ([], "(top level): must be a mapping"),
     ({"state_owner": "no-such-user-x1"}, "state_owner: no such user 'no-such-user-x1'"),
     ({"state_owner": -1}, "state_owner: must be a user name or a uid"),
+    ({"metrics": {"listen": "localhost:9576"}}, "metrics.listen: must be ADDRESS:PORT"),
+    ({"metrics": {"listen": "127.0.0.1:99999"}}, "metrics.listen: must be ADDRESS:PORT"),
+    ({"metrics": {"textfile": "vpnd.txt"}}, "metrics.textfile: must be an absolute path"),
+    ({"metrics": {"port": 1}}, "metrics.port: unknown key"),
 ])
 def test_bad_values_name_the_key(data, key):
     with pytest.raises(ConfigError, match=r"^f\.yaml: " + key.replace("(", r"\(").replace(")", r"\)")):
         parse(data, "f.yaml")
+
+
+def test_metrics_are_off_unless_asked_for():
+    assert parse({}).metrics.listen is None and parse({}).metrics.textfile is None
+    on = parse({"metrics": {"listen": "[::1]:9576", "textfile": "/var/lib/node/vpnd.prom"}})
+    assert (on.metrics.listen, on.metrics.textfile) == ("[::1]:9576", "/var/lib/node/vpnd.prom")
 
 
 def test_state_owner_is_a_user_name_or_a_uid():

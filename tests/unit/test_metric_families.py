@@ -6,7 +6,7 @@ import calendar
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.registry import Collector
 
-from vpnd.metric_families import Rounds, Snapshot, families
+from vpnd.metric_families import Rounds, Snapshot, connection_exposition, families
 
 
 def conn(status="ACTIVE", **extra):
@@ -33,7 +33,7 @@ def exposition(snap, now=SINCE + 42.0) -> str:
             return families(snap, now)
     registry = CollectorRegistry(auto_describe=False)
     registry.register(One())
-    return generate_latest(registry).decode()
+    return connection_exposition(snap.report, now) + generate_latest(registry).decode()
 
 
 def test_a_connection_has_up_status_traffic_age_and_rekeys_by_its_ids():
@@ -79,3 +79,13 @@ def test_series_stay_bounded_at_a_thousand_connections():
     series = [l for l in text.splitlines() if l and not l.startswith("#")]
     per_connection = 1 + 3 + 1 + 2 + 2 + 2  # up, status x3, age, bytes, packets, rekeys
     assert len(series) < 1000 * per_connection + 50
+
+
+def test_the_text_written_by_hand_parses_as_the_exposition_format():
+    from prometheus_client.parser import text_string_to_metric_families
+    odd = {"c1": conn(), "$.ipsec_site_connections[1]": conn("ERROR")}
+    parsed = {f.name: f for f in text_string_to_metric_families(exposition(snapshot(odd)))}
+    assert parsed["vpnd_connection_up"].type == "gauge"
+    assert parsed["vpnd_connection_bytes"].type == "counter"
+    up = {s.labels["connection"]: s.value for s in parsed["vpnd_connection_up"].samples}
+    assert up == {"c1": 1.0, "$.ipsec_site_connections[1]": 0.0}

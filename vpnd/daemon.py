@@ -58,6 +58,7 @@ class Daemon:
         self.notifier = Notifier()
         self.rounds = Rounds()
         self.metrics = None  # metrics.Metrics, once run() starts it
+        self._textfile_error: str | None = None
         self._signals: list[int] = []
         self._status_at = 0.0
 
@@ -242,8 +243,11 @@ class Daemon:
         if self.metrics is not None:
             try:
                 self.metrics.write_textfile()
+                self._textfile_error = None
             except OSError as e:
-                self.log.warning("metrics textfile not written", error=str(e))
+                if str(e) != self._textfile_error:  # once, not at every status
+                    self.log.warning("metrics textfile not written", error=str(e))
+                    self._textfile_error = str(e)
         if done:
             self.rounds.add(done["ms"] / 1000, bool(done["failed"]),
                             done["trigger"] in ("resync", "start", "SIGHUP"), time.time())

@@ -124,3 +124,14 @@ def vpnd_factory(tmp_path):
     yield make
     for v in made:
         v.cleanup()
+
+
+def one_tunnel(lab, vpnd_factory, psk: str) -> tuple[VpndProcess, VpndProcess]:
+    """A vpnd at each gateway with connection c1 between them, up and settled."""
+    a, b = vpnd_factory("a"), vpnd_factory("b")
+    for v, me, peer, side in ((a, lab.a, lab.b, "a"), (b, lab.b, lab.a, "b")):
+        v.write("svc.json", service(f"svc-{side}", me, [connection("c1", me, peer, psk)]))
+        v.start()
+    a.wait_conn("svc-a", "c1"), b.wait_conn("svc-b", "c1")
+    wait_converged([(a, lab.a.gw), (b, lab.b.gw)], ["c1"])
+    return a, b

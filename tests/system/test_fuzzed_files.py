@@ -9,7 +9,7 @@ from collections import Counter
 
 import pytest
 
-from conftest import connection, require_system, service, wait_converged
+from conftest import one_tunnel, require_system
 from lab.fuzz import payloads
 from lab.fuzzcheck import check
 from lab.testbed import wait_for
@@ -59,12 +59,7 @@ def _drop(state_dir, name: str, raw: bytes):
 
 @pytest.mark.fault
 def test_a_thousand_fuzzed_files_in_batches_break_nothing(lab, vpnd_factory, figure):
-    a, b = vpnd_factory("a"), vpnd_factory("b")
-    for v, me, peer, side in ((a, lab.a, lab.b, "a"), (b, lab.b, lab.a, "b")):
-        v.write("svc.json", service(f"svc-{side}", me, [connection("c1", me, peer, PSK)]))
-        v.start()
-    a.wait_conn("svc-a", "c1"), b.wait_conn("svc-b", "c1")
-    wait_converged([(a, lab.a.gw), (b, lab.b.gw)], ["c1"])
+    a, b = one_tunnel(lab, vpnd_factory, PSK)
     before = {sa.name: sa.uniqueid for sa in a.vici(lab.a.gw).live_state().sas}
 
     # A namespace that does not exist: what a valid payload says is

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import connection, require_system, service, wait_converged
+from conftest import one_tunnel, require_system
 from lab.factory import service_doc
 from lab.testbed import wait_for
 
@@ -78,12 +78,7 @@ def error_of(v, path) -> str | None:
 def test_each_hostile_file_is_an_error_by_name_and_the_tunnel_does_not_notice(
         lab, vpnd_factory, tmp_path, figure):
     require_system()
-    a, b = vpnd_factory("a"), vpnd_factory("b")
-    for v, me, peer, side in ((a, lab.a, lab.b, "a"), (b, lab.b, lab.a, "b")):
-        v.write("svc.json", service(f"svc-{side}", me, [connection("c1", me, peer, PSK)]))
-        v.start()
-    a.wait_conn("svc-a", "c1"), b.wait_conn("svc-b", "c1")
-    wait_converged([(a, lab.a.gw), (b, lab.b.gw)], ["c1"])
+    a, b = one_tunnel(lab, vpnd_factory, PSK)
     before = {sa.name: sa.uniqueid for sa in a.vici(lab.a.gw).live_state().sas}
     outside = tmp_path / "outside"
     outside.mkdir()

@@ -8,12 +8,15 @@ from .mtu import TABLE, Route
 
 
 
+# flags=0: pyroute2 opens the namespace, and by default would create it if
+# it were gone (removed between vpnd's check and this read): vpnd must
+# never make a router namespace appear.
 def read(namespace: str) -> list[Route]:
     # Imported here: pyroute2 costs 60 ms at start, and a cold start
     # should not wait for what only ACTIVE tunnels need.
     from pyroute2 import IPRoute
     routes = []
-    with IPRoute(netns=namespace) as ipr:
+    with IPRoute(netns=namespace, flags=0) as ipr:
         links = {link["index"]: link.get("mtu") for link in ipr.get_links()}
         for route in ipr.route("dump", table=TABLE):
             dst = route.get("dst")
@@ -33,7 +36,7 @@ def set_mtu(namespace: str, route: Route, mtu: int) -> None:
     """Replace the route with `mtu` on it; 0: with no route MTU."""
     from pyroute2 import IPRoute
     metrics = {"metrics": {"mtu": mtu}} if mtu else {}
-    with IPRoute(netns=namespace) as ipr:
+    with IPRoute(netns=namespace, flags=0) as ipr:
         ipr.route("replace", table=TABLE, **metrics, **dict(route.attrs))
 
 

@@ -18,7 +18,7 @@ from .plan import Intent, LoadConn, LoadShared, SetRouteMtu, Step, TerminateIke
 # Log events for upkeep steps (kept from before they were steps: journal
 # queries and operators know them by these names).
 _UPKEEP_EVENTS = {"duplicate": "duplicate SA ended", "no SA": "initiating",
-                  "mtu": "route mtu set"}
+                  "mtu": "route mtu set", "standby": "standby SAs ended"}
 
 
 def only_loads(step: Step) -> bool:

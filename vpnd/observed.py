@@ -10,14 +10,18 @@ one (since, failures cleared by ACTIVE) and says which statuses changed.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from . import reasons
 from . import status as status_mod
 from .desired import DesiredState
 from .status import NamespaceView
+from .standby import reason as standby_reason
 
 Key = tuple[str, str]  # (namespace, connection id)
+# charon's kernel-netlink: "203.0.113.9 appeared on wan", "... disappeared from wan"
+_ADDRESS_MOVED = re.compile(r"^\S+ (appeared on|disappeared from) \S+$")
 
 
 @dataclass
@@ -33,6 +37,8 @@ class Observed:
     capability_errors: dict[Key, str] = field(default_factory=dict)  # get-algorithms
     apply_errors: dict[Key, str] = field(default_factory=dict)  # a refused write
     charon_problems: dict[str, str] = field(default_factory=dict)  # namespace -> why
+    # namespace -> connection -> its local address, not on this node (standby.py)
+    standby: dict[str, dict[str, str]] = field(default_factory=dict)
     # namespace -> times vpnd started its charon again (it died, or stopped answering)
     charon_restarts: dict[str, int] = field(default_factory=dict)
 
@@ -48,6 +54,10 @@ class Observed:
         may have moved, so it is worth a look; a newly reported failure as
         (connection, reason, charon's message) or None)."""
         if label == "log":
+            if _ADDRESS_MOVED.search(event.get("msg", "")):
+                # charon's kernel-netlink saw an address come or go in its
+                # namespace (an HA router's VIP moving): look at once.
+                return True, None
             name, reason = event.get("ikesa-name"), reasons.classify(event.get("msg", ""))
             if name and reason and self.failures.get((ns, name)) != reason:
                 self.failures[(ns, name)] = reason
@@ -101,6 +111,9 @@ class Observed:
                 state = (conn["status"], conn.get("reason", ""))
                 began = self.since.get((service["id"], cid))
                 conn["since"] = began[1] if began and began[0] == state else now
+                absent = self.standby.get(ns, {}).get(cid)
+                if absent and conn["status"] != status_mod.ACTIVE:
+                    conn["status"], conn["reason"] = status_mod.DOWN, standby_reason(absent)
                 ike, child = self.rekeys.get(key, (0, 0))
                 conn["rekeys"] = ike + child
                 conn["ike_rekeys"], conn["child_rekeys"] = ike, child

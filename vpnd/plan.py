@@ -48,7 +48,7 @@ class AppliedConn:
     parts: str = field(default="", compare=False)
 
 
-UPKEEP = ("duplicate", "no SA", "mtu")
+UPKEEP = ("duplicate", "no SA", "mtu", "standby")
 
 # --- actions: each is one write (VICI, or netlink for a route MTU) -------
 
@@ -69,10 +69,13 @@ class LoadConn:
     # the peer may still hold the SAs that died with it, so the first
     # IKE_SA tells it to clear them (INITIAL_CONTACT).
     initial_contact: bool = False
+    # Its local address is not on this node (standby.py): loaded, not started.
+    start: bool = True
 
     def describe(self) -> str:
-        return f"load-conn {self.name}" + (" with INITIAL_CONTACT" if self.initial_contact
-                                            else "")
+        return (f"load-conn {self.name}" + (" with INITIAL_CONTACT" if self.initial_contact
+                                             else "")
+                + ("" if self.start else " (standby: not started)"))
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ that is how one change lands within a round trip or two.
 """
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import os
 import time
@@ -16,7 +17,8 @@ from dataclasses import dataclass
 
 import structlog
 
-from . import log, mtu, netns, publish, routes
+from . import addresses, log, mtu, netns, publish, routes
+from . import standby as standby_mod
 from .apply import Applier
 from .charon_checks import CharonChecks, unreachable
 from .desired import DesiredState
@@ -24,7 +26,7 @@ from .drivers.base import Driver
 from .errors import CharonNotAnswering, DriverUnavailable
 from .live import EMPTY, LiveState
 from .observed import Observed
-from .plan import Step, plan_namespace
+from .plan import LoadConn, Step, plan_namespace
 from .record import Record
 from .render import Renderer, Rendered
 from .statefiles import LAST_VALID, StateDir
@@ -160,11 +162,18 @@ class Reconciler:
         if live is not EMPTY:
             self.checks.check(ns)
             desired = self.checks.drop_unsupported(ns, desired, whole=scope is None)
+        standby = self._standby(ns, scope)
         steps = plan_namespace(ns, desired, applied, live, self.desired_state.held,
                                self.record.intended(ns), self.desired_state.held_names(ns))
+        if standby:
+            steps = tuple(_not_started(s, standby) for s in steps)
         upkeep, recheck, missing = (), None, ()
         if scope is None and live is not EMPTY:
-            upkeep, recheck, missing = self._upkeep(ns, live, desired, retrying, dry_run)
+            came = frozenset(self.observed.standby.get(ns, {}).keys() - standby.keys())
+            if not dry_run:
+                self.observed.standby[ns] = standby
+            upkeep, recheck, missing = self._upkeep(ns, live, desired, retrying, dry_run,
+                                                    standby, came)
         if dry_run:
             views[ns] = NamespaceView(live)
             return (*steps, *upkeep), Done()
@@ -204,12 +213,28 @@ class Reconciler:
                          first=REINITIATE_FIRST, recheck=recheck)
         return RequeueAfter(recheck) if recheck is not None else Done()
 
-    def _upkeep(self, ns: str, live: LiveState, desired, retrying: bool, dry_run: bool):
+    def _standby(self, ns: str, scope) -> dict[str, str]:
+        """connection -> its local address, not on this node (HA routers:
+        the VIP is elsewhere). A full look reads the namespace's addresses;
+        a scoped one keeps what the last full look found."""
+        if scope is not None:
+            return dict(self.observed.standby.get(ns, {}))
+        present = None
+        if self.namespace_exists(ns):
+            try:
+                present = addresses.read(ns)
+            except Exception as e:  # netlink errors come in several kinds
+                self.log.warning("addresses not read", netns=ns, error=str(e))
+        return standby_mod.standby(self.rendered.conns.get(ns, {}), present)
+
+    def _upkeep(self, ns: str, live: LiveState, desired, retrying: bool, dry_run: bool,
+                standby=None, came=frozenset()):
         """Upkeep and route MTU steps for a full look at a namespace. A dry
         run shows what is pending, timers or not."""
         upkeep = Upkeep(grace=0) if dry_run else self.upkeep
         steps, recheck, missing = upkeep.plan(ns, live, self.record.applied(ns), desired,
-                                              self.clock(), retrying or dry_run)
+                                              self.clock(), retrying or dry_run,
+                                              standby, came)
         have_sa = live.ike_sas  # a property that builds a set: once
         up = [c for name, c in desired.items() if name in have_sa]
         if up and self.namespace_exists(ns):
@@ -309,3 +334,12 @@ class Reconciler:
         if not dry_run:
             self.write_status()
         return PassResult(tuple(steps), failed, tuple(scope))
+
+
+def _not_started(step: Step, standby) -> Step:
+    """A step that loads a connection in standby loads it without starting it."""
+    if step.name not in standby:
+        return step
+    actions = tuple(dataclasses.replace(a, start=False) if isinstance(a, LoadConn) else a
+                    for a in step.actions)
+    return dataclasses.replace(step, actions=actions)

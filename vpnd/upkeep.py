@@ -19,7 +19,8 @@ import dataclasses
 from typing import Mapping
 
 from .live import LiveState
-from .plan import DesiredConn, Initiate, Step, TerminateDuplicate, disruption
+from .plan import DesiredConn, Initiate, Step, TerminateDuplicate, TerminateIke, disruption
+from .standby import reason as standby_reason
 from .workqueue import BACKOFF_MAX
 
 # How long a duplicate SA must persist before vpnd ends it (seconds): a
@@ -40,11 +41,22 @@ class Upkeep:
 
     def plan(self, ns: str, live: LiveState, loaded: Mapping[str, object],
              desired: Mapping[str, DesiredConn], now: float,
-             may_initiate: bool) -> tuple[tuple[Step, ...], float | None, tuple[str, ...]]:
+             may_initiate: bool, standby: Mapping[str, str] | None = None,
+             initiate_now: frozenset[str] = frozenset()
+             ) -> tuple[tuple[Step, ...], float | None, tuple[str, ...]]:
         """(upkeep steps due now, seconds until a duplicate is confirmed or
         None, the bi-directional connections that have no SA). `loaded`:
-        vpnd's connections in this charon (the record)."""
+        vpnd's connections in this charon (the record); `standby`:
+        connection -> its local address, absent from this node: its SAs
+        are ended, it is never initiated; `initiate_now`: connections whose
+        address has just come: initiated at once, not on a retry."""
+        standby = standby or {}
         steps = []
+        for name in sorted(n for n in standby if n in loaded and n in live.ike_sas):
+            ids = tuple(sorted(sa.uniqueid for sa in live.sas if sa.name == name))
+            steps.append(Step(ns, name, _service(loaded, name), "standby",
+                              (TerminateIke(name, ids),), None,
+                              disruption(live, ids, standby_reason(standby[name]))))
         seen = self._surplus_seen.get(ns, {})
         surplus = {a: seen.get(a, now) for name in loaded for a in duplicates(live, name)}
         confirmed = sorted((a for a, first in surplus.items() if now - first >= self.grace),
@@ -64,9 +76,10 @@ class Upkeep:
 
         have_sa = live.ike_sas
         missing = tuple(name for name in sorted(loaded)
-                        if name in desired and desired[name].initiates and name not in have_sa)
-        if may_initiate:
-            for name in missing:
+                        if name in desired and desired[name].initiates and name not in have_sa
+                        and name not in standby)
+        for name in missing:
+            if may_initiate or name in initiate_now:
                 want = desired[name]
                 steps.append(Step(ns, name, want.service_id, "no SA",
                                   (Initiate(name, want.children or (name,)),), None))

@@ -259,6 +259,7 @@ def test_namespace_that_appears_later_is_served_without_restart(lab, vpnd_factor
     a.wait_conn("svc-late", "c-late", "DOWN", reason=f"namespace {late} does not exist")
     try:
         ip("netns", "add", late)
+        ip("-n", late, "addr", "add", f"{lab.a.wan4}/32", "dev", "lo")  # its local address
         a.wait_conn("svc-late", "c-late", "DOWN", reason="waiting for the peer",
                     timeout=30)
         assert "c-late" in a.vici(late).live_state().conns

@@ -21,6 +21,8 @@ def test_a_stopped_charon_holds_no_other_namespace_and_is_recovered(lab, vpnd_fa
     # gw-a's vpnd also serves a second router namespace of its own.
     other = f"{lab.tag}-r2"
     ip("netns", "add", other)
+    # Its services' local address (203.0.113.1): not in standby there.
+    ip("-n", other, "addr", "add", "203.0.113.1/32", "dev", "lo")
     a = None
     try:
         a = vpnd_factory("a", status_interval=1, charon={

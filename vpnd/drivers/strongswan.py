@@ -13,7 +13,7 @@ from . import charon_plugins
 from .base import Driver
 from .charon_process import CharonInstances
 from .charon_algorithms import missing_algorithms
-from .strongswan_mapping import charon_settings, render, with_initial_contact
+from .strongswan_mapping import charon_settings, not_started, render, with_initial_contact
 from .vici_client import ViciClient
 from .vici_events import EventWatcher
 
@@ -209,4 +209,5 @@ class StrongswanDriver(Driver):
 
 
 def _conn_message(action: LoadConn) -> dict:
-    return with_initial_contact(action.message) if action.initial_contact else action.message
+    message = with_initial_contact(action.message) if action.initial_contact else action.message
+    return message if action.start else not_started(message)

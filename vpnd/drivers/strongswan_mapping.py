@@ -162,6 +162,14 @@ def with_initial_contact(conn_message: dict) -> dict:
     return {name: {**ike, "unique": "no"} for name, ike in conn_message.items()}
 
 
+def not_started(conn_message: dict) -> dict:
+    """A load-conn message whose CHILD_SAs charon does not start on load
+    (a connection in standby: its local address is on another node)."""
+    return {name: {**ike, "children": {c: {**child, "start_action": "none"}
+                                       for c, child in ike.get("children", {}).items()}}
+            for name, ike in conn_message.items()}
+
+
 def _ike_proposal(ike) -> str:
     enc = ENCRYPTION[ike.encryption_algorithm]
     dh = DH_GROUPS[ike.pfs]

@@ -126,9 +126,10 @@ def vpnd_factory(tmp_path):
         v.cleanup()
 
 
-def one_tunnel(lab, vpnd_factory, psk: str) -> tuple[VpndProcess, VpndProcess]:
-    """A vpnd at each gateway with connection c1 between them, up and settled."""
-    a, b = vpnd_factory("a"), vpnd_factory("b")
+def one_tunnel(lab, vpnd_factory, psk: str, **a_config) -> tuple[VpndProcess, VpndProcess]:
+    """A vpnd at each gateway with connection c1 between them, up and
+    settled; `a_config`: settings of gw-a's vpnd."""
+    a, b = vpnd_factory("a", **a_config), vpnd_factory("b")
     for v, me, peer, side in ((a, lab.a, lab.b, "a"), (b, lab.b, lab.a, "b")):
         v.write("svc.json", service(f"svc-{side}", me, [connection("c1", me, peer, psk)]))
         v.start()

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import connection, service, wait_converged
+from conftest import connection, one_tunnel, service, wait_converged
 from lab.factory import connection_doc, service_doc
 from lab.testbed import wait_for
 from vpnd.drivers.charon_process import CharonSpawner
@@ -19,13 +19,7 @@ PSK = "survival-psk-0e5"
 
 
 def pair(lab, vpnd_factory, **config):
-    a, b = vpnd_factory("a", **config), vpnd_factory("b")
-    for v, me, peer, side in ((a, lab.a, lab.b, "a"), (b, lab.b, lab.a, "b")):
-        v.write("svc.json", service(f"svc-{side}", me, [connection("c1", me, peer, PSK)]))
-        v.start()
-    a.wait_conn("svc-a", "c1"), b.wait_conn("svc-b", "c1")
-    wait_converged([(a, lab.a.gw), (b, lab.b.gw)], ["c1"])
-    return a, b
+    return one_tunnel(lab, vpnd_factory, PSK, **config)
 
 
 @pytest.mark.fault

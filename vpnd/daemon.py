@@ -23,7 +23,7 @@ from .config import Config
 from .drivers import compose
 from .inotify import Inotify
 from .metric_families import Rounds, Snapshot
-from .notify import Notifier, summary
+from .notify import Notifier
 from .reconciler import Reconciler
 from .statefiles import is_state_file
 from .workers import FILES, WORKERS, Workers, ns_key
@@ -114,11 +114,11 @@ class Daemon:
         already holds, never a call to charon."""
         rec = self.reconciler
         return Snapshot(
-            report=rec.last_report or [],
+            report=rec.last_report,
             charons={ns: v.live is not None for ns, v in dict(rec.observed.views).items()},
             charon_restarts=dict(rec.observed.charon_restarts),
             vici_writes=rec.driver.writes(),
-            invalid_files=len(rec.desired_state.problems()),
+            invalid_files=rec.status.counts["problems"],
             rounds=self.rounds, version=__version__)
 
     def _on_signal(self, signum, frame):
@@ -163,7 +163,7 @@ class Daemon:
         next_status = now + self.config.status_interval
         watchdog = self.notifier.watchdog_interval()
         next_watchdog = now
-        reported = None  # the report last summarised for STATUS=
+        reported = None  # the status version last summarised for STATUS=
         while True:
             deadlines = [next_resync, next_status]
             if (due := self.queue.next_due()) is not None:
@@ -210,11 +210,10 @@ class Daemon:
             self.workers.collect()
             self.workers.dispatch()
             self._publish()
-            if self.reconciler.last_report is not reported:
-                # Only for a new report: summing 1000 connections on every
-                # wake-up is work the loop need not do.
-                reported = self.reconciler.last_report
-                self.notifier.status(summary(reported))
+            if self.reconciler.status.version != reported:
+                # Only when an entry moved (the book keeps the counts).
+                reported = self.reconciler.status.version
+                self.notifier.status(self.reconciler.status.summary())
             if watchdog is not None and self.clock() >= next_watchdog:
                 # Only from the loop itself, and only while it is healthy: a
                 # wedged loop, or a dead event session, gets vpnd restarted.
@@ -228,7 +227,12 @@ class Daemon:
         reload only now that it has been applied."""
         done = self.workers.end_round()
         now = self.clock()
-        if not (force or done or (self.workers.running and now - self._status_at >= STATUS_EVERY)
+        # A long round (a cold start) shows its progress; a short one (a
+        # change) is not slowed by writing status before it has landed.
+        progress = self.workers.running and self.workers.round is not None and \
+            now - self.workers.round["started"] >= STATUS_EVERY and \
+            now - self._status_at >= STATUS_EVERY
+        if not (force or done or progress
                 or (self.reconciler.record.problem and now - self._status_at >= 1.0)):
             return
         if done:

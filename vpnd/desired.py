@@ -1,4 +1,6 @@
-"""What the state directory asks for, as vpnd acts on it. Pure data."""
+"""What the state directory asks for, as vpnd acts on it. Pure data, kept
+up to date file by file (statefiles.StateDir): a change costs its own
+file, not a rebuild of everything."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -7,15 +9,16 @@ from .errors import InputError
 from .model import Service
 
 
-@dataclass(frozen=True)
+@dataclass
 class DesiredState:
-    """The state directory as vpnd will act on it."""
+    """The state directory as vpnd will act on it. Changed only by the
+    loop's thread; other threads read single entries, or take a copy."""
 
     services: dict[str, Service]  # file -> service (current or last valid)
     errors: dict[str, list[InputError]]  # file -> problems (file invalid now)
     # Invalid files with no valid version known to this process: whatever
     # they applied before stays as it is.
-    held: frozenset[str] = field(default_factory=frozenset)
+    held: set[str] = field(default_factory=set)
     # file -> what is unsafe but allowed about it (trust.warning)
     warnings: dict[str, str] = field(default_factory=dict)
     # file -> connection id (or JSON path) -> its problems: invalid
@@ -24,17 +27,45 @@ class DesiredState:
     # file -> (service id, connection ids) as far as an invalid file's can
     # be read: it is reported under them
     ids: dict[str, tuple[str | None, tuple[str, ...]]] = field(default_factory=dict)
+    # namespace -> the files of the services in it
+    namespaces: dict[str, set[str]] = field(default_factory=dict)
+
+    def __post_init__(self):
+        self.held = set(self.held)
+        if not self.namespaces:
+            for path, service in self.services.items():
+                self.namespaces.setdefault(service.namespace, set()).add(path)
+
+    def add(self, path: str, service: Service) -> None:
+        self.drop(path)
+        self.services[path] = service
+        self.namespaces.setdefault(service.namespace, set()).add(path)
+
+    def drop(self, path: str) -> None:
+        self.held.discard(path)
+        service = self.services.pop(path, None)
+        if service is not None:
+            paths = self.namespaces.get(service.namespace, set())
+            paths.discard(path)
+            if not paths:
+                self.namespaces.pop(service.namespace, None)
 
     def problems(self) -> dict[str, list[InputError]]:
         """file -> every problem in it: the service's and its connections'."""
-        out = {path: list(errors) for path, errors in self.errors.items()}
-        for path, conns in self.broken.items():
+        out = {path: list(errors) for path, errors in list(self.errors.items())}
+        for path, conns in list(self.broken.items()):
             out.setdefault(path, []).extend(e for errs in conns.values() for e in errs)
         return out
+
+    def problems_of(self, path: str) -> list[InputError]:
+        """Every problem in one file."""
+        return [*self.errors.get(path, ()),
+                *(e for errs in self.broken.get(path, {}).values() for e in errs)]
 
     def held_names(self, namespace: str) -> frozenset[str]:
         """Connections of valid services in `namespace` that are invalid
         now: whatever vpnd applied under their names stays as it is."""
-        return frozenset(name for path, conns in self.broken.items()
-                         if path in self.services and self.services[path].namespace == namespace
+        services = self.services
+        return frozenset(name for path, conns in list(self.broken.items())
+                         if path in services and services[path].namespace == namespace
                          for name in conns)

@@ -4,15 +4,17 @@ from __future__ import annotations
 import os
 
 
-def write_atomically(path: str, data: bytes, mode: int = 0o644) -> None:
-    """Readers see the old file or the new one, never half of one."""
+def write_atomically(path: str, data: bytes, mode: int = 0o644, durable: bool = True) -> None:
+    """Readers see the old file or the new one, never half of one.
+    `durable`: on disk before it replaces the old one (fsync)."""
     tmp = f"{path}.tmp.{os.getpid()}"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         try:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 
 @dataclass(frozen=True)
@@ -45,10 +46,26 @@ class LiveState:
     shared: frozenset[str]  # ids of loaded shared secrets
     sas: tuple[IkeSa, ...] = ()
 
-    @property
+    @cached_property
     def ike_sas(self) -> frozenset[str]:
         """Names of the connections that have an IKE_SA, in any state."""
-        return frozenset(sa.name for sa in self.sas)
+        return frozenset(self.by_name)
+
+    @cached_property
+    def by_name(self) -> dict[str, tuple[IkeSa, ...]]:
+        """connection name -> its IKE_SAs (status asks per connection)."""
+        out: dict[str, list[IkeSa]] = {}
+        for sa in self.sas:
+            out.setdefault(sa.name, []).append(sa)
+        return {name: tuple(sas) for name, sas in out.items()}
+
+    def patched(self, names, loaded, secrets, sas) -> "LiveState":
+        """This state with connections `names` as they are now: `loaded`
+        of them loaded (with `secrets`), their SAs `sas`; the rest as
+        they were."""
+        names = set(names)
+        return LiveState((self.conns - names) | frozenset(loaded), self.shared | frozenset(secrets),
+                         (*(sa for sa in self.sas if sa.name not in names), *sas))
 
 
 EMPTY = LiveState(frozenset(), frozenset(), ())

@@ -37,6 +37,18 @@ class SecretRedactor:
             self._secrets, self._recent = secrets, frozenset()
         self._patterns = None  # compiled when a line is next logged
 
+    def add(self, secrets) -> None:
+        """Secrets just read (a changed file's): only those not masked
+        yet are added, so a change costs its own PSKs, not everyone's."""
+        added = frozenset(s for s in secrets if s and len(s) >= 4) - self._secrets - self._recent
+        if not added:
+            return
+        if len(self._recent) + len(added) <= 64 and self._secrets:
+            self._recent = self._recent | added
+        else:
+            self._secrets, self._recent = self._secrets | self._recent | added, frozenset()
+        self._patterns = None
+
     def _compiled(self) -> tuple[re.Pattern, ...]:
         # One compiled alternation each, longest first: with a thousand PSKs
         # a loop of substring tests cost 0.2 ms per log line, this 1 us.

@@ -176,11 +176,14 @@ class Disruption:
 NO_DISRUPTION = Disruption()
 
 
-def disruption(live: LiveState, ike_ids, why: str, child_ids=()) -> Disruption:
-    """Ending these IKE_SAs (with their CHILD_SAs) and these CHILD_SAs."""
+def disruption(live: LiveState, ike_ids, why: str, child_ids=(), name=None) -> Disruption:
+    """Ending these IKE_SAs (with their CHILD_SAs) and these CHILD_SAs;
+    `name`: all of them are that connection's (only its SAs are looked at)."""
     ike_ids = set(ike_ids)
-    ending = [c for sa in live.sas for c in sa.children
-              if sa.uniqueid in ike_ids or c.uniqueid in set(child_ids)]
+    child_ids = set(child_ids)
+    sas = live.sas if name is None else live.by_name.get(name, ())
+    ending = [c for sa in sas for c in sa.children
+              if sa.uniqueid in ike_ids or c.uniqueid in child_ids]
     return Disruption(tuple(sorted(ike_ids, key=_num)),
                       tuple(sorted({c.uniqueid for c in ending}, key=_num)),
                       any(c.state == "INSTALLED" for c in ending), why)
@@ -281,7 +284,7 @@ def plan_namespace(namespace: str,
             changes.append(Step(namespace, name, want.service_id, "changed",
                                 (*actions, *load), record,
                                 disruption(live, _ike_ids(live, name),
-                                           _why(old.parts, want))))
+                                           _why(old.parts, want), name=name)))
         elif name not in live.conns or want.secret_id not in live.shared:
             # charon restarted, or someone unloaded it: put it back, and
             # have the peer clear what it may still hold of a dead charon.
@@ -294,7 +297,7 @@ def plan_namespace(namespace: str,
 
 
 def _ike_ids(live: LiveState, name: str) -> tuple[str, ...]:
-    return tuple(sorted(sa.uniqueid for sa in live.sas if sa.name == name))
+    return tuple(sorted(sa.uniqueid for sa in live.by_name.get(name, ())))
 
 
 def _resumed(namespace, name, want, old, live, intent: Intent, load, record) -> Step:
@@ -312,7 +315,7 @@ def _resumed(namespace, name, want, old, live, intent: Intent, load, record) -> 
     why = _why(old.parts, want) if ending else \
         "a change begun before vpnd was killed, whose SAs were already ended"
     return Step(namespace, name, want.service_id, "resumed", (*actions, *load), record,
-                disruption(live, ending, why))
+                disruption(live, ending, why, name=name))
 
 
 _PARTS = {"psk": "PSK", "ike": "IKE settings", "child": "CHILD_SA settings"}

@@ -31,6 +31,7 @@ from .record import Record
 from .render import Renderer, Rendered
 from .statefiles import LAST_VALID, StateDir
 from .status import NamespaceView
+from .status_book import StatusBook
 from .upkeep import REINITIATE_FIRST, Upkeep
 from .workqueue import Done, Outcome, RequeueAfter, Retry, Terminal
 
@@ -73,21 +74,23 @@ class Reconciler:
         self.checks = CharonChecks(driver, self.observed, self.log, clock,
                                    config.charon.restart_unanswering_after)
         self._render = Renderer(driver.render, self.record.fingerprint)
-        self.desired_state = DesiredState({}, {})
-        self.rendered = Rendered()
+        self.desired_state: DesiredState = self.statedir.state
+        self.rendered: Rendered = self._render.rendered
         self._reported_errors: dict[str, tuple[str, ...]] = {}
         self.reloads = 0  # SIGHUPs handled; `vpnd reload` waits for it to move
-        self.last_report: list[dict] = []
+        self.status = StatusBook()
+        self._changed_files: set[str] = set()  # read since status was last built
         self.write_problem: str | None = None  # what could not be written (publish.py)
         self.on_event = lambda ns, label, event: None  # set by the daemon
 
     # --- the state files -----------------------------------------------------
 
-    def read_files(self) -> tuple[set[str], set[str]]:
-        """Re-read the state files that changed; returns (the namespaces
-        they touch, before and after; the files that changed)."""
+    def read_files(self, only: set[str] | None = None) -> tuple[set[str], set[str]]:
+        """Re-read the state files that changed (`only`: just these, as
+        inotify named them); returns (the namespaces they touch, before
+        and after; the files that changed). Costs the changed files only."""
         missing_before = self.statedir.missing
-        state, changed = self.statedir.scan()
+        state, changed = self.statedir.scan(only)
         if self.statedir.missing != missing_before:
             if self.statedir.missing:
                 self.log.warning("state dir missing", state_dir=self.config.state_dir,
@@ -95,19 +98,29 @@ class Reconciler:
             else:
                 self.log.info("state dir back", state_dir=self.config.state_dir)
         self.desired_state = state
-        self.rendered = self._render(state)
-        log.redactor.update(self.rendered.psks)
-        self._report_file_errors(state)
-        touched = {s.namespace for p, s in state.services.items() if p in changed}
-        for ns, conns in self.record.namespaces.items():
-            if any(a.source in changed for a in conns.values()):
-                touched.add(ns)
+        before = {self.rendered.by_source[p][0] for p in changed if p in self.rendered.by_source}
+        log.redactor.add(self._render.update(state, changed))
+        self._report_file_errors(state, changed)
+        touched = before | {state.services[p].namespace for p in changed
+                            if p in state.services}
+        touched |= {ns for p in changed for ns, _ in self.record.by_source.get(p, ())}
+        self._changed_files |= changed
         return touched, changed
+
+    def take_changed_files(self) -> set[str]:
+        changed, self._changed_files = self._changed_files, set()
+        return changed
+
+    def source_of(self, ns: str, name: str) -> str | None:
+        """The state file a connection comes from, if any."""
+        conn = self.rendered.conns.get(ns, {}).get(name) or \
+            self.record.namespaces.get(ns, {}).get(name)
+        return None if conn is None else conn.source
 
     def namespaces(self) -> set[str]:
         """Every namespace vpnd serves: desired, or holding what it applied."""
-        return ({s.namespace for s in self.desired_state.services.values()}
-                | {ns for ns, conns in self.record.namespaces.items() if conns})
+        return (set(self.desired_state.namespaces)
+                | {ns for ns, conns in list(self.record.namespaces.items()) if conns})
 
     def prestart(self, namespaces) -> None:
         """Start, together, the charons of these namespaces that had none
@@ -141,11 +154,16 @@ class Reconciler:
         if self.config.charon.mode != "external" and not self.namespace_exists(ns):
             views[ns] = NamespaceView(None, f"namespace {ns} does not exist")
             return (), Terminal(f"namespace {ns} does not exist")
-        desired = self.rendered.conns.get(ns, {})
-        applied = self.record.applied(ns)
-        if scope is not None:
-            desired = {k: v for k, v in desired.items() if v.source in scope}
-            applied = {k: v for k, v in applied.items() if v.source in scope or k in desired}
+        if scope is None:
+            desired = self.rendered.of(ns)
+            applied = self.record.applied(ns)
+        else:
+            # Only what these files declare, and what they (or these
+            # names) applied: looked up, never a walk of the namespace.
+            desired = self.rendered.of_sources(ns, scope)
+            recorded = self.record.applied(ns)
+            applied = {**self.record.applied_from(ns, scope),
+                       **{k: recorded[k] for k in desired if k in recorded}}
         running = ns in views and views[ns].live is not None
         try:
             if not dry_run and (scope is None or not running):
@@ -162,7 +180,7 @@ class Reconciler:
         if live is not EMPTY:
             self.checks.check(ns)
             desired = self.checks.drop_unsupported(ns, desired, whole=scope is None)
-        standby = self._standby(ns, scope)
+        standby = self._standby(ns, scope, desired)
         steps = plan_namespace(ns, desired, applied, live, self.desired_state.held,
                                self.record.intended(ns), self.desired_state.held_names(ns))
         if standby:
@@ -171,7 +189,7 @@ class Reconciler:
         if scope is None and live is not EMPTY:
             came = frozenset(self.observed.standby.get(ns, {}).keys() - standby.keys())
             if not dry_run:
-                self.observed.standby[ns] = standby
+                self.observed.set_standby(ns, standby)
             upkeep, recheck, missing = self._upkeep(ns, live, desired, retrying, dry_run,
                                                     standby, came)
         if dry_run:
@@ -185,11 +203,17 @@ class Reconciler:
         # A scoped look at a charon that answered read only the SAs of the
         # connections that moved: not a view of the namespace.
         partial = scope is not None and running
-        if any(s.actions for s in steps if s not in left) or \
-                any(s.reason != "mtu" for s in upkeep if s not in left):
+        acted = [s for s in (*steps, *upkeep) if s.actions and s not in left
+                 and s.reason != "mtu"]
+        if acted:
             try:
-                live = self.driver.live_state(ns, start=False)
-                partial = False
+                if partial:
+                    # What moved, asked fresh, into the view the last full
+                    # look made: the others' SAs are as they were.
+                    live = self._patched(ns, {s.name for s in acted})
+                    partial = False
+                else:
+                    live = self.driver.live_state(ns, start=False)
             except DriverUnavailable as e:
                 views[ns] = NamespaceView(None, unreachable(e))
                 return steps, Retry(unreachable(e))
@@ -197,7 +221,7 @@ class Reconciler:
             views[ns] = NamespaceView(live)
         self.checks.answered(ns)
         if any(s.actions or s.record for s in steps):
-            self.record.save()
+            self.record.save_if_due()
         self.observed.replace(self.observed.apply_errors, ns, failed,
                               None if scope is None else set(desired) | set(applied))
         return (*steps, *upkeep), self._outcome(failed, left, missing, recheck)
@@ -213,7 +237,17 @@ class Reconciler:
                          first=REINITIATE_FIRST, recheck=recheck)
         return RequeueAfter(recheck) if recheck is not None else Done()
 
-    def _standby(self, ns: str, scope) -> dict[str, str]:
+    def _patched(self, ns: str, names: set[str]) -> LiveState:
+        """The namespace's last view with these connections as they are
+        now: loaded as the record says, their SAs asked fresh."""
+        view = self.observed.views.get(ns)
+        old = view.live if view is not None and view.live is not None else EMPTY
+        recorded = self.record.applied(ns)
+        loaded = {n for n in names if n in recorded}
+        secrets = {recorded[n].secret_id for n in loaded}
+        return old.patched(names, loaded, secrets, self.driver.sas_of(ns, sorted(names)))
+
+    def _standby(self, ns: str, scope, desired) -> dict[str, str]:
         """connection -> its local address, not on this node (HA routers:
         the VIP is elsewhere). A full look reads the namespace's addresses;
         a scoped one keeps what the last full look found."""
@@ -225,7 +259,7 @@ class Reconciler:
                 present = addresses.read(ns)
             except Exception as e:  # netlink errors come in several kinds
                 self.log.warning("addresses not read", netns=ns, error=str(e))
-        return standby_mod.standby(self.rendered.conns.get(ns, {}), present)
+        return standby_mod.standby(desired, present)
 
     def _upkeep(self, ns: str, live: LiveState, desired, retrying: bool, dry_run: bool,
                 standby=None, came=frozenset()):
@@ -295,7 +329,7 @@ class Reconciler:
                          sas=self.driver.sas_of(ns, sorted(moving)))
 
     def _models(self, ns: str) -> list:
-        return [c.model for c in self.rendered.conns.get(ns, {}).values()]
+        return [c.model for c in self.rendered.of(ns).values()]
 
     # --- status ------------------------------------------------------------
 
@@ -303,20 +337,29 @@ class Reconciler:
         """The status now (builds it; changes nothing)."""
         return publish.report(self)
 
+    @property
+    def last_report(self) -> list[dict]:
+        """The status last published."""
+        return self.status.report()
+
     def write_status(self, extra: dict | None = None) -> list[dict]:
-        self.last_report = publish.write(self, extra)
+        publish.write(self, extra)
         return self.last_report
 
-    def _report_file_errors(self, state: DesiredState) -> None:
-        reported = {}
-        for path, errors in state.problems().items():
-            reported[path] = tuple(str(e) for e in errors)
-            if self._reported_errors.get(path) != reported[path]:
+    def _report_file_errors(self, state: DesiredState, changed) -> None:
+        """Log the problems of the files that changed, once each."""
+        for path in changed:
+            errors = state.problems_of(path)
+            reported = tuple(str(e) for e in errors)
+            if not reported:
+                self._reported_errors.pop(path, None)
+                continue
+            if self._reported_errors.get(path) != reported:
                 invalid = "invalid state file" if path in state.errors else \
                     "invalid connection"
                 for e in errors:
                     self.log.error(invalid, file=e.file, path=e.path, problem=e.message)
-        self._reported_errors = reported
+            self._reported_errors[path] = reported
 
     # --- everything at once (vpnd plan, tests) -----------------------------------
 

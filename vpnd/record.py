@@ -26,6 +26,10 @@ RECORD_FILE = "applied.json"
 # already done, and repeats no termination of an SA it re-established.
 JOURNAL_FILE = "applied.journal"
 KEY_FILE = "fingerprint.key"
+# The journal is folded into RECORD_FILE once it has grown past the record
+# itself (and past this): each change then costs its line, and the fold's
+# cost, O(record), is spread over as many changes as the record is long.
+FOLD_AT_LEAST = 64 * 1024
 
 
 class Record:
@@ -43,6 +47,11 @@ class Record:
         self.namespaces: dict[str, dict[str, AppliedConn]] = {}
         # namespace -> connection name -> a change begun, not yet recorded
         self.intents: dict[str, dict[str, Intent]] = {}
+        # state file -> the (namespace, name) it applied: a change looks
+        # up its own, not every connection
+        self.by_source: dict[str, set[tuple[str, str]]] = {}
+        self._journal_bytes = 0  # written since the last fold
+        self._record_bytes = 0  # RECORD_FILE's size at the last fold
 
     def load(self, create_key: bool = True) -> "Record":
         """Read the record and the fingerprint key. Without `create_key`
@@ -52,11 +61,13 @@ class Record:
         try:
             with open(self.path) as f:
                 data = json.load(f)
+            self._record_bytes = os.path.getsize(self.path)
         except FileNotFoundError:
             data = {}
-        self.namespaces = {
-            ns: {name: AppliedConn(name=name, **fields) for name, fields in conns.items()}
-            for ns, conns in data.get("namespaces", {}).items()}
+        self.namespaces, self.by_source = {}, {}
+        for ns, conns in data.get("namespaces", {}).items():
+            for name, fields in conns.items():
+                self._set(ns, name, AppliedConn(name=name, **fields))
         self.intents = {
             ns: {name: Intent(i["fingerprint"], tuple(i["ending"])) for name, i in conns.items()}
             for ns, conns in data.get("intents", {}).items()}
@@ -70,6 +81,7 @@ class Record:
                 lines = f.read().splitlines()
         except FileNotFoundError:
             return
+        self._journal_bytes = sum(len(line) + 1 for line in lines)
         for line in lines:
             try:
                 entry = json.loads(line)
@@ -82,6 +94,13 @@ class Record:
             except (ValueError, KeyError, TypeError):
                 break  # a line torn by the kill: what follows cannot exist
             self._set(ns, name, AppliedConn(name=name, **fields) if fields else None)
+
+    def save_if_due(self) -> None:
+        """After a change: fold the journal in only once it has grown as
+        large as the record (or a write failed, and the journal misses
+        what the record must get)."""
+        if self.problem or self._journal_bytes > max(FOLD_AT_LEAST, self._record_bytes):
+            self.save()
 
     def save(self) -> None:
         """Fold everything into applied.json. A full or read-only data_dir
@@ -106,14 +125,23 @@ class Record:
                 "intents": {ns: {name: {"fingerprint": i.fingerprint, "ending": list(i.ending)}
                                  for name, i in sorted(conns.items())}
                             for ns, conns in sorted(self.intents.items()) if conns}}
-            write_atomically(self.path, json.dumps(data, separators=(",", ":")).encode(),
-                             0o600)
+            raw = json.dumps(data, separators=(",", ":")).encode()
+            write_atomically(self.path, raw, 0o600)
+            self._record_bytes = len(raw)
             if self._journal is not None:  # folded in: start it afresh
                 os.ftruncate(self._journal, 0)
+            self._journal_bytes = 0
 
     def applied(self, namespace: str) -> Mapping[str, AppliedConn]:
         """A read-only view: callers that keep it past a change copy it."""
         return MappingProxyType(self.namespaces.get(namespace, {}))
+
+    def applied_from(self, namespace: str, sources) -> dict[str, AppliedConn]:
+        """What these state files applied in `namespace`."""
+        conns = self.namespaces.get(namespace, {})
+        return {name: conns[name] for source in sources
+                for ns, name in list(self.by_source.get(source, ())) if ns == namespace
+                and name in conns}
 
     def intended(self, namespace: str) -> Mapping[str, Intent]:
         return MappingProxyType(self.intents.get(namespace, {}))
@@ -151,15 +179,23 @@ class Record:
             self._journal = os.open(self.journal_path,
                                     os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
         # One write a line: a kill (or a full disk) tears at most the last.
-        os.write(self._journal, (json.dumps(entry, separators=(",", ":")) + "\n").encode())
+        line = (json.dumps(entry, separators=(",", ":")) + "\n").encode()
+        os.write(self._journal, line)
+        self._journal_bytes += len(line)
 
     def _set(self, namespace: str, name: str, applied: AppliedConn | None) -> None:
         self.intents.get(namespace, {}).pop(name, None)  # the change is done
         conns = self.namespaces.setdefault(namespace, {})
-        if applied is None:
-            conns.pop(name, None)
-        else:
+        old = conns.pop(name, None)
+        if old is not None:
+            sources = self.by_source.get(old.source)
+            if sources is not None:
+                sources.discard((namespace, name))
+                if not sources:
+                    del self.by_source[old.source]
+        if applied is not None:
             conns[name] = applied
+            self.by_source.setdefault(applied.source, set()).add((namespace, name))
 
     def fingerprint(self, *messages: dict) -> str:
         if self._key is None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import errno
 import hashlib
+import heapq
 import os
 import stat
 from dataclasses import dataclass
@@ -206,62 +207,84 @@ class StateDir:
         self.keep = keep and keep_dir is not None
         self.missing = False  # the directory itself is gone
         self._entries: dict[str, _Entry] = {}
+        self._dir_refusal: str | None = None
+        self.state = DesiredState({}, {})  # kept up to date by scan()
+        # Who names which id: ("service", id) or ("connection", namespace,
+        # id) -> files; and each file's keys.
+        self._claims: dict[tuple, set[str]] = {}
+        self._claimed: dict[str, list[tuple]] = {}
 
-    def scan(self) -> tuple[DesiredState, set[str]]:
-        """Re-read what changed; returns the state and the files that changed.
-        A state dir that is gone is not an empty one: what it said stands."""
+    def scan(self, only: set[str] | None = None) -> tuple[DesiredState, set[str]]:
+        """Re-read what changed; returns the state and the files that changed
+        (or whose standing did: one that gave up a clashing id lets the
+        next file that names it in). `only`: just these paths (inotify said
+        so), looked at fresh; the others are not even stat()ed, so a change
+        costs the same however many files there are. A state dir that is
+        gone is not an empty one: what it said stands."""
         try:
-            names = sorted(n for n in os.listdir(self.path) if is_state_file(n))
-            self.missing = False
             dir_refusal = trust.refusal(os.stat(self.path), self.trusted,
                                         f"state dir {self.path}")
+            if only is None or dir_refusal != self._dir_refusal:
+                # The directory's own standing is in every file's stamp.
+                names = sorted(n for n in os.listdir(self.path) if is_state_file(n))
+                only = None
+            self.missing = False
         except FileNotFoundError:
             self.missing = True
-            return self._state(), set()
-        changed = set(self._entries) - {os.path.join(self.path, n) for n in names}
-        for gone in changed:
-            del self._entries[gone]
-            self._forget_kept(gone)
-        for name in names:
-            path = os.path.join(self.path, name)
+            return self.state, set()
+        self._dir_refusal = dir_refusal
+        if only is None:
+            changed = set(self._entries) - {os.path.join(self.path, n) for n in names}
+            for gone in changed:
+                del self._entries[gone]
+                self._forget_kept(gone)
+            paths = [os.path.join(self.path, n) for n in names]
+        else:
+            changed = set()
+            paths = sorted(p for p in only if os.path.dirname(p) == self.path
+                           and is_state_file(os.path.basename(p)))
+        for path in paths:
+            if self._look(path, dir_refusal):
+                changed.add(path)
+        return self.state, self._restate(changed)
+
+    def _look(self, path: str, dir_refusal: str | None) -> bool:
+        """Stat one file, re-read it if its stamp moved; True if it changed
+        (or went)."""
+        try:
+            st = os.stat(path)
+            # Owner and mode too: a chmod changes who may declare tunnels.
+            stamp = (dir_refusal, st.st_ino, st.st_size, st.st_mtime_ns, st.st_mode, st.st_uid)
+        except OSError as e:
+            # A dangling link or a loop is a file that cannot be read,
+            # not a file that is gone: its error is shown.
             try:
-                st = os.stat(path)
-                # Owner and mode too: a chmod changes who may declare tunnels.
-                stamp = (dir_refusal, st.st_ino, st.st_size, st.st_mtime_ns, st.st_mode,
-                         st.st_uid)
-            except OSError as e:
-                # A dangling link or a loop is a file that cannot be read,
-                # not a file that is gone: its error is shown.
-                try:
-                    st = os.lstat(path)
-                except FileNotFoundError:
-                    changed.add(path)
-                    if self._entries.pop(path, None) is not None:
-                        self._forget_kept(path)
-                    continue
-                stamp = ("unreadable", e.errno, st.st_ino, st.st_mtime_ns)
-            entry = self._entries.get(path)
-            if entry is not None and entry.stamp == stamp:
-                continue
-            if dir_refusal:
-                parsed, raw, warning = \
-                    Parsed(None, [InputError(path, "$", f"refused: {dir_refusal}")]), None, None
-            else:
-                parsed, raw, warning = _read(path, self.max_bytes, self.trusted)
-            whole = parsed.service if parsed.service is not None and not parsed.broken \
-                else None
-            if whole is not None:
-                self._keep(path, raw)
-            if self.keep and warning and (entry is None or entry.warning != warning):
-                log.get().warning("state file readable by others", file=path,
-                                  problem=warning)
-            last_valid = whole or (entry.last_valid if entry else None) or self._kept(path)
-            service = None if parsed.service is None else \
-                _merged(parsed.service, parsed.broken, last_valid)
-            self._entries[path] = _Entry(stamp, service, parsed.errors, last_valid, warning,
-                                         parsed.broken, parsed.ids)
-            changed.add(path)
-        return self._state(), changed
+                st = os.lstat(path)
+            except FileNotFoundError:
+                if self._entries.pop(path, None) is not None:
+                    self._forget_kept(path)
+                    return True
+                return False
+            stamp = ("unreadable", e.errno, st.st_ino, st.st_mtime_ns)
+        entry = self._entries.get(path)
+        if entry is not None and entry.stamp == stamp:
+            return False
+        if dir_refusal:
+            parsed, raw, warning = \
+                Parsed(None, [InputError(path, "$", f"refused: {dir_refusal}")]), None, None
+        else:
+            parsed, raw, warning = _read(path, self.max_bytes, self.trusted)
+        whole = parsed.service if parsed.service is not None and not parsed.broken else None
+        if whole is not None:
+            self._keep(path, raw)
+        if self.keep and warning and (entry is None or entry.warning != warning):
+            log.get().warning("state file readable by others", file=path, problem=warning)
+        last_valid = whole or (entry.last_valid if entry else None) or self._kept(path)
+        service = None if parsed.service is None else \
+            _merged(parsed.service, parsed.broken, last_valid)
+        self._entries[path] = _Entry(stamp, service, parsed.errors, last_valid, warning,
+                                     parsed.broken, parsed.ids)
+        return True
 
     # --- the last valid version of each file, kept under data_dir ------------
 
@@ -303,44 +326,94 @@ class StateDir:
             except OSError:
                 pass
 
-    def _state(self) -> DesiredState:
-        services, errors, held = {}, {}, set()
-        warnings = {p: e.warning for p, e in self._entries.items() if e.warning}
-        broken = {p: dict(e.broken) for p, e in self._entries.items() if e.broken}
-        ids = {p: e.ids for p, e in self._entries.items() if e.service is None}
-        seen_ids: dict[str, str] = {}
-        seen_conns: dict[tuple[str, str], str] = {}
-        for path in sorted(self._entries):
-            entry = self._entries[path]
+    # --- the state, kept up to date file by file -----------------------------
+
+    def _restate(self, changed: set[str]) -> set[str]:
+        """Bring `self.state` up to date for the files in `changed`; returns
+        them and every file whose standing moved with them (ids: the earlier
+        file by name keeps an id, a later one that names it too is invalid,
+        and it may be let in once the earlier one lets the id go)."""
+        state, todo, done = self.state, list(changed), set()
+        for path in changed:
+            todo.extend(self._sharing(path))  # those its old ids blocked
+        heapq.heapify(todo)
+        while todo:
+            path = heapq.heappop(todo)
+            if path in done:
+                continue
+            done.add(path)
+            was = path in state.services
+            self._unclaim(path)
+            entry = self._entries.get(path)
+            for book in (state.errors, state.warnings, state.broken, state.ids):
+                book.pop(path, None)
+            state.drop(path)
+            if entry is None:
+                continue
             if entry.errors:
-                errors[path] = list(entry.errors)
+                state.errors[path] = list(entry.errors)
+            if entry.warning:
+                state.warnings[path] = entry.warning
+            if entry.broken:
+                state.broken[path] = dict(entry.broken)
+            if entry.service is None:
+                state.ids[path] = entry.ids
             service = entry.service or entry.last_valid
-            if service is None:
-                held.add(path)
-                continue
-            clash = _clashes(path, service, seen_ids, seen_conns)
-            if clash:
+            clash = [] if service is None else self._clashes(path, service)
+            if service is not None:
+                self._claim(path, service)
+            if service is None or clash:
                 # The earlier file (by name) keeps the id; this one is invalid.
-                errors.setdefault(path, []).extend(clash)
-                held.add(path)
-                continue
-            seen_ids[service.id] = path
-            for conn in service.connections:
-                seen_conns[(service.namespace, conn.id)] = path
-            services[path] = service
-        return DesiredState(services, errors, frozenset(held), warnings, broken, ids)
+                if clash:
+                    state.errors.setdefault(path, []).extend(clash)
+                state.held.add(path)
+            else:
+                state.add(path, service)
+            if was != (path in state.services) or path in changed:
+                # Its ids were let go or taken: the later files that name
+                # them stand otherwise now.
+                for other in self._sharing(path):
+                    if other > path and other not in done:
+                        heapq.heappush(todo, other)
+        return done
 
+    def _keys(self, service: Service) -> list[tuple]:
+        return [("service", service.id),
+                *(("connection", service.namespace, c.id) for c in service.connections)]
 
-def _clashes(path, service, seen_ids, seen_conns) -> list[InputError]:
-    problems = []
-    if service.id in seen_ids:
-        problems.append(InputError(path, "$.id", f"service id {service.id!r} is "
-                                                 f"already used by {seen_ids[service.id]}"))
-    for i, conn in enumerate(service.connections):
-        other = seen_conns.get((service.namespace, conn.id))
-        if other:
-            problems.append(InputError(
-                path, f"$.ipsec_site_connections[{i}].id",
-                f"connection id {conn.id!r} is already used in namespace "
-                f"{service.namespace} by {other}"))
-    return problems
+    def _claim(self, path: str, service: Service) -> None:
+        keys = self._keys(service)
+        self._claimed[path] = keys
+        for key in keys:
+            self._claims.setdefault(key, set()).add(path)
+
+    def _unclaim(self, path: str) -> None:
+        for key in self._claimed.pop(path, ()):
+            claimants = self._claims.get(key)
+            if claimants is not None:
+                claimants.discard(path)
+                if not claimants:
+                    del self._claims[key]
+
+    def _sharing(self, path: str) -> set[str]:
+        """The other files that name an id this one names."""
+        return {p for key in self._claimed.get(path, ())
+                for p in self._claims.get(key, ()) if p != path}
+
+    def _clashes(self, path: str, service: Service) -> list[InputError]:
+        """What an earlier file (by name) that stands already uses."""
+        def first(key):
+            earlier = [p for p in self._claims.get(key, ())
+                       if p < path and p in self.state.services]
+            return min(earlier) if earlier else None
+        problems = []
+        if (other := first(("service", service.id))) is not None:
+            problems.append(InputError(path, "$.id", f"service id {service.id!r} is "
+                                                     f"already used by {other}"))
+        for i, conn in enumerate(service.connections):
+            if (other := first(("connection", service.namespace, conn.id))) is not None:
+                problems.append(InputError(
+                    path, f"$.ipsec_site_connections[{i}].id",
+                    f"connection id {conn.id!r} is already used in namespace "
+                    f"{service.namespace} by {other}"))
+        return problems

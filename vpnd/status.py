@@ -41,7 +41,7 @@ def connection_status(conn, service: Service, children: tuple[str, ...] | None,
         return {"status": DOWN, "reason": "not applied yet"}
     if view.live is None:
         return {"status": DOWN, "reason": view.reason}
-    ike_sas = [sa for sa in view.live.sas if sa.name == conn.id]
+    ike_sas = view.live.by_name.get(conn.id, ())
     installed = {c.name: (sa, c) for sa in ike_sas for c in sa.children
                  if c.state == "INSTALLED"}
     wanted = children or (conn.id,)
@@ -87,40 +87,42 @@ def build(desired: DesiredState, views: dict[str, NamespaceView],
           errors: dict[tuple[str, str], str],
           failures: dict[tuple[str, str], str] | None = None) -> list[dict]:
     """The status report: one entry per state file, sorted by file name."""
-    report = []
-    for path in sorted(set(desired.services) | set(desired.errors)):
-        service = desired.services.get(path)
-        file_errors = desired.errors.get(path, [])
-        warning = {"warnings": [desired.warnings[path]]} if path in desired.warnings else {}
-        if service is None:
-            report.append({**_invalid_entry(path, file_errors, desired.ids.get(path)),
-                           **warning})
-            continue
-        broken = desired.broken.get(path, {})
-        conns = {}
-        for conn in service.connections:
-            key = (service.namespace, conn.id)
-            conns[conn.id] = connection_status(conn, service, children.get(key),
-                                               errors.get(key), views.get(service.namespace),
-                                               (failures or {}).get(key))
-            if conn.id in broken:  # its last valid version is what runs
-                applied = conns[conn.id]
-                conns[conn.id] = {**applied, "status": ERROR,
-                                  "applied_status": applied["status"],
-                                  **({"applied_reason": applied["reason"]}
-                                     if "reason" in applied else {}),
-                                  "reason": "invalid connection, still applying its last "
-                                            "valid version",
-                                  "errors": [str(e) for e in broken[conn.id]]}
-        for key, problems in broken.items():
-            if key not in conns:
-                conns[key] = {"status": ERROR, "reason": "invalid connection",
-                              "errors": [str(e) for e in problems]}
-        entry = {"id": service.id, "file": path, "namespace": service.namespace,
-                 **_service_status(service, conns, file_errors), **warning,
-                 "ipsec_site_connections": conns}
-        report.append(entry)
-    return report
+    return [service_entry(path, desired, views, children, errors, failures or {})
+            for path in sorted(set(desired.services) | set(desired.errors))]
+
+
+def service_entry(path: str, desired: DesiredState, views, children, errors,
+                  failures) -> dict:
+    """One state file's entry. `children`, `errors` and `failures` are
+    looked up by (namespace, connection id) with .get()."""
+    service = desired.services.get(path)
+    file_errors = desired.errors.get(path, [])
+    warning = {"warnings": [desired.warnings[path]]} if path in desired.warnings else {}
+    if service is None:
+        return {**_invalid_entry(path, file_errors, desired.ids.get(path)), **warning}
+    broken = desired.broken.get(path, {})
+    conns = {}
+    view = views.get(service.namespace)
+    for conn in service.connections:
+        key = (service.namespace, conn.id)
+        conns[conn.id] = connection_status(conn, service, children.get(key),
+                                           errors.get(key), view, failures.get(key))
+        if conn.id in broken:  # its last valid version is what runs
+            applied = conns[conn.id]
+            conns[conn.id] = {**applied, "status": ERROR,
+                              "applied_status": applied["status"],
+                              **({"applied_reason": applied["reason"]}
+                                 if "reason" in applied else {}),
+                              "reason": "invalid connection, still applying its last "
+                                        "valid version",
+                              "errors": [str(e) for e in broken[conn.id]]}
+    for key, problems in broken.items():
+        if key not in conns:
+            conns[key] = {"status": ERROR, "reason": "invalid connection",
+                          "errors": [str(e) for e in problems]}
+    return {"id": service.id, "file": path, "namespace": service.namespace,
+            **_service_status(service, conns, file_errors), **warning,
+            "ipsec_site_connections": conns}
 
 
 def _service_status(service: Service, conns: dict, file_errors) -> dict:
@@ -150,10 +152,18 @@ def _invalid_entry(path: str, file_errors: list[InputError], ids=None) -> dict:
 
 
 def write(path: str, services: list[dict], **extra) -> None:
-    document = {"updated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                **extra, "services": services}
+    write_fragments(path, [json.dumps(s, separators=(",", ":")) for s in services], **extra)
+
+
+def write_fragments(path: str, services: list[str], **extra) -> None:
+    """status.json from its services' entries, each already JSON text (a
+    change re-renders its own entry only). Not fsync()ed: it is rewritten
+    all the time and lives in /run; a crash loses nothing it holds."""
+    head = json.dumps({"updated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                       **extra}, separators=(",", ":"))
     # Compact: it is rewritten on every change; `vpnd status --json` indents.
-    write_atomically(path, (json.dumps(document, separators=(",", ":")) + "\n").encode())
+    text = f'{head[:-1]},"services":[{",".join(services)}]}}\n'
+    write_atomically(path, text.encode(), durable=False)
 
 
 def read(path: str) -> dict:

@@ -53,7 +53,7 @@ class Upkeep:
         standby = standby or {}
         steps = []
         for name in sorted(n for n in standby if n in loaded and n in live.ike_sas):
-            ids = tuple(sorted(sa.uniqueid for sa in live.sas if sa.name == name))
+            ids = tuple(sorted(sa.uniqueid for sa in live.by_name.get(name, ())))
             steps.append(Step(ns, name, _service(loaded, name), "standby",
                               (TerminateIke(name, ids),), None,
                               disruption(live, ids, standby_reason(standby[name]))))
@@ -108,7 +108,7 @@ def duplicates(live: LiveState, name: str) -> tuple[TerminateDuplicate, ...]:
     never both of them. An SA much older than the newest is stale (the
     peer restarted and no longer has it): the newer one is kept.
     """
-    established = [sa for sa in live.sas if sa.name == name and sa.state == "ESTABLISHED"]
+    established = [sa for sa in live.by_name.get(name, ()) if sa.state == "ESTABLISHED"]
     ikes, keeper = _surplus(established, lambda sa: (sa.spi_i, sa.spi_r))
     actions = [TerminateDuplicate(name, "ike", sa.uniqueid) for sa in ikes]
     if keeper is None:

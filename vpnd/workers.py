@@ -42,6 +42,7 @@ class Workers:
         self.finished: queue_mod.SimpleQueue = queue_mod.SimpleQueue()
         self.errors: dict[tuple, str] = {}  # key -> an exception in its work
         self._prestarted: set = set()
+        self._served: set[str] | None = None  # the namespaces served, last seen
         # The round under way: what started it, when, and what it did.
         self.round: dict | None = None
 
@@ -136,12 +137,16 @@ class Workers:
     def _files(self, scope) -> None:
         """Re-read the files; queue a look at the namespaces they touch, only
         for the files that changed (a look at everything: for all)."""
-        touched, changed = self.rec.read_files()
+        touched, changed = self.rec.read_files(None if scope is None else set(scope))
         served = self.rec.namespaces()
-        for gone in [k for k in self.queue.keys() if k != FILES and k[1] not in served]:
-            if gone not in self.running:
-                self.queue.forget(gone)  # nothing left to do or report there
-        self.rec.observed.forget_namespaces(served)
+        if served != self._served:
+            # Only when the set of namespaces moved: a change within one
+            # costs the same however many there are.
+            for gone in [k for k in self.queue.keys() if k != FILES and k[1] not in served]:
+                if gone not in self.running:
+                    self.queue.forget(gone)  # nothing left to do or report there
+            self.rec.observed.forget_namespaces(served)
+            self._served = served
         for ns in touched:
             self.queue.add(ns_key(ns), scope=None if scope is None else changed, urgent=True)
 

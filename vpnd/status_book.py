@@ -1,0 +1,92 @@
+"""The status report, kept up to date entry by entry.
+
+A change marks what it moved (the files read, the connections whose
+views or books moved: observed.Dirty); `refresh` rebuilds those entries
+only, and keeps each entry's JSON text, so that status.json is written
+from ready pieces. At 10,000 connections a change then costs its own
+entry, not a report of everything. Pure: the caller writes the file and
+the log lines.
+"""
+from __future__ import annotations
+
+import bisect
+import json
+from collections import Counter
+
+from . import status as status_mod
+
+
+class StatusBook:
+    def __init__(self):
+        self.entries: dict[str, dict] = {}  # state file -> its entry
+        self.texts: dict[str, str] = {}  # state file -> its entry as JSON
+        self.order: list[str] = []  # the files, sorted (status.json's order)
+        self.counts: Counter = Counter()  # summary: services, connections, ACTIVE, invalid
+        self.version = 0  # moves whenever an entry does
+
+    def refresh(self, rec, paths: set[str], now: str) -> list[tuple]:
+        """Rebuild the entries of these files (and drop those of files gone);
+        returns the statuses that changed (observed.settle)."""
+        desired, observed, rendered = rec.desired_state, rec.observed, rec.rendered
+        changed = []
+        for path in paths:
+            old = self.entries.get(path)
+            if old is not None:
+                self._count(old, -1)
+            if path not in desired.services and path not in desired.errors:
+                if old is not None:
+                    del self.entries[path], self.texts[path]
+                    self.order.pop(bisect.bisect_left(self.order, path))
+                    for key in _keys(old):
+                        observed.since.pop(key, None)
+                    self.version += 1
+                continue
+            entry = observed.entry(path, desired, _Children(rendered), rendered.errors, now)
+            changed += observed.settle_entry(entry, _keys(old) - _keys(entry) if old else ())
+            if old is None:
+                bisect.insort(self.order, path)
+            self.entries[path] = entry
+            self.texts[path] = json.dumps(entry, separators=(",", ":"))
+            self._count(entry, +1)
+            self.version += 1
+        return changed
+
+    def report(self) -> list[dict]:
+        """Every entry, in file order (metrics, `vpnd plan`, tests)."""
+        return [self.entries[p] for p in self.order]
+
+    def fragments(self) -> list[str]:
+        return [self.texts[p] for p in self.order]
+
+    def summary(self) -> str:
+        """'3 services, 5/6 connections ACTIVE, 1 invalid file'."""
+        c = self.counts
+        text = f"{c['services']} services, {c['active']}/{c['connections']} connections ACTIVE"
+        if c["invalid"]:
+            text += f", {c['invalid']} invalid file{'s' if c['invalid'] > 1 else ''}"
+        return text
+
+    def _count(self, entry: dict, sign: int) -> None:
+        conns = entry["ipsec_site_connections"].values()
+        self.counts["services"] += sign * bool(entry.get("id"))
+        self.counts["invalid"] += sign * bool(entry.get("errors"))
+        # files with any problem, a connection's included (the metric)
+        self.counts["problems"] += sign * bool(entry.get("errors")
+                                               or any(c.get("errors") for c in conns))
+        self.counts["connections"] += sign * len(conns)
+        self.counts["active"] += sign * sum(1 for c in conns if c["status"] == status_mod.ACTIVE)
+
+
+def _keys(entry: dict) -> set[tuple[str, str]]:
+    return {(entry["id"], cid) for cid in entry["ipsec_site_connections"]}
+
+
+class _Children:
+    """(namespace, connection) -> its CHILD_SA names, looked up."""
+
+    def __init__(self, rendered):
+        self.rendered = rendered
+
+    def get(self, key, default=None):
+        found = self.rendered.children(key)
+        return default if found is None else found

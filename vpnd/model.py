@@ -8,13 +8,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Lifetime:
     units: str  # "seconds" or "kilobytes"
     value: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class IkePolicy:
     auth_algorithm: str
     encryption_algorithm: str
@@ -24,7 +24,7 @@ class IkePolicy:
     pfs: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class IpsecPolicy:
     transform_protocol: str
     auth_algorithm: str
@@ -34,14 +34,14 @@ class IpsecPolicy:
     pfs: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Dpd:
     action: str
     interval: int
     timeout: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Connection:
     id: str
     peer_address: str
@@ -60,7 +60,7 @@ class Connection:
     ipsecpolicy: IpsecPolicy
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Service:
     id: str
     router_id: str

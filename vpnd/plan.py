@@ -14,27 +14,40 @@ from typing import Mapping
 from .live import LiveState
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DesiredConn:
     """One desired connection, everything known of it in one place: where
-    it comes from, the model, what it renders to for charon, and the
-    fingerprint of that."""
+    it comes from, the model, the fingerprint of what it renders to for
+    charon, and that rendering: kept (`conn_message`, `secret_message`) or,
+    to keep 10,000 connections small, made again when a step needs it
+    (`render`: model -> strongswan_mapping.Rendered, a few microseconds)."""
 
     name: str
     service_id: str
     source: str
     fingerprint: str
-    conn_message: dict
+    conn_message: dict | None
     secret_id: str
-    secret_message: dict = field(repr=False)
+    secret_message: dict | None = field(default=None, repr=False)
     namespace: str = ""
     model: object = field(default=None, repr=False, compare=False)  # model.Connection
     children: tuple[str, ...] = ()  # CHILD_SA names
     initiates: bool = False  # bi-directional: vpnd keeps it initiated
     parts: str = ""  # fingerprints of its parts (render.parts): what changed
+    render: object = field(default=None, repr=False, compare=False)
+
+    def message(self) -> dict:
+        """The load-conn message."""
+        return self.conn_message if self.conn_message is not None else \
+            self.render(self.model).conn
+
+    def secret(self) -> dict:
+        """The load-shared message (it holds the PSK)."""
+        return self.secret_message if self.secret_message is not None else \
+            self.render(self.model).secret
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class AppliedConn:
     """One line of the record: what vpnd loaded into a charon, and from where."""
 
@@ -52,10 +65,18 @@ UPKEEP = ("duplicate", "no SA", "mtu", "standby")
 
 # --- actions: each is one write (VICI, or netlink for a route MTU) -------
 
+# A load's message is given, or rendered from `of` (a DesiredConn) just
+# before it is sent: a cold start of 10,000 connections then never holds
+# 10,000 rendered messages at once.
+
 @dataclass(frozen=True)
 class LoadShared:
     secret_id: str
-    message: dict = field(repr=False)
+    message: dict | None = field(default=None, repr=False)
+    of: DesiredConn | None = field(default=None, repr=False, compare=False)
+
+    def body(self) -> dict:
+        return self.message if self.message is not None else self.of.secret()
 
     def describe(self) -> str:
         return f"load-shared {self.secret_id}"
@@ -64,13 +85,17 @@ class LoadShared:
 @dataclass(frozen=True)
 class LoadConn:
     name: str
-    message: dict
+    message: dict | None = None
     # Into a charon that lost this connection (it died, or was restarted):
     # the peer may still hold the SAs that died with it, so the first
     # IKE_SA tells it to clear them (INITIAL_CONTACT).
     initial_contact: bool = False
     # Its local address is not on this node (standby.py): loaded, not started.
     start: bool = True
+    of: DesiredConn | None = field(default=None, repr=False, compare=False)
+
+    def body(self) -> dict:
+        return self.message if self.message is not None else self.of.message()
 
     def describe(self) -> str:
         return (f"load-conn {self.name}" + (" with INITIAL_CONTACT" if self.initial_contact
@@ -256,10 +281,14 @@ def plan_namespace(namespace: str,
     for name in sorted(desired):
         want = desired[name]
         old = applied.get(name)
+        if old is not None and old.fingerprint == want.fingerprint and \
+                old.secret_id == want.secret_id and old.source == want.source and \
+                old.service_id == want.service_id and name in live.conns and \
+                want.secret_id in live.shared:
+            continue  # as applied, and loaded: most of a full look, so nothing is built
         record = AppliedConn(name, want.service_id, want.source,
                              want.fingerprint, want.secret_id, want.parts)
-        load = (LoadShared(want.secret_id, want.secret_message),
-                LoadConn(name, want.conn_message))
+        load = (LoadShared(want.secret_id, of=want), LoadConn(name, of=want))
         if old is None:
             # Loaded but not ours on record: a record lost with data_dir, or a
             # vpnd restarted mid-apply. Loading an identical config is a no-op
@@ -288,7 +317,7 @@ def plan_namespace(namespace: str,
         elif name not in live.conns or want.secret_id not in live.shared:
             # charon restarted, or someone unloaded it: put it back, and
             # have the peer clear what it may still hold of a dead charon.
-            reload = (load[0], LoadConn(name, want.conn_message, initial_contact=True))
+            reload = (load[0], LoadConn(name, initial_contact=True, of=want))
             changes.append(Step(namespace, name, want.service_id, "reload", reload, record))
         elif old != record:
             # Same config now coming from another file: only the record moves.

@@ -49,7 +49,7 @@ class Record:
         self.intents: dict[str, dict[str, Intent]] = {}
         # state file -> the (namespace, name) it applied: a change looks
         # up its own, not every connection
-        self.by_source: dict[str, set[tuple[str, str]]] = {}
+        self.by_source: dict[str, tuple[tuple[str, str], ...]] = {}
         self._journal_bytes = 0  # written since the last fold
         self._record_bytes = 0  # RECORD_FILE's size at the last fold
 
@@ -140,7 +140,7 @@ class Record:
         """What these state files applied in `namespace`."""
         conns = self.namespaces.get(namespace, {})
         return {name: conns[name] for source in sources
-                for ns, name in list(self.by_source.get(source, ())) if ns == namespace
+                for ns, name in self.by_source.get(source, ()) if ns == namespace
                 and name in conns}
 
     def intended(self, namespace: str) -> Mapping[str, Intent]:
@@ -187,15 +187,17 @@ class Record:
         self.intents.get(namespace, {}).pop(name, None)  # the change is done
         conns = self.namespaces.setdefault(namespace, {})
         old = conns.pop(name, None)
+        # A tuple each: a state file applies one connection, or a few.
         if old is not None:
-            sources = self.by_source.get(old.source)
-            if sources is not None:
-                sources.discard((namespace, name))
-                if not sources:
-                    del self.by_source[old.source]
+            left = tuple(k for k in self.by_source.get(old.source, ()) if k != (namespace, name))
+            if left:
+                self.by_source[old.source] = left
+            else:
+                self.by_source.pop(old.source, None)
         if applied is not None:
             conns[name] = applied
-            self.by_source.setdefault(applied.source, set()).add((namespace, name))
+            self.by_source[applied.source] = (*self.by_source.get(applied.source, ()),
+                                              (namespace, name))
 
     def fingerprint(self, *messages: dict) -> str:
         if self._key is None:

@@ -114,7 +114,7 @@ class Renderer:
                 name=r.name, service_id=service.id, source=service.source,
                 fingerprint=self._fingerprint(r.conn, r.secret),
                 parts=self.parts(r.conn, r.secret),
-                conn_message=r.conn, secret_id=r.secret_id, secret_message=r.secret,
+                conn_message=None, secret_id=r.secret_id, secret_message=None,
                 namespace=service.namespace, model=conn, children=r.children,
-                initiates=conn.initiator == "bi-directional")
+                initiates=conn.initiator == "bi-directional", render=self._render)
         return conns, errors

@@ -182,7 +182,7 @@ def _merged(service: Service, broken, last_valid: Service | None) -> Service:
     return dataclasses.replace(service, connections=(*service.connections, *kept))
 
 
-@dataclass
+@dataclass(slots=True)
 class _Entry:
     stamp: tuple
     service: Service | None  # valid now (with its invalid connections' last valid versions)
@@ -210,9 +210,10 @@ class StateDir:
         self._dir_refusal: str | None = None
         self.state = DesiredState({}, {})  # kept up to date by scan()
         # Who names which id: ("service", id) or ("connection", namespace,
-        # id) -> files; and each file's keys.
-        self._claims: dict[tuple, set[str]] = {}
-        self._claimed: dict[str, list[tuple]] = {}
+        # id) -> files (a tuple: almost always one); and the service each
+        # file's claims come from.
+        self._claims: dict[tuple, tuple[str, ...]] = {}
+        self._claimed: dict[str, Service] = {}
 
     def scan(self, only: set[str] | None = None) -> tuple[DesiredState, set[str]]:
         """Re-read what changed; returns the state and the files that changed
@@ -254,7 +255,10 @@ class StateDir:
         try:
             st = os.stat(path)
             # Owner and mode too: a chmod changes who may declare tunnels.
-            stamp = (dir_refusal, st.st_ino, st.st_size, st.st_mtime_ns, st.st_mode, st.st_uid)
+            # Hashed: one int a file, not a tuple of eight (a collision
+            # would need two stats alike in 64 bits).
+            stamp = hash((dir_refusal, st.st_ino, st.st_size, st.st_mtime_ns, st.st_mode,
+                          st.st_uid))
         except OSError as e:
             # A dangling link or a loop is a file that cannot be read,
             # not a file that is gone: its error is shown.
@@ -382,23 +386,24 @@ class StateDir:
                 *(("connection", service.namespace, c.id) for c in service.connections)]
 
     def _claim(self, path: str, service: Service) -> None:
-        keys = self._keys(service)
-        self._claimed[path] = keys
-        for key in keys:
-            self._claims.setdefault(key, set()).add(path)
+        self._claimed[path] = service
+        for key in self._keys(service):
+            self._claims[key] = (*self._claims.get(key, ()), path)
 
     def _unclaim(self, path: str) -> None:
-        for key in self._claimed.pop(path, ()):
-            claimants = self._claims.get(key)
-            if claimants is not None:
-                claimants.discard(path)
-                if not claimants:
-                    del self._claims[key]
+        service = self._claimed.pop(path, None)
+        for key in self._keys(service) if service is not None else ():
+            claimants = tuple(p for p in self._claims.get(key, ()) if p != path)
+            if claimants:
+                self._claims[key] = claimants
+            else:
+                self._claims.pop(key, None)
 
     def _sharing(self, path: str) -> set[str]:
         """The other files that name an id this one names."""
-        return {p for key in self._claimed.get(path, ())
-                for p in self._claims.get(key, ()) if p != path}
+        service = self._claimed.get(path)
+        return set() if service is None else \
+            {p for key in self._keys(service) for p in self._claims.get(key, ()) if p != path}
 
     def _clashes(self, path: str, service: Service) -> list[InputError]:
         """What an earlier file (by name) that stands already uses."""

@@ -18,8 +18,11 @@ from . import status as status_mod
 
 class StatusBook:
     def __init__(self):
-        self.entries: dict[str, dict] = {}  # state file -> its entry
-        self.texts: dict[str, str] = {}  # state file -> its entry as JSON
+        # state file -> its entry, as JSON text only (the dicts would cost
+        # 1 kB a connection more), and what it adds to the counts
+        self.texts: dict[str, str] = {}
+        self.tallies: dict[str, tuple] = {}
+        self.ids: dict[str, tuple] = {}  # state file -> its (service id, connection id)s
         self.order: list[str] = []  # the files, sorted (status.json's order)
         self.counts: Counter = Counter()  # summary: services, connections, ACTIVE, invalid
         self.version = 0  # moves whenever an entry does
@@ -30,30 +33,34 @@ class StatusBook:
         desired, observed, rendered = rec.desired_state, rec.observed, rec.rendered
         changed = []
         for path in paths:
-            old = self.entries.get(path)
+            old = self.tallies.pop(path, None)
             if old is not None:
-                self._count(old, -1)
+                self.counts.subtract(dict(old))
+            old_keys = self.ids.pop(path, ())
             if path not in desired.services and path not in desired.errors:
                 if old is not None:
-                    del self.entries[path], self.texts[path]
+                    del self.texts[path]
                     self.order.pop(bisect.bisect_left(self.order, path))
-                    for key in _keys(old):
+                    for key in old_keys:
                         observed.since.pop(key, None)
                     self.version += 1
                 continue
             entry = observed.entry(path, desired, _Children(rendered), rendered.errors, now)
-            changed += observed.settle_entry(entry, _keys(old) - _keys(entry) if old else ())
+            keys = _keys(entry)
+            changed += observed.settle_entry(entry, set(old_keys) - set(keys))
             if old is None:
                 bisect.insort(self.order, path)
-            self.entries[path] = entry
             self.texts[path] = json.dumps(entry, separators=(",", ":"))
-            self._count(entry, +1)
+            self.ids[path] = keys
+            self.tallies[path] = tally = _tally(entry)
+            self.counts.update(dict(tally))
             self.version += 1
         return changed
 
     def report(self) -> list[dict]:
-        """Every entry, in file order (metrics, `vpnd plan`, tests)."""
-        return [self.entries[p] for p in self.order]
+        """Every entry, in file order (metrics, tests): parsed back from
+        its text, so it costs only who asks."""
+        return [json.loads(self.texts[p]) for p in self.order]
 
     def fragments(self) -> list[str]:
         return [self.texts[p] for p in self.order]
@@ -66,19 +73,21 @@ class StatusBook:
             text += f", {c['invalid']} invalid file{'s' if c['invalid'] > 1 else ''}"
         return text
 
-    def _count(self, entry: dict, sign: int) -> None:
-        conns = entry["ipsec_site_connections"].values()
-        self.counts["services"] += sign * bool(entry.get("id"))
-        self.counts["invalid"] += sign * bool(entry.get("errors"))
-        # files with any problem, a connection's included (the metric)
-        self.counts["problems"] += sign * bool(entry.get("errors")
-                                               or any(c.get("errors") for c in conns))
-        self.counts["connections"] += sign * len(conns)
-        self.counts["active"] += sign * sum(1 for c in conns if c["status"] == status_mod.ACTIVE)
 
 
-def _keys(entry: dict) -> set[tuple[str, str]]:
-    return {(entry["id"], cid) for cid in entry["ipsec_site_connections"]}
+def _tally(entry: dict) -> tuple:
+    """What one entry adds to the counts."""
+    conns = entry["ipsec_site_connections"].values()
+    return (("services", int(bool(entry.get("id")))),
+            ("invalid", int(bool(entry.get("errors")))),
+            # files with any problem, a connection's included (the metric)
+            ("problems", int(bool(entry.get("errors") or any(c.get("errors") for c in conns)))),
+            ("connections", len(conns)),
+            ("active", sum(1 for c in conns if c["status"] == status_mod.ACTIVE)))
+
+
+def _keys(entry: dict) -> tuple[tuple[str, str], ...]:
+    return tuple((entry["id"], cid) for cid in entry["ipsec_site_connections"])
 
 
 class _Children:

@@ -1,6 +1,8 @@
 """The strongSwan driver: charon over VICI, one instance per namespace."""
 from __future__ import annotations
 
+from functools import partial
+
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -136,7 +138,8 @@ class StrongswanDriver(Driver):
         requests = []
         for step in steps:
             shared, conn = step.actions
-            requests += [("load-shared", shared.message), ("load-conn", _conn_message(conn))]
+            # Rendered as each is sent (see plan.LoadConn).
+            requests += [("load-shared", shared.body), ("load-conn", partial(_conn_message, conn))]
         answers = self._client(namespace).pipeline(requests)
         for shared, conn in zip(answers, answers):  # two answers a pair
             yield shared or conn
@@ -145,7 +148,7 @@ class StrongswanDriver(Driver):
         client = self._client(namespace)
         match action:
             case LoadShared():
-                client.load_shared(action.message)
+                client.load_shared(action.body())
             case LoadConn():
                 client.load_conn(_conn_message(action))
             case UnloadConn():
@@ -209,5 +212,6 @@ class StrongswanDriver(Driver):
 
 
 def _conn_message(action: LoadConn) -> dict:
-    message = with_initial_contact(action.message) if action.initial_contact else action.message
+    message = action.body()
+    message = with_initial_contact(message) if action.initial_contact else message
     return message if action.start else not_started(message)

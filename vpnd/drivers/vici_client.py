@@ -163,7 +163,7 @@ class ViciClient:
 
     # --- writes ----------------------------------------------------------
 
-    def pipeline(self, requests: list[tuple[str, dict]]) -> Iterator[str | None]:
+    def pipeline(self, requests: list[tuple[str, object]]) -> Iterator[str | None]:
         """Send many write requests before reading any answer.
 
         charon answers the requests of one connection in order, so N loads
@@ -181,7 +181,10 @@ class ViciClient:
         try:
             self._sock.deadline = time.monotonic() + self.timeout
             for command, message in requests:
-                session.transport.send(Packet.request(command, Message.serialize(message)))
+                # A message may come as a function that renders it: each
+                # is then garbage as soon as it is sent.
+                body = message() if callable(message) else message
+                session.transport.send(Packet.request(command, Message.serialize(body)))
             for command, _ in requests:
                 # Each answer within the timeout of the one before: a batch
                 # of thousands may take longer than one call, a stopped

@@ -37,6 +37,7 @@ def moved(rec) -> set[str]:
 def write(rec, extra: dict | None = None) -> None:
     """Bring status up to date and write status.json from reconciler
     `rec`; log status transitions."""
+    rec.statedir.flush_kept()  # after the change it keeps has landed
     now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     transitions = rec.status.refresh(rec, moved(rec), now)
     config = rec.config

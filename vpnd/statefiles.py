@@ -208,6 +208,7 @@ class StateDir:
         self.missing = False  # the directory itself is gone
         self._entries: dict[str, _Entry] = {}
         self._dir_refusal: str | None = None
+        self._to_keep: dict[str, bytes] = {}  # last valid versions not yet written
         self.state = DesiredState({}, {})  # kept up to date by scan()
         # Who names which id: ("service", id) or ("connection", namespace,
         # id) -> files (a tuple: almost always one); and the service each
@@ -297,8 +298,18 @@ class StateDir:
                             + ".json")
 
     def _keep(self, path: str, raw: bytes) -> None:
-        if not self.keep:
-            return
+        """Noted now, written by flush_kept() once the change has been
+        applied: its fsync is not on the way of the change it records."""
+        if self.keep:
+            self._to_keep[path] = raw
+
+    def flush_kept(self) -> None:
+        to_keep, self._to_keep = self._to_keep, {}
+        for path, raw in to_keep.items():
+            if path in self._entries:  # not gone meanwhile
+                self._write_kept(path, raw)
+
+    def _write_kept(self, path: str, raw: bytes) -> None:
         try:
             os.makedirs(self.keep_dir, mode=0o700, exist_ok=True)
             kept = self._kept_path(path)
@@ -324,6 +335,7 @@ class StateDir:
         return None if parsed.broken else parsed.service
 
     def _forget_kept(self, path: str) -> None:
+        self._to_keep.pop(path, None)
         if self.keep:
             try:
                 os.unlink(self._kept_path(path))

@@ -7,7 +7,6 @@ import os
 import sys
 
 from . import config as config_mod
-from . import log
 from .errors import ConfigError
 
 EXIT_OK, EXIT_ERROR, EXIT_PENDING = 0, 1, 2
@@ -78,7 +77,7 @@ def _check(args) -> int:
 
 
 def _doctor(config, args) -> int:
-    from . import doctor
+    from . import doctor, log
     log.setup(config.log_format, "error")
     findings = doctor.examine(config)
     for finding in findings:
@@ -91,6 +90,9 @@ def _doctor(config, args) -> int:
 
 
 def _run(config, args) -> int:
+    # Imported here, not at the top: `vpnd status` and `health` (probes)
+    # need neither structlog nor the daemon, and start faster without.
+    from . import log
     from .daemon import Daemon
     log.setup(config.log_format, config.log_level)
     code = Daemon(config).run()
@@ -103,6 +105,7 @@ def _run(config, args) -> int:
 
 
 def _plan(config, args) -> int:
+    from . import log
     from .drivers import compose
     from .reconciler import Reconciler
     from .record import Record

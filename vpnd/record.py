@@ -27,9 +27,8 @@ RECORD_FILE = "applied.json"
 JOURNAL_FILE = "applied.journal"
 KEY_FILE = "fingerprint.key"
 # The journal is folded into RECORD_FILE once it has grown past the record
-# itself (and past this): each change then costs its line, and the fold's
-# cost, O(record), is spread over as many changes as the record is long.
-FOLD_AT_LEAST = 64 * 1024
+# itself: each change then costs its line, and the fold's cost, O(record),
+# is spread over about as many changes as the record has connections.
 
 
 class Record:
@@ -99,7 +98,7 @@ class Record:
         """After a change: fold the journal in only once it has grown as
         large as the record (or a write failed, and the journal misses
         what the record must get)."""
-        if self.problem or self._journal_bytes > max(FOLD_AT_LEAST, self._record_bytes):
+        if self.problem or self._journal_bytes > self._record_bytes:
             self.save()
 
     def save(self) -> None:

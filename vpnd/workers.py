@@ -147,7 +147,7 @@ class Workers:
                     self.queue.forget(gone)  # nothing left to do or report there
             self.rec.observed.forget_namespaces(served)
             self._served = served
-        for ns in touched:
+        for ns in touched & served:  # a namespace no file names any more: nothing to do
             self.queue.add(ns_key(ns), scope=None if scope is None else changed, urgent=True)
 
     def _book(self, key, steps, outcome, error) -> None:

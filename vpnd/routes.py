@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import ipaddress
 
+from . import netns
 from .mtu import TABLE, Route
 
 
-
-# flags=0: pyroute2 opens the namespace, and by default would create it if
-# it were gone (removed between vpnd's check and this read): vpnd must
-# never make a router namespace appear.
+# netns.iproute: a netlink socket made in the namespace, never the
+# namespace itself (vpnd must never make a router namespace appear).
+# pyroute2 is imported there, when first needed: it costs 60 ms at start,
+# and a cold start should not wait for what only ACTIVE tunnels need.
 def read(namespace: str) -> list[Route]:
-    # Imported here: pyroute2 costs 60 ms at start, and a cold start
-    # should not wait for what only ACTIVE tunnels need.
-    from pyroute2 import IPRoute
     routes = []
-    with IPRoute(netns=namespace, flags=0) as ipr:
+    with netns.iproute(namespace) as ipr:
         links = {link["index"]: link.get("mtu") for link in ipr.get_links()}
         for route in ipr.route("dump", table=TABLE):
             dst = route.get("dst")
@@ -34,9 +32,8 @@ def read(namespace: str) -> list[Route]:
 
 def set_mtu(namespace: str, route: Route, mtu: int) -> None:
     """Replace the route with `mtu` on it; 0: with no route MTU."""
-    from pyroute2 import IPRoute
     metrics = {"metrics": {"mtu": mtu}} if mtu else {}
-    with IPRoute(netns=namespace, flags=0) as ipr:
+    with netns.iproute(namespace) as ipr:
         ipr.route("replace", table=TABLE, **metrics, **dict(route.attrs))
 
 

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import time
 from pathlib import Path
 
 from .. import log
+from ..netns import NETNS_DIR
 from . import charon_plugins
 from ..errors import CharonNotAnswering, DriverUnavailable
 from ..files import write_atomically
@@ -97,7 +97,9 @@ class CharonInstances:
         except FileNotFoundError:
             pass
         self.directory(namespace).mkdir(parents=True, exist_ok=True, mode=0o700)
-        write_atomically(str(conf), text.encode())
+        # Not fsync()ed: it is written again at every start that finds it
+        # different, and an fsync each cost 2.8 ms of a 500-router start.
+        write_atomically(str(conf), text.encode(), durable=False)
         return True
 
     def start(self, namespace: str) -> None:
@@ -175,7 +177,7 @@ class CharonInstances:
 
 
 class CharonSpawner(CharonInstances):
-    """Spawn mode: vpnd runs charon-systemd itself, via `ip netns exec`."""
+    """Spawn mode: vpnd runs charon-systemd itself, in the namespace (nsenter)."""
 
     def pid(self, namespace: str) -> int | None:
         try:
@@ -200,13 +202,27 @@ class CharonSpawner(CharonInstances):
         self.socket_path(namespace).unlink(missing_ok=True)
         env = {k: v for k, v in os.environ.items() if k not in _PRIVATE_ENV}
         env["STRONGSWAN_CONF"] = str(conf)
-        with open(d / "charon.out", "ab") as out:
-            proc = subprocess.Popen(
-                ["ip", "netns", "exec", namespace, CHARON],
-                env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=out,
-                start_new_session=True, close_fds=True)
-        (d / "charon.pid").write_text(str(proc.pid))
-        return proc.pid
+        # nsenter, not `ip netns exec`: that one also makes a mount
+        # namespace, a copy of every mount, each router's /run/netns entry
+        # included, so a start cost more the more routers there were (7 ms
+        # a charon at 200, 15 s for 500 routers). charon needs the network
+        # namespace only. posix_spawn (vfork inside) rather than a fork of
+        # vpnd with all its threads; every fd vpnd opens is close-on-exec,
+        # so nothing else leaks into charon.
+        out = os.open(d / "charon.out", os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC,
+                      0o644)
+        try:
+            pid = os.posix_spawnp("nsenter", ["nsenter", f"--net={os.path.join(NETNS_DIR, namespace)}",
+                                              CHARON], env,
+                                  file_actions=[(os.POSIX_SPAWN_OPEN, 0, os.devnull,
+                                                 os.O_RDONLY, 0),
+                                                (os.POSIX_SPAWN_DUP2, out, 1),
+                                                (os.POSIX_SPAWN_DUP2, out, 2)],
+                                  setsid=True)
+        finally:
+            os.close(out)
+        (d / "charon.pid").write_text(str(pid))
+        return pid
 
     def stop_all(self, namespaces, timeout: float = 10.0) -> list[str]:
         pids = {ns: pid for ns in namespaces if (pid := self.pid(ns)) is not None}

@@ -37,7 +37,6 @@ def moved(rec) -> set[str]:
 def write(rec, extra: dict | None = None) -> None:
     """Bring status up to date and write status.json from reconciler
     `rec`; log status transitions."""
-    rec.statedir.flush_kept()  # after the change it keeps has landed
     now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     transitions = rec.status.refresh(rec, moved(rec), now)
     config = rec.config
@@ -55,6 +54,7 @@ def write(rec, extra: dict | None = None) -> None:
         _problem(rec, None)
     except OSError as e:  # a full run_dir: say so, keep going, write again later
         _problem(rec, f"cannot write {config.status_file}: {e.strerror or e}")
+    rec.statedir.flush_kept()  # after the change it keeps has landed, and status
     for service, cid, ns, status, reason in transitions:
         method = rec.log.warning if status == status_mod.ERROR else rec.log.info
         method("connection status", service=service, connection=cid, netns=ns,

@@ -342,9 +342,8 @@ class Reconciler:
         """The status last published."""
         return self.status.report()
 
-    def write_status(self, extra: dict | None = None) -> list[dict]:
+    def write_status(self, extra: dict | None = None) -> None:
         publish.write(self, extra)
-        return self.last_report
 
     def _report_file_errors(self, state: DesiredState, changed) -> None:
         """Log the problems of the files that changed, once each."""

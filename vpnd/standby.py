@@ -12,13 +12,19 @@ initiates at once when it comes (see upkeep).
 """
 from __future__ import annotations
 
+import functools
 import ipaddress
 from typing import Mapping
 
 
 def local_address(model) -> str | None:
     """The address a connection's IKE_SA binds to, if it names one."""
-    address = getattr(model, "external_ip", "") or ""
+    return _normalised(getattr(model, "external_ip", "") or "")
+
+
+@functools.lru_cache(maxsize=4096)
+def _normalised(address: str) -> str | None:
+    # A node has few local addresses and many connections: parsed once each.
     try:
         return str(ipaddress.ip_address(address)) if address else None
     except ValueError:

@@ -62,6 +62,12 @@ class Workers:
             # namespace's look then waits for its own.
             self.rec.prestart([k[1] for k in due if k != FILES and k not in self._prestarted])
             self._prestarted.update(due)
+            if FILES in due and self._served is not None and len(due) > 1:
+                # Files read before: the namespaces' looks (in the pool)
+                # need not wait for every file's stat (in this thread);
+                # a file that did change brings its namespace's look again.
+                due.remove(FILES)
+                due.append(FILES)
             key = due[0]
             scope = self.queue.take(key)
             if key == FILES:

@@ -45,6 +45,8 @@ class StrongswanDriver(Driver):
         # session may be a restarted charon with other plugins.
         self._capabilities: dict[str, tuple[int, Capabilities]] = {}
         self._closed_writes = 0
+        # (capabilities, IKE policy, ESP policy) -> (capabilities, why not)
+        self._unsupported: dict = {}
 
     def render(self, conn):
         return render(conn, self.libipsec)
@@ -90,7 +92,15 @@ class StrongswanDriver(Driver):
 
     def unsupported(self, namespace: str, conn) -> str | None:
         capabilities = self._capabilities_of(namespace)
-        reason = missing_algorithms(conn, capabilities.algorithms)
+        # Policies are shared objects, and few: the answer is worked out
+        # once per policy pair and charon, not once per connection.
+        key = (id(capabilities), conn.ikepolicy, conn.ipsecpolicy)
+        if key not in self._unsupported:
+            if len(self._unsupported) > 4096:
+                self._unsupported.clear()
+            self._unsupported[key] = (capabilities, missing_algorithms(conn,
+                                                                       capabilities.algorithms))
+        reason = self._unsupported[key][1]
         if reason and capabilities.missing_plugins:
             # The cause, not only the symptom.
             return f"{reason}; {capabilities.missing_plugins}"

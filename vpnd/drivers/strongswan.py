@@ -94,13 +94,15 @@ class StrongswanDriver(Driver):
         capabilities = self._capabilities_of(namespace)
         # Policies are shared objects, and few: the answer is worked out
         # once per policy pair and charon, not once per connection.
-        key = (id(capabilities), conn.ikepolicy, conn.ipsecpolicy)
+        # By identity (hashing a policy costs more than the check); the
+        # value holds the objects, so an id is never another object's.
+        key = (id(capabilities), id(conn.ikepolicy), id(conn.ipsecpolicy))
         if key not in self._unsupported:
             if len(self._unsupported) > 4096:
                 self._unsupported.clear()
-            self._unsupported[key] = (capabilities, missing_algorithms(conn,
-                                                                       capabilities.algorithms))
-        reason = self._unsupported[key][1]
+            self._unsupported[key] = (capabilities, conn.ikepolicy, conn.ipsecpolicy,
+                                      missing_algorithms(conn, capabilities.algorithms))
+        reason = self._unsupported[key][-1]
         if reason and capabilities.missing_plugins:
             # The cause, not only the symptom.
             return f"{reason}; {capabilities.missing_plugins}"

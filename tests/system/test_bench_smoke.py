@@ -23,7 +23,7 @@ def test_benchmark_smoke_run_prints_every_figure_and_cleans_up():
                    "3 resync", "4 status latency", "5 idle CPU", "6 peak RSS, N=20",
                    "6 RSS per connection", "8 metrics scrape", "8 metrics: peak RSS added",
                    "9 3 namespaces x 2, from nothing", "charon PSS per namespace",
-                   "one change in one of 3 namespaces"):
+                   "one change in one of 3 namespaces", "10 vpnd status, N=20"):
         assert figure in result.stdout, result.stdout
     assert "swanctl --load-all" in result.stdout
     after = set(subprocess.run(["ip", "netns", "list"], capture_output=True,

@@ -22,6 +22,8 @@ from ..files import write_atomically
 from .vici_client import ViciClient
 
 CHARON = "/usr/sbin/charon-systemd"
+# `ip netns exec` binds /etc/netns/<name>/* over /etc for what it runs.
+NETNS_ETC = "/etc/netns"
 
 # Variables that make sense only to vpnd: a charon that inherits
 # NOTIFY_SOCKET would report READY for vpnd's unit.
@@ -177,7 +179,7 @@ class CharonInstances:
 
 
 class CharonSpawner(CharonInstances):
-    """Spawn mode: vpnd runs charon-systemd itself, in the namespace (nsenter)."""
+    """Spawn mode: vpnd runs charon-systemd itself, in the namespace (see _spawn)."""
 
     def pid(self, namespace: str) -> int | None:
         try:
@@ -202,18 +204,22 @@ class CharonSpawner(CharonInstances):
         self.socket_path(namespace).unlink(missing_ok=True)
         env = {k: v for k, v in os.environ.items() if k not in _PRIVATE_ENV}
         env["STRONGSWAN_CONF"] = str(conf)
-        # nsenter, not `ip netns exec`: that one also makes a mount
-        # namespace, a copy of every mount, each router's /run/netns entry
-        # included, so a start cost more the more routers there were (7 ms
-        # a charon at 200, 15 s for 500 routers). charon needs the network
-        # namespace only. posix_spawn (vfork inside) rather than a fork of
-        # vpnd with all its threads; every fd vpnd opens is close-on-exec,
-        # so nothing else leaks into charon.
+        # nsenter, unless the namespace has its own /etc files: `ip netns
+        # exec` also makes a mount namespace, a copy of every mount (each
+        # router's /run/netns entry included), so a start cost more the
+        # more routers there were (7 ms a charon at 200); it is needed only
+        # to bind /etc/netns/<name>/* (a router's own resolv.conf or hosts,
+        # with which a peer named by host name is resolved). posix_spawn
+        # (vfork inside) rather than a fork of vpnd with all its threads;
+        # every fd vpnd opens is close-on-exec, so nothing else leaks in.
+        if os.path.isdir(os.path.join(NETNS_ETC, namespace)):
+            argv = ["ip", "netns", "exec", namespace, CHARON]
+        else:
+            argv = ["nsenter", f"--net={os.path.join(NETNS_DIR, namespace)}", CHARON]
         out = os.open(d / "charon.out", os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC,
                       0o644)
         try:
-            pid = os.posix_spawnp("nsenter", ["nsenter", f"--net={os.path.join(NETNS_DIR, namespace)}",
-                                              CHARON], env,
+            pid = os.posix_spawnp(argv[0], argv, env,
                                   file_actions=[(os.POSIX_SPAWN_OPEN, 0, os.devnull,
                                                  os.O_RDONLY, 0),
                                                 (os.POSIX_SPAWN_DUP2, out, 1),

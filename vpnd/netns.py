@@ -36,10 +36,13 @@ def socket_in(name: str, family: int, kind: int, proto: int = 0) -> socket.socke
                 return socket.socket(family, kind, proto)
             finally:
                 if libc.setns(own, CLONE_NEWNET) != 0:
-                    # This thread would go on in the wrong namespace: stop.
+                    # This thread would go on in the wrong namespace, and an
+                    # exception would end only this call: end vpnd (its
+                    # supervisor starts it again), never act from there.
                     err = ctypes.get_errno()
-                    raise SystemExit(f"vpnd: cannot return from namespace {name}: "
-                                     f"{os.strerror(err)}")
+                    os.write(2, f"vpnd: cannot return from namespace {name}: "
+                                f"{os.strerror(err)}\n".encode())
+                    os._exit(70)
         finally:
             os.close(own)
     finally:

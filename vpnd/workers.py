@@ -148,11 +148,14 @@ class Workers:
         if served != self._served:
             # Only when the set of namespaces moved: a change within one
             # costs the same however many there are.
+            busy = False
             for gone in [k for k in self.queue.keys() if k != FILES and k[1] not in served]:
-                if gone not in self.running:
+                if gone in self.running:
+                    busy = True  # forgotten at a later pass, once its look is over
+                else:
                     self.queue.forget(gone)  # nothing left to do or report there
             self.rec.observed.forget_namespaces(served)
-            self._served = served
+            self._served = None if busy else served
         for ns in touched & served:  # a namespace no file names any more: nothing to do
             self.queue.add(ns_key(ns), scope=None if scope is None else changed, urgent=True)
 

@@ -22,21 +22,6 @@ class SecretRedactor:
         self._recent: frozenset[str] = frozenset()  # added since, in a small one
         self._patterns: tuple[re.Pattern, ...] | None = ()
 
-    def update(self, secrets) -> None:
-        # Very short strings would mask innocent text; Neutron PSKs are not that.
-        secrets = frozenset(s for s in secrets if s and len(s) >= 4)
-        added = secrets - self._secrets
-        if added == self._recent:
-            return
-        if len(added) <= 64 and self._secrets:
-            # A changed PSK or two: a small extra pattern, so that a change
-            # does not wait for a thousand-way pattern to compile. Secrets
-            # no longer in use stay masked; they were secrets all the same.
-            self._recent = added
-        else:
-            self._secrets, self._recent = secrets, frozenset()
-        self._patterns = None  # compiled when a line is next logged
-
     def add(self, secrets) -> None:
         """Secrets just read (a changed file's): only those not masked
         yet are added, so a change costs its own PSKs, not everyone's."""

@@ -41,15 +41,3 @@ class Notifier:
         if text != self._status:
             self._status = text
             self._n.notify(f"STATUS={text}")
-
-
-def summary(report: list[dict]) -> str:
-    """'3 services, 5/6 connections ACTIVE, 1 invalid file'."""
-    conns = [c for s in report for c in s["ipsec_site_connections"].values()]
-    active = sum(1 for c in conns if c["status"] == "ACTIVE")
-    invalid = sum(1 for s in report if s.get("errors"))
-    services = sum(1 for s in report if s.get("id"))
-    text = f"{services} services, {active}/{len(conns)} connections ACTIVE"
-    if invalid:
-        text += f", {invalid} invalid file{'s' if invalid > 1 else ''}"
-    return text

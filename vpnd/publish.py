@@ -8,13 +8,13 @@ import os
 import time
 
 from . import status as status_mod
-from .status_book import _Children
+from .status_book import Children
 
 
 def report(rec) -> list[dict]:
     """The status now, all of it built afresh (changes nothing)."""
     now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    return rec.observed.report(rec.desired_state, _Children(rec.rendered),
+    return rec.observed.report(rec.desired_state, Children(rec.rendered),
                                rec.rendered.errors, now)
 
 

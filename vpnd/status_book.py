@@ -45,7 +45,7 @@ class StatusBook:
                         observed.since.pop(key, None)
                     self.version += 1
                 continue
-            entry = observed.entry(path, desired, _Children(rendered), rendered.errors, now)
+            entry = observed.entry(path, desired, Children(rendered), rendered.errors, now)
             keys = _keys(entry)
             changed += observed.settle_entry(entry, set(old_keys) - set(keys))
             if old is None:
@@ -90,7 +90,7 @@ def _keys(entry: dict) -> tuple[tuple[str, str], ...]:
     return tuple((entry["id"], cid) for cid in entry["ipsec_site_connections"])
 
 
-class _Children:
+class Children:
     """(namespace, connection) -> its CHILD_SA names, looked up."""
 
     def __init__(self, rendered):

@@ -105,19 +105,19 @@ def test_tracebacks_reach_json_output_as_text(capsys):
 def test_the_redactor_masks_any_current_psk_wherever_it_hides():
     from vpnd.log import SecretRedactor
     r = SecretRedactor()
-    r.update({"secret-one", "secret-one-longer", "abc"})
+    r.add({"secret-one", "secret-one-longer", "abc"})
     event = r(None, "info", {"event": "x secret-one-longer y", "nested": {"k": ["secret-one"]},
                              "error": ValueError("bad secret-one"), "n": 3, "short": "abc"})
     assert event == {"event": "x <redacted> y", "nested": {"k": ["<redacted>"]},
                      "error": "bad <redacted>", "n": 3, "short": "abc"}
-    r.update(set())  # PSKs no longer in use stay masked: they were secrets
+    r.add(set())  # PSKs no longer in use stay masked: they were secrets
     assert r(None, "info", {"event": "secret-one"}) == {"event": "<redacted>"}
 
 
 def test_a_new_psk_is_masked_at_once_and_old_ones_stay_masked():
     from vpnd.log import SecretRedactor
     r = SecretRedactor()
-    r.update({f"psk-number-{i}" for i in range(100)})
-    r.update({f"psk-number-{i}" for i in range(1, 100)} | {"psk-rotated"})
+    r.add({f"psk-number-{i}" for i in range(100)})
+    r.add({f"psk-number-{i}" for i in range(1, 100)} | {"psk-rotated"})
     event = r(None, "info", {"a": "psk-rotated", "b": "psk-number-0", "c": "psk-number-7"})
     assert set(event.values()) == {"<redacted>"}

@@ -79,6 +79,36 @@ def test_psk_change_reestablishes_the_tunnel(lab, vpnd_factory):
     assert new_psk not in a.log_path.read_text()
 
 
+def test_a_change_that_keeps_the_psk_loads_the_connection_alone(lab, vpnd_factory):
+    a, b = both_sides(lab, vpnd_factory)
+    converged(lab, a, b)
+    before = ike_ids(a, lab.a.gw)
+    requests = len(re.findall(r"requests: load-shared", a.charon_log(lab.a.gw)))
+
+    # A new IKE lifetime at both ends: the PSK and its owners stay.
+    for v, me, peer, side in ((a, lab.a, lab.b, "a"), (b, lab.b, lab.a, "b")):
+        conn = connection("c1", me, peer, PSK)
+        conn["ikepolicy"]["lifetime_value"] = 3000
+        v.write("svc.json", service(f"svc-{side}", me, [conn]))
+    wait_for(lambda: [e for e in log_events(a, "change applied") if e["reason"] == "changed"],
+             30, what="the change applied at gw-a")
+    converged(lab, a, b)
+    [change] = [e for e in log_events(a, "change applied") if e["reason"] == "changed"]
+    assert change["actions"] == ["unload-conn c1", "terminate ike c1", "load-conn c1"]
+    # charon was not asked to load the secret (its own log says so), still
+    # holds it, and the new IKE_SA authenticated with it.
+    assert len(re.findall(r"requests: load-shared", a.charon_log(lab.a.gw))) == requests
+    assert "vpnd-c1" in a.vici(lab.a.gw).live_state().shared
+    assert not set(ike_ids(a, lab.a.gw)) & set(before)
+    assert lab.ping(lab.a.host, lab.b.host4, count=2)
+
+
+def log_events(v, event: str) -> list[dict]:
+    lines = (json.loads(line) for line in v.log_path.read_text().splitlines()
+             if line.startswith("{"))
+    return [line for line in lines if line.get("event") == event]
+
+
 def test_deleted_file_takes_the_tunnel_down_and_traffic_stops(lab, vpnd_factory):
     a, b = both_sides(lab, vpnd_factory)
     converged(lab, a, b)

@@ -51,6 +51,24 @@ def test_changed_connection_breaks_before_make():
     assert steps[0].record.fingerprint == "fp2"
 
 
+def test_a_change_that_keeps_the_psk_does_not_load_the_secret_again():
+    state = live(["c1"], ["vpnd-c1"], ["c1"])
+    was = applied("c1", parts="psk=a;ike=x;child=y")
+    [step] = plan_namespace(NS, {"c1": desired("c1", fp="fp2", parts="psk=a;ike=z;child=y")},
+                            {"c1": was}, state)
+    assert kinds([step]) == [("c1", "changed", ["UnloadConn", "TerminateIke", "LoadConn"])]
+    assert step.record.fingerprint == "fp2"
+    # Loaded again when the PSK (or its owners) moved, when charon does not
+    # hold it, and when a record from before the parts cannot tell.
+    for parts, shared, old in (("psk=b;ike=z;child=y", ["vpnd-c1"], was),
+                               ("psk=a;ike=z;child=y", [], was),
+                               ("psk=a;ike=z;child=y", ["vpnd-c1"], applied("c1"))):
+        [step] = plan_namespace(NS, {"c1": desired("c1", fp="fp2", parts=parts)}, {"c1": old},
+                                live(["c1"], shared, ["c1"]))
+        assert [type(a).__name__ for a in step.actions][-2:] == ["LoadShared", "LoadConn"], \
+            (parts, shared, old)
+
+
 def test_removed_connection_is_unloaded_terminated_and_forgotten():
     steps = plan_namespace(NS, {}, {"c1": applied("c1")}, live(["c1"], ["vpnd-c1"], ["c1"]))
     assert kinds(steps) == [("c1", "removed", ["UnloadConn", "TerminateIke", "UnloadShared"])]

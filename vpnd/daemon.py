@@ -99,6 +99,7 @@ class Daemon:
                 self.metrics.close()
             self.workers.close()
             self.reconciler.driver.close()
+            self.reconciler.statedir.close()  # the last valid copies it owes
             for fd in (rfd, wfd, efd, self._wake_fd):
                 os.close(fd)
 

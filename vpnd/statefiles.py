@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import errno
-import hashlib
 import heapq
 import os
 import stat
@@ -17,8 +16,8 @@ from dataclasses import dataclass
 from . import jsondoc, log, trust
 
 from .desired import DesiredState
-from .files import write_atomically
 from .errors import InputError
+from .kept_copies import KeptCopies, kept_path
 from .model import Service
 from .validation import Parsed, parse_confined
 
@@ -205,6 +204,7 @@ class StateDir:
         self.trusted = trust.trusted_owners(os.geteuid(), state_owner)
         self.keep_dir = keep_dir
         self.keep = keep and keep_dir is not None
+        self._copies = KeptCopies(keep_dir) if self.keep else None
         self.missing = False  # the directory itself is gone
         self._entries: dict[str, _Entry] = {}
         self._dir_refusal: str | None = None
@@ -294,45 +294,31 @@ class StateDir:
 
     # --- the last valid version of each file, kept under data_dir ------------
 
-    def _kept_path(self, path: str) -> str:
-        return os.path.join(self.keep_dir, hashlib.sha256(path.encode()).hexdigest()[:32]
-                            + ".json")
-
     def _keep(self, path: str, raw: bytes) -> None:
-        """Noted now, written by flush_kept() once the change has been
-        applied: its fsync is not on the way of the change it records."""
+        """Noted now, handed to the copies' writer by flush_kept() once the
+        change has been applied: not on the way of the change it records."""
         if self.keep:
             self._to_keep[path] = raw
 
     def flush_kept(self) -> None:
+        """Queue the copies noted since the last flush (written in a thread)."""
         to_keep, self._to_keep = self._to_keep, {}
-        for path, raw in to_keep.items():
-            if path in self._entries:  # not gone meanwhile
-                self._write_kept(path, raw)
+        if self._copies is not None:
+            self._copies.write([(path, raw) for path, raw in to_keep.items()
+                                if path in self._entries])  # not gone meanwhile
 
-    def _write_kept(self, path: str, raw: bytes) -> None:
-        try:
-            os.makedirs(self.keep_dir, mode=0o700, exist_ok=True)
-            kept = self._kept_path(path)
-            try:
-                with open(kept, "rb") as f:
-                    if f.read() == raw:
-                        return
-            except FileNotFoundError:
-                pass
-            # It holds PSKs: 0600. Not fsync()ed (500 of them cost 0.3 s at a
-            # cold start): a copy lost to a crash only means an invalid file
-            # is held as it stands rather than served from its copy.
-            write_atomically(kept, raw, 0o600, durable=False)
-        except OSError as e:
-            log.get().error("last valid version not kept", file=path, error=str(e))
+    def close(self) -> None:
+        """Write the copies still owed (a stop)."""
+        if self._copies is not None:
+            self.flush_kept()
+            self._copies.close()
 
     def _kept(self, path: str) -> Service | None:
         """The version a vpnd before this one last saw valid, if any."""
         if self.keep_dir is None:
             return None
         try:
-            raw = read_bytes(self._kept_path(path), self.max_bytes)
+            raw = read_bytes(kept_path(self.keep_dir, path), self.max_bytes)
         except Unreadable:
             return None
         parsed, _, _ = _read(path, self.max_bytes, None, raw)
@@ -340,11 +326,8 @@ class StateDir:
 
     def _forget_kept(self, path: str) -> None:
         self._to_keep.pop(path, None)
-        if self.keep:
-            try:
-                os.unlink(self._kept_path(path))
-            except OSError:
-                pass
+        if self._copies is not None:
+            self._copies.forget(path)
 
     # --- the state, kept up to date file by file -----------------------------
 

@@ -3,8 +3,11 @@ from __future__ import annotations
 
 import json
 import os
+import stat
+import threading
 
 from lab.factory import connection_doc, service_doc
+from vpnd import kept_copies
 from vpnd.statefiles import StateDir, is_state_file
 
 
@@ -128,3 +131,31 @@ def test_a_bad_service_value_makes_the_service_invalid_under_its_ids(tmp_path):
     assert str(path) not in state.services
     assert "admin_state_up" in str(state.errors[str(path)][0])
     assert state.ids[str(path)] == ("a", ("c1", "c2"))
+
+
+def test_last_valid_copies_are_written_off_the_loop_in_the_order_asked(tmp_path, monkeypatch):
+    state_dir, keep = tmp_path / "state", tmp_path / "data" / "last-valid"
+    state_dir.mkdir()
+    for i in range(5):
+        write(state_dir / f"s{i}.json", svc(f"s{i}", (f"c{i}",)))
+    d = StateDir(str(state_dir), keep_dir=str(keep), keep=True)
+    d.scan()
+    # The writer is held: the loop's flush returns all the same (at 10,000
+    # files the copies took 2 s, and a change waited for them).
+    gate, real = threading.Event(), kept_copies.write_atomically
+    monkeypatch.setattr(kept_copies, "write_atomically",
+                        lambda *a, **k: (gate.wait(5), real(*a, **k)))
+    d.flush_kept()
+    assert not list(keep.glob("*.json"))
+    # A file that goes after its copy was queued: its copy is not left behind.
+    (state_dir / "s1.json").unlink()
+    d.scan()
+    gate.set()
+    d.close()  # a stop waits for the copies owed
+    # Compared by name, then content (a failure must not print the PSKs).
+    want = {kept_copies.kept_path(str(keep), str(state_dir / f"s{i}.json")): i
+            for i in (0, 2, 3, 4)}
+    assert sorted(str(p) for p in keep.glob("*.json")) == sorted(want)
+    assert all(open(kept, "rb").read() == (state_dir / f"s{i}.json").read_bytes()
+               for kept, i in want.items())
+    assert {stat.S_IMODE(os.stat(kept).st_mode) for kept in want} == {0o600}

@@ -49,7 +49,10 @@ class KeptCopies:
         except OSError as e:
             log.get().error("last valid versions not kept", error=str(e))
             return
-        for source, raw in copies:
+        while copies:
+            # Taken off the list as written: a cold start's 10,000 copies
+            # are not all held until the last is written.
+            source, raw = copies.pop()
             kept = kept_path(self.keep_dir, source)
             try:
                 try:

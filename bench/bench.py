@@ -342,6 +342,13 @@ class Bench:
         # (2) one change among N, by atomic rename, timed to charon's own
         # log line for that connection (and to vpnd's, for the record).
         v = self.vpnds[-1]
+        # A change in a running vpnd: once what a cold start leaves behind
+        # is done (its last valid copies, one a file, written in a thread
+        # of their own, would otherwise share the 2 cores with the first
+        # changes).
+        kept = v.data_dir / "last-valid"
+        wait_for(lambda: kept.is_dir() and len(list(kept.glob("*.json"))) >= len(docs), 300,
+                 interval=0.1, what="the last valid copies written")
         spawner = CharonSpawner(str(v.run_dir), True)
         charon = CharonLog(v.socket(ns))
         change, logged = [], []

@@ -59,8 +59,12 @@ class StatusBook:
 
     def report(self) -> list[dict]:
         """Every entry, in file order (metrics, tests): parsed back from
-        its text, so it costs only who asks."""
-        return [json.loads(self.texts[p]) for p in self.order]
+        its text, so it costs only who asks. A scrape asks from its own
+        thread while the loop may be between dropping an entry's text and
+        its place in the order: it reads copies (made without a switch of
+        thread) and leaves out what is half gone or half come."""
+        order, texts = list(self.order), self.texts.copy()
+        return [json.loads(texts[p]) for p in order if p in texts]
 
     def fragments(self) -> list[str]:
         return [self.texts[p] for p in self.order]

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import codecs
 import json
-import sys
 import math
+import sys
 
 from .errors import InputError, shown
 

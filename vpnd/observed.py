@@ -4,9 +4,10 @@ Everything status shows beyond the desired state lives here: each
 namespace's live view, the last failure charon logged for a connection,
 rekey counts, what could not be applied and why, how each mtu stands, what
 is wrong with a charon as a whole, and since when each connection has had
-its status. `report(now)` builds the status from it and changes nothing;
-`settle(report, now)` books what a published report means for the next
-one (since, failures cleared by ACTIVE) and says which statuses changed.
+its status. `entry(path, ...)` builds a file's status from it and
+changes nothing; `settle_entry(entry)` books what a published entry means
+for the next (since, failures cleared by ACTIVE) and says which statuses
+changed.
 """
 from __future__ import annotations
 
@@ -242,18 +243,12 @@ class Observed:
         return {ns: {"status": status_mod.ERROR, "reason": problem}
                 for ns, problem in sorted(dict(self.charon_problems).items())}
 
-    def settle(self, report: list[dict]) -> list[tuple]:
-        """Book a whole published report: "since" for each status, and
-        failures an ACTIVE connection has left behind. Returns the statuses
-        that changed: (service, connection, namespace, status, reason)."""
-        keep = {(s["id"], cid) for s in report for cid in s["ipsec_site_connections"]}
-        for key in self.since.keys() - keep:
-            del self.since[key]
-        return [change for service in report for change in self.settle_entry(service)]
-
     def settle_entry(self, service: dict, gone=()) -> list[tuple]:
-        """Book one published entry (see settle); `gone`: (service id,
-        connection id) of the entry it replaces that it no longer has."""
+        """Book one published entry: "since" for each status, and failures
+        an ACTIVE connection has left behind; `gone`: (service id,
+        connection id) of the entry it replaces that it no longer has.
+        Returns the statuses that changed: (service, connection,
+        namespace, status, reason)."""
         for key in gone:
             self.since.pop(key, None)
         changed = []

@@ -54,7 +54,6 @@ def write(rec, extra: dict | None = None) -> None:
         _problem(rec, None)
     except OSError as e:  # a full run_dir: say so, keep going, write again later
         _problem(rec, f"cannot write {config.status_file}: {e.strerror or e}")
-    rec.statedir.flush_kept()  # after the change it keeps has landed, and status
     for service, cid, ns, status, reason in transitions:
         method = rec.log.warning if status == status_mod.ERROR else rec.log.info
         method("connection status", service=service, connection=cid, netns=ns,

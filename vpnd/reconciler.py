@@ -333,10 +333,6 @@ class Reconciler:
 
     # --- status ------------------------------------------------------------
 
-    def status_report(self) -> list[dict]:
-        """The status now (builds it; changes nothing)."""
-        return publish.report(self)
-
     @property
     def last_report(self) -> list[dict]:
         """The status last published."""
@@ -344,6 +340,8 @@ class Reconciler:
 
     def write_status(self, extra: dict | None = None) -> None:
         publish.write(self, extra)
+        # The last valid copies: after the change they keep has landed, and status.
+        self.statedir.flush_kept()
 
     def _report_file_errors(self, state: DesiredState, changed) -> None:
         """Log the problems of the files that changed, once each."""

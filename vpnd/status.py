@@ -151,10 +151,6 @@ def _invalid_entry(path: str, file_errors: list[InputError], ids=None) -> dict:
                                        for cid in conn_ids}}
 
 
-def write(path: str, services: list[dict], **extra) -> None:
-    write_fragments(path, [json.dumps(s, separators=(",", ":")) for s in services], **extra)
-
-
 def write_fragments(path: str, services: list[str], **extra) -> None:
     """status.json from its services' entries, each already JSON text (a
     change re-renders its own entry only). Not fsync()ed: it is rewritten

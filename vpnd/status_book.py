@@ -29,7 +29,7 @@ class StatusBook:
 
     def refresh(self, rec, paths: set[str], now: str) -> list[tuple]:
         """Rebuild the entries of these files (and drop those of files gone);
-        returns the statuses that changed (observed.settle)."""
+        returns the statuses that changed (observed.settle_entry)."""
         desired, observed, rendered = rec.desired_state, rec.observed, rec.rendered
         changed = []
         for path in paths:

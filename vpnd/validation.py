@@ -7,7 +7,6 @@ just the first, so that an operator fixes a file in one pass.
 from __future__ import annotations
 
 import sys
-
 from dataclasses import dataclass, field
 from typing import Any
 

@@ -22,17 +22,22 @@ def conn(report):
     return report[0]["ipsec_site_connections"]["c1"]
 
 
+def settle(seen, report):
+    """Book a published report as the daemon does, entry by entry."""
+    return [change for service in report for change in seen.settle_entry(service)]
+
+
 def test_since_moves_only_when_status_or_reason_changes():
     seen = Observed(views={"ns1": NamespaceView(LOADED)})
     first = seen.report(state(), {}, {}, now="T1")
     assert conn(first)["since"] == "T1"
-    assert seen.settle(first) == [("svc", "c1", "ns1", "DOWN", "no SA established")]
+    assert settle(seen, first) == [("svc", "c1", "ns1", "DOWN", "no SA established")]
     again = seen.report(state(), {}, {}, now="T2")
-    assert conn(again)["since"] == "T1" and seen.settle(again) == []
+    assert conn(again)["since"] == "T1" and settle(seen, again) == []
     seen.views["ns1"] = NamespaceView(UP)
     up = seen.report(state(), {}, {}, now="T3")
     assert conn(up)["status"] == "ACTIVE" and conn(up)["since"] == "T3"
-    assert seen.settle(up) == [("svc", "c1", "ns1", "ACTIVE", "")]
+    assert settle(seen, up) == [("svc", "c1", "ns1", "ACTIVE", "")]
 
 
 def test_report_changes_nothing_settle_books_it():
@@ -40,7 +45,7 @@ def test_report_changes_nothing_settle_books_it():
     seen.report(state(), {}, {}, now="T1")
     seen.report(state(), {}, {}, now="T2")
     assert seen.since == {} and seen.failures == {("ns1", "c1"): "old"}
-    seen.settle(seen.report(state(), {}, {}, now="T3"))
+    settle(seen, seen.report(state(), {}, {}, now="T3"))
     # An ACTIVE connection leaves its last failure behind.
     assert seen.failures == {} and seen.since[("svc", "c1")] == (("ACTIVE", ""), "T3")
 
@@ -49,9 +54,9 @@ def test_a_failure_logged_while_a_stale_report_still_shows_active_is_kept():
     """charon logs "received DELETE" before vpnd has looked again: the report
     published meanwhile still says ACTIVE, and must not clear the reason."""
     seen = Observed(views={"ns1": NamespaceView(UP)})
-    seen.settle(seen.report(state(), {}, {}, now="T1"))  # ACTIVE, settled
+    settle(seen, seen.report(state(), {}, {}, now="T1"))  # ACTIVE, settled
     seen.take("ns1", "log", {"ikesa-name": "c1", "msg": "received DELETE for IKE_SA c1[1]"})
-    seen.settle(seen.report(state(), {}, {}, now="T2"))  # still the old view: ACTIVE
+    settle(seen, seen.report(state(), {}, {}, now="T2"))  # still the old view: ACTIVE
     seen.views["ns1"] = NamespaceView(LOADED)  # the look after: the SA is gone
     assert conn(seen.report(state(), {}, {}, now="T3"))["reason"] == "deleted by the peer"
 

@@ -1,11 +1,10 @@
 """The strongSwan driver: charon over VICI, one instance per namespace."""
 from __future__ import annotations
 
-from functools import partial
-
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
 
 from ..errors import CharonNotAnswering, DriverUnavailable
 from ..live import LiveState

@@ -23,7 +23,7 @@ import time
 from . import __version__, log, netns
 from .config import Config
 from .drivers import compose
-from .inotify import Inotify
+from .inotify import IN_Q_OVERFLOW, Inotify, Reader
 from .metric_families import Rounds, Snapshot
 from .notify import Notifier
 from .reconciler import Reconciler
@@ -63,6 +63,7 @@ class Daemon:
         self._textfile_error: str | None = None
         self._signals: list[int] = []
         self._status_at = 0.0
+        self._status_cost = 0.0  # how long the last status write took
 
     def run(self) -> int:
         os.makedirs(self.config.state_dir, exist_ok=True)
@@ -74,6 +75,7 @@ class Daemon:
         handled = (signal.SIGHUP, signal.SIGTERM, signal.SIGINT)
         old_handlers = {s: signal.signal(s, self._on_signal) for s in handled}
         watcher = Inotify()
+        reader = Reader(watcher, self._wake)
         try:
             self._start_metrics()
             watcher.watch(self.config.state_dir)
@@ -81,6 +83,9 @@ class Daemon:
             # into place) is watched again at once.
             watcher.watch(os.path.dirname(self.config.state_dir) or "/")
             netns_watched = self._watch_netns(watcher)
+            # From now on: what is written during the first round (seconds
+            # at 10,000 files) is held for the loop, not lost in the kernel.
+            reader.start()
             self.log.info("vpnd started", state_dir=self.config.state_dir,
                           charon_mode=self.config.charon.mode, pid=os.getpid())
             self._everything(urgent=True)
@@ -88,8 +93,9 @@ class Daemon:
             _give_back_memory()
             # Ready means: the first look at everything has been applied.
             self.notifier.ready()
-            return self._loop(watcher, rfd, efd, netns_watched)
+            return self._loop(watcher, reader, rfd, efd, netns_watched)
         finally:
+            reader.stop()
             watcher.close()
             signal.set_wakeup_fd(old_wakeup)
             for s, h in old_handlers.items():
@@ -161,7 +167,8 @@ class Daemon:
         self.workers.work_until_idle()
         self._publish(force=True)
 
-    def _loop(self, watcher: Inotify, rfd: int, efd: int, netns_watched: bool) -> int:
+    def _loop(self, watcher: Inotify, reader: Reader, rfd: int, efd: int,
+              netns_watched: bool) -> int:
         now = self.clock()
         next_resync = now + self.config.resync_interval
         next_status = now + self.config.status_interval
@@ -175,10 +182,11 @@ class Daemon:
             if watchdog is not None:
                 deadlines.append(next_watchdog)
             timeout = max(0.0, min(deadlines) - self.clock())
-            readable, _, _ = select.select([watcher.fd, rfd, efd], [], [], timeout)
+            readable, _, _ = select.select([rfd, efd], [], [], timeout)
             for fd in (rfd, efd):
                 if fd in readable:
                     _drain(fd)
+            file_events = reader.take()  # the reader wakes us through efd
             self._take_events()
             while self._signals:
                 signum = self._signals.pop(0)
@@ -191,8 +199,8 @@ class Daemon:
                     self.notifier.reloading()
                     self._everything(urgent=True)
                     self.workers.begin("SIGHUP")
-            if watcher.fd in readable:
-                state_changed, netns_changed = self._classify(watcher)
+            if file_events:
+                state_changed, netns_changed = self._classify(watcher, file_events)
                 if state_changed is None or state_changed:
                     self.queue.add(FILES, scope=state_changed, urgent=True)
                     self.workers.begin("state change")
@@ -233,9 +241,11 @@ class Daemon:
         now = self.clock()
         # A long round (a cold start) shows its progress; a short one (a
         # change) is not slowed by writing status before it has landed.
+        # At most every STATUS_EVERY, and never more than a tenth of the
+        # time (status.json of 10,000 connections is tens of ms to write).
+        every = max(STATUS_EVERY, 10 * self._status_cost)
         progress = self.workers.running and self.workers.round is not None and \
-            now - self.workers.round["started"] >= STATUS_EVERY and \
-            now - self._status_at >= STATUS_EVERY
+            now - self.workers.round["started"] >= every and now - self._status_at >= every
         if not (force or done or progress
                 or (self.reconciler.record.problem and now - self._status_at >= 1.0)):
             return
@@ -247,7 +257,13 @@ class Daemon:
         if self.workers.errors:
             extra["errors"] = sorted(set(self.workers.errors.values()))
         self.reconciler.write_status(extra)
+        if done or force:
+            # The last valid copies of what this round applied: after it has
+            # landed and status says so, never beside a burst still under
+            # way (10,000 file creations would share the cores with it).
+            self.reconciler.statedir.flush_kept()
         self._status_at = now
+        self._status_cost = self.clock() - now
         if self.metrics is not None:
             try:
                 self.metrics.write_textfile()
@@ -290,13 +306,23 @@ class Daemon:
                      if view.live is not None]
         return self.reconciler.driver.watching(reachable)
 
-    def _classify(self, watcher: Inotify) -> tuple[set[str] | None, bool]:
+    def _classify(self, watcher: Inotify, events) -> tuple[set[str] | None, bool]:
         """(the state files that changed: a set, None for "look at all",
         or an empty set; a namespace came or went)."""
         state: set[str] | None = set()
         netns_ = False
         state_dir = self.config.state_dir
-        for directory, name, _mask in watcher.read():
+        for directory, name, mask in events:
+            if mask & IN_Q_OVERFLOW:
+                # Events were dropped (by the kernel, or past what the
+                # reader holds): any file, or namespace, may have changed.
+                if state is not None or not netns_:
+                    self.log.warning("inotify queue overflowed",
+                                     meaning="events were lost: every state file and "
+                                             "namespace is looked at now",
+                                     limit="fs.inotify.max_queued_events")
+                state, netns_ = None, True
+                continue
             if directory == netns.NETNS_DIR:
                 netns_ = True
             elif directory != state_dir:  # its parent
@@ -305,8 +331,8 @@ class Daemon:
                     if os.path.isdir(state_dir):
                         watcher.watch(state_dir)
             elif not name or name == KUBERNETES_DATA:
-                # The directory itself, a queue overflow, or a Kubernetes
-                # volume's atomic swap: every file may have changed.
+                # The directory itself, or a Kubernetes volume's atomic
+                # swap: every file may have changed.
                 state = None
             elif is_state_file(name) and state is not None:
                 state.add(os.path.join(directory, name))

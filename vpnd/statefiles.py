@@ -1,13 +1,17 @@
 """Reading the state directory: one JSON file per VPN service.
 
-Files are re-parsed only when they change (inode, size, mtime). A file that
-becomes invalid keeps serving its last valid version, so a typo never tears
-a tunnel down; its errors are reported beside it.
+Files are re-read only when their stat moves (inode, size, mtime, owner,
+mode), and re-parsed only when their bytes did too: an agent's full sync
+rewrites every file with the same bytes, and that costs a stat and a read
+each, nothing more. A file that becomes invalid keeps serving its last
+valid version, so a typo never tears a tunnel down; its errors are
+reported beside it.
 """
 from __future__ import annotations
 
 import dataclasses
 import errno
+import hashlib
 import heapq
 import os
 import stat
@@ -55,14 +59,19 @@ def read_bytes(path: str, limit: int = MAX_BYTES) -> bytes:
     return read_trusted(path, limit, None)[0]
 
 
-def read_trusted(path: str, limit: int, trusted: frozenset[int] | None
-                 ) -> tuple[bytes, str | None]:
+def read_trusted(path: str, limit: int, trusted: frozenset[int] | None,
+                 real_dir: str | None = None) -> tuple[bytes, str | None]:
     """(a regular file's bytes, a warning or None); raises Unreadable.
     Opened without blocking (a FIFO named *.json must not hang vpnd) and
     checked with fstat, so what is read is what was checked. With
     `trusted` (owner uids), the file and the directory it really sits in
-    must be safe from others (trust.py)."""
-    real = os.path.realpath(path)
+    must be safe from others (trust.py). `real_dir`: the real path of the
+    file's directory, when the caller knows it (a scan resolves it once:
+    resolving each of 10,000 files' paths whole cost 0.1 ms a file)."""
+    if real_dir is not None and not os.path.islink(path):
+        real = os.path.join(real_dir, os.path.basename(path))
+    else:
+        real = os.path.realpath(path)
     if real.startswith(_DEVICE_TREES):
         raise Unreadable(path, f"a link to {real}: state files are regular files")
     try:
@@ -111,6 +120,13 @@ def _check_trust(path: str, real: str, st, trusted: frozenset[int]) -> None:
             problem = f"directory {parent}: {e.strerror}"
     if problem:
         raise Unreadable(path, f"refused: {problem}")
+
+
+def _digest(raw: bytes, st) -> bytes:
+    """What a file says and who may change it: the same bytes under
+    another owner or mode are not the same file (trust.py decides on both)."""
+    return hashlib.blake2b(raw + b"\0%d:%d" % (st.st_uid, st.st_mode),
+                           digest_size=16).digest()
 
 
 def _kind(mode: int) -> str:
@@ -190,6 +206,7 @@ class _Entry:
     warning: str | None = None  # unsafe but allowed (readable by others)
     broken: dict = dataclasses.field(default_factory=dict)  # connection -> errors
     ids: tuple = (None, ())  # (service id, connection ids) as far as readable
+    digest: bytes = b""  # of the bytes read, with who may write them (see _digest)
 
 
 class StateDir:
@@ -208,6 +225,7 @@ class StateDir:
         self.missing = False  # the directory itself is gone
         self._entries: dict[str, _Entry] = {}
         self._dir_refusal: str | None = None
+        self._real_dir: str | None = None  # the state dir's real path, at this scan
         self._to_keep: dict[str, bytes] = {}  # last valid versions not yet written
         self.state = DesiredState({}, {})  # kept up to date by scan()
         # Who names which id: ("service", id) or ("connection", namespace,
@@ -235,6 +253,7 @@ class StateDir:
             self.missing = True
             return self.state, set()
         self._dir_refusal = dir_refusal
+        self._real_dir = os.path.realpath(self.path)
         if only is None:
             prefix = os.path.join(self.path, "")  # joined once: 10,000 joins cost 20 ms
             paths = [prefix + n for n in names]
@@ -279,7 +298,20 @@ class StateDir:
             parsed, raw, warning = \
                 Parsed(None, [InputError(path, "$", f"refused: {dir_refusal}")]), None, None
         else:
-            parsed, raw, warning = _read(path, self.max_bytes, self.trusted)
+            try:
+                raw, warning = read_trusted(path, self.max_bytes, self.trusted,
+                                            self._real_dir)
+            except Unreadable as e:
+                raw, warning = None, None
+                parsed = Parsed(None, [e.problem])
+            else:
+                digest = _digest(raw, st)
+                if entry is not None and entry.digest == digest:
+                    # Rewritten with the same bytes (a full sync): only
+                    # the stamp moves, nothing is parsed or touched.
+                    entry.stamp = stamp
+                    return False
+                parsed, _, _ = _read(path, self.max_bytes, self.trusted, raw)
         whole = parsed.service if parsed.service is not None and not parsed.broken else None
         if whole is not None:
             self._keep(path, raw)
@@ -289,7 +321,8 @@ class StateDir:
         service = None if parsed.service is None else \
             _merged(parsed.service, parsed.broken, last_valid)
         self._entries[path] = _Entry(stamp, service, parsed.errors, last_valid, warning,
-                                     parsed.broken, parsed.ids)
+                                     parsed.broken, parsed.ids,
+                                     b"" if raw is None else _digest(raw, st))
         return True
 
     # --- the last valid version of each file, kept under data_dir ------------

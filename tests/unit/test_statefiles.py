@@ -7,7 +7,7 @@ import stat
 import threading
 
 from lab.factory import connection_doc, service_doc
-from vpnd import kept_copies
+from vpnd import kept_copies, statefiles
 from vpnd.statefiles import StateDir, is_state_file
 
 
@@ -159,3 +159,28 @@ def test_last_valid_copies_are_written_off_the_loop_in_the_order_asked(tmp_path,
     assert all(open(kept, "rb").read() == (state_dir / f"s{i}.json").read_bytes()
                for kept, i in want.items())
     assert {stat.S_IMODE(os.stat(kept).st_mode) for kept in want} == {0o600}
+
+
+def test_a_file_rewritten_with_the_same_bytes_is_not_parsed_again(tmp_path, monkeypatch):
+    """An agent's full sync rewrites every file: same bytes, new inode."""
+    paths = [tmp_path / f"s{i}.json" for i in range(3)]
+    for i, path in enumerate(paths):
+        write(path, svc(f"s{i}", (f"c{i}",)))
+    d = StateDir(str(tmp_path))
+    d.scan()
+    parsed = []
+    real = statefiles.parse_confined
+    monkeypatch.setattr(statefiles, "parse_confined", lambda *a: (parsed.append(a[1]),
+                                                                  real(*a))[1])
+    for path in paths:  # by atomic rename, as agents write
+        tmp = tmp_path / f".{path.name}.tmp"
+        tmp.write_bytes(path.read_bytes())
+        os.replace(tmp, path)
+    assert d.scan()[1] == set() and d.scan({str(p) for p in paths})[1] == set()
+    assert parsed == []
+    # Other bytes are read again, and so are the same bytes under another
+    # mode (who may write a file decides whether it may declare tunnels).
+    write(paths[0], svc("s0", ("c0", "c9")))
+    os.chmod(paths[1], 0o640)
+    assert d.scan()[1] == {str(paths[0]), str(paths[1])}
+    assert set(parsed) == {str(paths[0]), str(paths[1])}

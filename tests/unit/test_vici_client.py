@@ -9,7 +9,7 @@ import time
 import pytest
 from vici.protocol import Message, Packet, Transport
 
-from vpnd.drivers.vici_client import ViciClient
+from vpnd.drivers.vici_client import PIPELINE_WINDOW, ViciClient
 from vpnd.errors import CharonNotAnswering, DriverUnavailable
 
 
@@ -37,13 +37,15 @@ def test_a_missing_socket_is_unavailable(tmp_path):
 
 class AnsweringServer:
     """Reads VICI requests and answers each: success, or failure for a
-    load-shared whose id is "bad" (with an errmsg that repeats nothing)."""
+    load-shared whose id is "bad" (with an errmsg that repeats nothing) and
+    for an unload-conn of "gone" (not found: its aim already met)."""
 
     def __init__(self, path: str):
         self.server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.server.bind(path)
         self.server.listen(4)
         self.sessions = 0
+        self.received = 0
         threading.Thread(target=self._serve, daemon=True).start()
 
     def _serve(self):
@@ -62,9 +64,13 @@ class AnsweringServer:
                 request = Packet.parse(transport.receive())
                 request.payload.read(struct.unpack("!B", request.payload.read(1))[0])
                 message = Message.deserialize(request.payload)
-                ok = message.get("id") != b"bad"
-                answer = {"success": "yes"} if ok else {"success": "no",
-                                                        "errmsg": "loading shared key failed"}
+                self.received += 1
+                if message.get("name") == b"gone":
+                    answer = {"success": "no", "errmsg": "configuration 'gone' not found"}
+                elif message.get("id") == b"bad":
+                    answer = {"success": "no", "errmsg": "loading shared key failed"}
+                else:
+                    answer = {"success": "yes"}
                 transport.send(bytes([Packet.CMD_RESPONSE]) + Message.serialize(answer))
         except (OSError, struct.error):
             conn.close()
@@ -127,5 +133,53 @@ def test_a_charon_that_stops_mid_answer_is_bounded_by_one_deadline(tmp_path):
     with pytest.raises(CharonNotAnswering, match=r"version: .* did not answer within 0.5s"):
         client.version()
     assert time.monotonic() - started < 3
+    client.close()
+    server.close()
+
+
+def test_a_pipeline_longer_than_its_window_keeps_every_answer_in_its_place(tmp_path):
+    path = str(tmp_path / "answering.vici")
+    server = AnsweringServer(path)
+    client = ViciClient(path, timeout=2)
+    n = 3 * PIPELINE_WINDOW + 7
+    bad = {5, PIPELINE_WINDOW, 2 * PIPELINE_WINDOW + 1, n - 1}
+    requests = [("load-shared", {"id": "bad" if i in bad else "good", "data": f"psk-{i}"})
+                for i in range(n)]
+    answers = list(client.pipeline(requests))
+    assert [i for i, a in enumerate(answers) if a] == sorted(bad)
+    assert server.received == n and server.sessions == 1
+    assert list(client.pipeline(requests[:2])) == [None, None]  # still in step
+    assert server.sessions == 1
+    client.close()
+    server.close()
+
+
+def test_an_unencodable_message_is_its_own_error_and_the_others_are_sent(tmp_path):
+    """A lone surrogate is valid JSON and a valid Python str, but no UTF-8:
+    it must not take the other connections of the batch down with it."""
+    path = str(tmp_path / "answering.vici")
+    server = AnsweringServer(path)
+    client = ViciClient(path, timeout=2)
+    requests = [("load-shared", {"id": "good", "data": "psk-a-secret"}),
+                ("load-shared", {"id": "good", "data": "psk-\ud800-secret"}),
+                ("load-conn", lambda: {"c2": {"remote_addrs": ["\udcff"]}}),
+                ("load-shared", {"id": "good", "data": "psk-c-secret"})]
+    answers = list(client.pipeline(requests))
+    assert answers[0] is None and answers[3] is None
+    assert answers[1].startswith("load-shared: not sent: a value is not valid UTF-8")
+    assert answers[2].startswith("load-conn: not sent: a value is not valid UTF-8")
+    assert not any("psk-" in a or "\ud800" in a for a in answers if a)
+    assert server.received == 2 and server.sessions == 1
+    client.close()
+    server.close()
+
+
+def test_an_aim_already_met_is_a_success_in_a_pipeline(tmp_path):
+    path = str(tmp_path / "answering.vici")
+    server = AnsweringServer(path)
+    client = ViciClient(path, timeout=2)
+    answers = list(client.pipeline([("unload-conn", {"name": "gone"}),
+                                    ("load-shared", {"id": "bad", "data": "x"})]))
+    assert answers == [None, "load-shared: loading shared key failed"]
     client.close()
     server.close()

@@ -8,8 +8,10 @@ never hangs vpnd; after any transport error the session is thrown away
 """
 from __future__ import annotations
 
+import itertools
 import socket
 import time
+from collections import deque
 from collections.abc import Iterator
 
 import vici
@@ -75,11 +77,38 @@ class DeadlineSocket:
         return self._sock.fileno()
 
 
-class ViciClient:
-    # charon gives up on a terminate after TERMINATE_MS and forces the
-    # IKE_SA down; the socket waits a little longer than that.
-    TERMINATE_MS = 3000
+# charon gives up on a terminate after TERMINATE_MS and forces the IKE_SA
+# down; the socket waits a little longer than that.
+TERMINATE_MS = 3000
 
+# Answers that mean the request's aim is already met: a connection not
+# loaded is unloaded, an SA that is gone is terminated.
+ALREADY_DONE = {"unload-conn": "not found", "terminate": "no matching SAs"}
+
+
+# Requests a pipeline keeps in flight at most (topped up when half are
+# answered), and how much one read of answers takes.
+PIPELINE_WINDOW = 512
+RECV_BYTES = 256 * 1024
+
+
+def terminate_request(request: dict) -> dict:
+    """A terminate bounded by charon itself, then forced."""
+    return {**request, "timeout": str(TERMINATE_MS), "force": "yes"}
+
+
+def initiate_request(name: str, child: str) -> dict:
+    # timeout -1: return at once. An unbounded initiate would block vpnd
+    # and tie up a charon worker; the outcome arrives as events.
+    return {"ike": name, "child": child, "timeout": "-1", "init-limits": "no"}
+
+
+def _already_done(command: str, error: str) -> bool:
+    done = ALREADY_DONE.get(command)
+    return done is not None and done in error
+
+
+class ViciClient:
     def __init__(self, socket_path: str, timeout: float = 10.0):
         self.socket_path = socket_path
         self.timeout = timeout
@@ -164,56 +193,83 @@ class ViciClient:
     # --- writes ----------------------------------------------------------
 
     def pipeline(self, requests: list[tuple[str, object]]) -> Iterator[str | None]:
-        """Send many write requests before reading any answer.
+        """Send many write requests ahead of their answers.
 
-        charon answers the requests of one connection in order, so N loads
-        cost one round trip's latency instead of N: this is what lets a
-        cold start of 1000 connections beat swanctl. Yields, as each answer
-        arrives, None for a success, else charon's error text (never a
+        charon works the requests of one VICI connection one after another,
+        in order, so N requests cost one round trip's latency instead of N
+        and keep their order (an unload before its load): this is what lets
+        a cold start of 1000 connections beat swanctl, and a burst of
+        changes land at charon's own pace. Up to PIPELINE_WINDOW requests
+        are in flight, sent many to a write; answers are read many to a
+        read. Yields, as each answer arrives, None for a success (or an aim
+        already met, ALREADY_DONE), else charon's error text (never a
         request's content: a load-shared holds a PSK); the caller's work on
-        one answer overlaps charon's on the next ones. The session carries
-        nothing else until every answer is read; a caller that stops early
-        loses the session (closed, reconnected on next use).
+        one answer overlaps charon's on the next ones. A message that cannot
+        be encoded is that request's error alone: it is never sent, and the
+        others go on. The session carries nothing else until every answer
+        is read; a caller that stops early loses the session (closed,
+        reconnected on next use).
         """
-        session = self._connect()
+        self._connect()
         self.writes += len(requests)
-        unread = len(requests)
+        frames = _Frames(self._sock)
+        todo = iter(requests)
+        # What was sent, in order: a command awaiting charon's answer, or
+        # (a command, an error) for a request that was never sent.
+        in_flight: deque = deque()
+        more = True
         try:
-            self._sock.deadline = time.monotonic() + self.timeout
-            for command, message in requests:
-                # A message may come as a function that renders it: each
-                # is then garbage as soon as it is sent.
-                body = message() if callable(message) else message
-                session.transport.send(Packet.request(command, Message.serialize(body)))
-            for command, _ in requests:
+            while True:
+                if more and len(in_flight) <= PIPELINE_WINDOW // 2:
+                    more = self._send_some(todo, PIPELINE_WINDOW - len(in_flight), in_flight)
+                if not in_flight:
+                    break
+                head = in_flight.popleft()
+                if isinstance(head, tuple):  # never sent
+                    yield f"{head[0]}: {head[1]}"
+                    continue
                 # Each answer within the timeout of the one before: a batch
                 # of thousands may take longer than one call, a stopped
                 # charon does not get longer than one.
                 self._sock.deadline = time.monotonic() + self.timeout
-                response = Packet.parse(session.transport.receive())
-                unread -= 1
-                if response.response_type != Packet.CMD_RESPONSE:
-                    yield f"{command}: unexpected answer"
-                elif (answer := Message.deserialize(response.payload)).get("success") == b"yes":
-                    yield None
-                else:
-                    error = answer.get("errmsg", b"failed").decode("utf-8", "replace")
-                    yield f"{command}: {error}"
+                yield _answer(head, Packet.parse(frames.next()))
+            if frames.left():
+                self.close()  # more than was asked for: the session is out of step
         except socket.timeout:
             self.close()
-            raise CharonNotAnswering(f"pipelined loads: charon at {self.socket_path} did "
+            raise CharonNotAnswering(f"pipelined requests: charon at {self.socket_path} did "
                                      f"not answer within {self.timeout:g}s") from None
         except (OSError, ValueError) as e:
             self.close()
-            raise DriverUnavailable(f"pipelined loads: charon at {self.socket_path} "
+            raise DriverUnavailable(f"pipelined requests: charon at {self.socket_path} "
                                     f"did not answer ({e or type(e).__name__})") from None
         except GeneratorExit:
-            if unread:
+            if any(not isinstance(c, tuple) for c in in_flight):
                 self.close()  # answers still in flight would desynchronise it
             raise
         finally:
             if self._sock is not None:
                 self._sock.deadline = None
+
+    def _send_some(self, todo, count: int, in_flight: deque) -> bool:
+        """Send up to `count` more requests in one write; False once none are left."""
+        packets, taken = [], 0
+        for command, message in itertools.islice(todo, count):
+            taken += 1
+            try:
+                # A message may come as a function that renders it: each
+                # is then garbage as soon as it is sent.
+                body = message() if callable(message) else message
+                packet = Packet.request(command, Message.serialize(body))
+            except (UnicodeError, TypeError, ValueError) as e:
+                in_flight.append((command, f"not sent: {_unencodable(e)}"))
+                continue
+            packets.append(len(packet).to_bytes(4, "big") + packet)
+            in_flight.append(command)
+        if packets:
+            self._sock.deadline = time.monotonic() + self.timeout
+            self._sock.sendall(b"".join(packets))
+        return taken == count
 
     def reload_settings(self) -> None:
         self._call("reload-settings", lambda s: s.reload_settings(), write=True)
@@ -227,7 +283,7 @@ class ViciClient:
             self._call(f"unload-conn {name}", lambda s: s.unload_conn({"name": name}),
                        write=True)
         except DriverError as e:
-            if "not found" not in str(e):
+            if not _already_done("unload-conn", str(e)):
                 raise
 
     def load_shared(self, message: dict) -> None:
@@ -240,9 +296,7 @@ class ViciClient:
                    lambda s: s.unload_shared({"id": secret_id}), write=True)
 
     def initiate(self, name: str, child: str) -> None:
-        # timeout -1: return at once. An unbounded initiate would block
-        # vpnd and tie up a charon worker; the outcome arrives as events.
-        request = {"ike": name, "child": child, "timeout": "-1", "init-limits": "no"}
+        request = initiate_request(name, child)
         self._call(f"initiate {name}", lambda s: list(s.initiate(request)), write=True)
 
     def terminate_ike(self, name: str) -> None:
@@ -255,13 +309,60 @@ class ViciClient:
         self._terminate(f"terminate child-id {uniqueid}", {"child-id": uniqueid})
 
     def _terminate(self, what: str, request: dict) -> None:
-        request = {**request, "timeout": str(self.TERMINATE_MS), "force": "yes"}
+        request = terminate_request(request)
         try:
             self._call(what, lambda s: list(s.terminate(request)), write=True)
         except DriverError as e:
             # Already gone is what we wanted.
-            if "no matching SAs" not in str(e):
+            if not _already_done("terminate", str(e)):
                 raise
+
+
+class _Frames:
+    """VICI packets (a 4-byte length, then the packet) read from a socket
+    in large reads: a pipeline's thousands of answers are a few reads, not
+    two reads each."""
+
+    def __init__(self, sock):
+        self.sock = sock
+        self.buf = b""
+        self.at = 0
+
+    def next(self) -> bytes:
+        while True:
+            if len(self.buf) - self.at >= 4:
+                length = int.from_bytes(self.buf[self.at:self.at + 4], "big")
+                end = self.at + 4 + length
+                if len(self.buf) >= end:
+                    packet = self.buf[self.at + 4:end]
+                    self.at = end
+                    return packet
+            chunk = self.sock.recv(RECV_BYTES)
+            if not chunk:
+                raise ConnectionError("charon closed the connection")
+            self.buf = self.buf[self.at:] + chunk
+            self.at = 0
+
+    def left(self) -> int:
+        return len(self.buf) - self.at
+
+
+def _answer(command: str, response) -> str | None:
+    if response.response_type != Packet.CMD_RESPONSE:
+        return f"{command}: unexpected answer"
+    answer = Message.deserialize(response.payload)
+    if answer.get("success") == b"yes":
+        return None
+    error = answer.get("errmsg", b"failed").decode("utf-8", "replace")
+    return None if _already_done(command, error) else f"{command}: {error}"
+
+
+def _unencodable(error: Exception) -> str:
+    """Why a message could not be encoded, without quoting any of it (it
+    may be a PSK)."""
+    if isinstance(error, UnicodeError):
+        return "a value is not valid UTF-8 (a lone surrogate, say)"
+    return f"a value cannot be encoded ({type(error).__name__})"
 
 
 def _ike_sas(entries: list[dict]) -> list[IkeSa]:

@@ -2,10 +2,14 @@
 
 Every step goes through here, whatever made it: loads, unloads and
 terminations from the plan, duplicate endings and re-initiations from
-upkeep, route MTUs. New connections (steps that only load) go to the
-driver together, which pipelines them; the rest run one after another.
-A step that changes what is loaded updates the record only when all its
-actions succeeded; an upkeep step changes no record.
+upkeep, route MTUs. When a look has more than one planned step (a cold
+start, a full sync, one policy shared by thousands of connections), they
+go to the driver together, in plan order, and it pipelines them: charon
+works one session's requests in order, so each connection still breaks
+before it makes, and the batch costs charon's time, not a round trip per
+request. One step alone, and upkeep, run one action at a time. A step
+that changes what is loaded updates the record only when all its actions
+succeeded; an upkeep step changes no record.
 """
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ import time
 
 from . import failpoints, routes
 from .errors import DriverError, DriverUnavailable
-from .plan import Intent, LoadConn, LoadShared, SetRouteMtu, Step, TerminateIke
+from .plan import Intent, SetRouteMtu, Step, TerminateIke
 
 # Log events for upkeep steps (kept from before they were steps: journal
 # queries and operators know them by these names).
@@ -21,8 +25,24 @@ _UPKEEP_EVENTS = {"duplicate": "duplicate SA ended", "no SA": "initiating",
                   "mtu": "route mtu set", "standby": "standby SAs ended"}
 
 
-def only_loads(step: Step) -> bool:
-    return [type(a) for a in step.actions] == [LoadShared, LoadConn]
+# A pipeline carries at most this many steps: a look over its budget stops
+# between two (the rest after the keys due before it), and the answers
+# still owed stay bounded.
+PIPELINE_STEPS = 1000
+
+
+def pipelines(step: Step) -> bool:
+    """A planned step with charon's writes to make (upkeep steps end or
+    start SAs one by one, route MTUs are netlink's)."""
+    return bool(step.actions) and not step.upkeep
+
+
+def _intent(step: Step) -> Intent | None:
+    """A change that ends SAs is journaled before its first action."""
+    if step.reason not in ("changed", "resumed"):
+        return None
+    ending = next((a.ending for a in step.actions if isinstance(a, TerminateIke)), ())
+    return Intent(step.record.fingerprint, ending)
 
 
 class Applier:
@@ -37,37 +57,40 @@ class Applier:
         """Apply `steps` in order; errors go to `failed` ((ns, name) ->
         why). Stops between steps once `deadline` (monotonic) has passed
         and returns the steps left for later."""
-        loads = [s for s in steps if only_loads(s)]
-        if len(loads) > 1:
-            self._load_many(ns, loads, failed)
-            batched = {id(s) for s in loads}
+        batch = [s for s in steps if pipelines(s)]
+        if len(batch) > 1:
+            batched = {id(s) for s in batch}
             steps = [s for s in steps if id(s) not in batched]
+            for start in range(0, len(batch), PIPELINE_STEPS):
+                if start and deadline is not None and self.clock() >= deadline:
+                    return [*batch[start:], *steps]
+                self._apply_many(ns, batch[start:start + PIPELINE_STEPS], failed)
         for i, step in enumerate(steps):
             if deadline is not None and self.clock() >= deadline:
                 return list(steps[i:])
             self._apply_step(step, failed)
         return []
 
-    def _load_many(self, ns: str, loads: list[Step], failed: dict) -> None:
+    def _apply_many(self, ns: str, steps: list[Step], failed: dict) -> None:
+        self.record.intend_many(ns, [(s.name, i) for s in steps if (i := _intent(s))])
         answered = 0
         try:
-            # Each answer is recorded and logged as it arrives, while
-            # charon works on the next ones.
-            for step, error in zip(loads, self.driver.load_many(ns, loads)):
+            # Each step is recorded and logged as its last answer arrives,
+            # while charon works on the next ones.
+            for step, error in zip(steps, self.driver.apply_many(ns, steps)):
                 answered += 1
                 if error:
                     self._failed(step, None, error, failed)
                 else:
+                    failpoints.reached(f"{step.reason}-not-recorded", step.name)
                     self._applied(step)
         except DriverUnavailable as e:
-            for step in loads[answered:]:
-                self._failed(step, None, f"load failed: {e}", failed)
+            for step in steps[answered:]:
+                self._failed(step, None, f"{step.reason} not applied: {e}", failed)
 
     def _apply_step(self, step: Step, failed: dict) -> None:
-        if step.reason in ("changed", "resumed"):
-            ending = next((a.ending for a in step.actions if isinstance(a, TerminateIke)), ())
-            self.record.intend(step.namespace, step.name,
-                               Intent(step.record.fingerprint, ending))
+        if (intent := _intent(step)) is not None:
+            self.record.intend(step.namespace, step.name, intent)
         for action in step.actions:
             try:
                 if isinstance(action, SetRouteMtu):

@@ -12,10 +12,12 @@ from conftest import Clock
 import structlog
 
 from test_reconciler_order import RecordingDriver, service_file
+from vpnd import apply as apply_mod
 from vpnd import workers as workers_mod
 from vpnd import log
 from vpnd.config import CharonConfig, Config
 from vpnd.daemon import Daemon, ns_key
+from vpnd.drivers.base import Driver
 from vpnd.live import LiveState
 from vpnd.plan import AppliedConn, LoadConn
 from vpnd.reconciler import Reconciler
@@ -73,7 +75,10 @@ def test_an_exception_in_one_key_stays_there(tmp_path, logs):
 
 
 class Slow(RecordingDriver):
-    """Each load-conn takes a second of the injected clock."""
+    """Each load-conn takes a second of the injected clock; a batch is
+    worked action by action (the driver's plain apply_many)."""
+
+    apply_many = Driver.apply_many
 
     def __init__(self, clock, loaded):
         super().__init__()
@@ -91,7 +96,9 @@ class Slow(RecordingDriver):
 
 
 def test_a_key_over_its_budget_lets_the_others_run_before_it_goes_on(tmp_path, monkeypatch, logs):
+    """A batch is pipelined in chunks; the budget is looked at between two."""
     monkeypatch.setattr(workers_mod, "KEY_BUDGET", 2.0)
+    monkeypatch.setattr(apply_mod, "PIPELINE_STEPS", 1)
     clock = Clock()
     driver = Slow(clock, {"qr-slow": ["c0", "c1", "c2"]})
     state, d = make(tmp_path, driver, clock, workers=1)  # one at a time: the order shows

@@ -47,7 +47,7 @@ class RecordingDriver(Driver):
     def execute(self, namespace, action):
         self.calls.append(("execute", namespace, action.describe()))
 
-    def load_many(self, namespace, pairs):
+    def apply_many(self, namespace, pairs):
         for _ in pairs:
             self.calls.append(("load", namespace))
             yield None

@@ -65,10 +65,12 @@ class Driver(ABC):
         callback(namespace, label, event), from another thread; with
         `wait`, return once events flow (or that many seconds passed)."""
 
-    def load_many(self, namespace: str, steps) -> Iterator[str | None]:
-        """Apply many steps that only load (LoadShared, LoadConn); one
-        error (or None) per step, as each is done. Drivers that can batch
-        or pipeline do better than this."""
+    def apply_many(self, namespace: str, steps) -> Iterator[str | None]:
+        """Apply many steps' actions, in order; one error (or None) per
+        step, as each is done. Drivers that can pipeline do better than
+        this (and then a step's later actions are sent even when an
+        earlier one failed: the step is not recorded, and the next look
+        plans it again)."""
         for step in steps:
             try:
                 for action in step.actions:

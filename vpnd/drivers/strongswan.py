@@ -1,6 +1,7 @@
 """The strongSwan driver: charon over VICI, one instance per namespace."""
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from .base import Driver
 from .charon_process import CharonInstances
 from .charon_algorithms import missing_algorithms
 from .strongswan_mapping import charon_settings, not_started, render, with_initial_contact
-from .vici_client import ViciClient
+from .vici_client import ViciClient, initiate_request, terminate_request
 from .vici_events import EventWatcher
 
 
@@ -142,18 +143,24 @@ class StrongswanDriver(Driver):
     def sas_of(self, namespace: str, names) -> tuple:
         return self._client(namespace).sas_of(names)
 
-    def load_many(self, namespace: str, steps) -> Iterator[str | None]:
-        """Steps that only load (a secret, then its connection), pipelined:
-        many new connections at once; one error text (or None) per step,
-        as its answers arrive."""
-        requests = []
+    def apply_many(self, namespace: str, steps) -> Iterator[str | None]:
+        """Many steps' actions pipelined on one session, in order: charon
+        works them one after another, so each connection's unload still
+        comes before its load. One error text (the step's first, or None)
+        per step, as its last answer arrives."""
+        requests, ends = [], []
         for step in steps:
-            shared, conn = step.actions
-            # Rendered as each is sent (see plan.LoadConn).
-            requests += [("load-shared", shared.body), ("load-conn", partial(_conn_message, conn))]
+            for action in step.actions:
+                requests += _requests(action)
+            ends.append(len(requests))
         answers = self._client(namespace).pipeline(requests)
-        for shared, conn in zip(answers, answers):  # two answers a pair
-            yield shared or conn
+        done = 0
+        for end in ends:
+            error = None
+            for answer in itertools.islice(answers, end - done):
+                error = error or answer
+            done = end
+            yield error
 
     def execute(self, namespace: str, action: Action) -> None:
         client = self._client(namespace)
@@ -220,6 +227,27 @@ class StrongswanDriver(Driver):
         for watcher in self._watchers.values():
             watcher.join(timeout=2)
         self._watchers.clear()
+
+
+def _requests(action: Action) -> list[tuple[str, object]]:
+    """The VICI requests an action is, as ViciClient's one-call methods
+    send them (a load's message rendered only as it is sent)."""
+    match action:
+        case LoadShared():
+            return [("load-shared", action.body)]
+        case LoadConn():
+            return [("load-conn", partial(_conn_message, action))]
+        case UnloadConn():
+            return [("unload-conn", {"name": action.name})]
+        case TerminateIke():
+            return [("terminate", terminate_request({"ike": action.name}))]
+        case UnloadShared():
+            return [("unload-shared", {"id": action.secret_id})]
+        case TerminateDuplicate():
+            return [("terminate", terminate_request({f"{action.kind}-id": action.uniqueid}))]
+        case Initiate():
+            return [("initiate", initiate_request(action.name, c)) for c in action.children]
+    raise TypeError(f"not a VICI action: {action!r}")
 
 
 def _conn_message(action: LoadConn) -> dict:

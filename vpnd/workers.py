@@ -23,6 +23,12 @@ WORKERS = 4
 # One look stops between steps after this long and lets the keys due
 # before it run first; every VICI call is bounded by its own deadline.
 KEY_BUDGET = 2.0
+# The files inotify named are read at most this many at a time (0.1-0.2 s
+# here), the rest queued again: a flood of 10,000 files does not hold the
+# loop for seconds, the namespaces the first ones touch start their looks
+# while the rest are read, and another namespace's change waits for one
+# such pass at most.
+FILES_PER_PASS = 1000
 
 
 def ns_key(namespace: str) -> tuple[str, str]:
@@ -55,7 +61,12 @@ class Workers:
 
     def dispatch(self) -> None:
         """Start every key that is due and not already being looked at."""
-        while due := [k for k in self.queue.due() if k not in self.running]:
+        files_read = False
+        # The files once per call: a flood's next pass comes after the loop
+        # has booked finished looks and taken events (a namespace's next
+        # batch can start while the rest is read).
+        while due := [k for k in self.queue.due()
+                      if k not in self.running and not (files_read and k == FILES)]:
             if self.round is None:
                 self.begin("look")
             # The charons of every namespace due start together; each
@@ -72,6 +83,7 @@ class Workers:
             scope = self.queue.take(key)
             if key == FILES:
                 self._book(key, *self._work(key, scope, False))
+                files_read = True
             else:
                 self.running[key] = self.clock()
                 self.pool.submit(self._run, key, scope, self.queue.retrying(key))
@@ -111,6 +123,8 @@ class Workers:
             self.dispatch()
             if self.idle():
                 return
+            if not self.running:
+                continue  # more files to read (one pass per dispatch)
             key, steps, outcome, error = self.finished.get()
             self.running.pop(key, None)
             self._book(key, steps, outcome, error)
@@ -143,6 +157,10 @@ class Workers:
     def _files(self, scope) -> None:
         """Re-read the files; queue a look at the namespaces they touch, only
         for the files that changed (a look at everything: for all)."""
+        if scope is not None and len(scope) > FILES_PER_PASS:
+            ordered = sorted(scope)
+            scope = set(ordered[:FILES_PER_PASS])
+            self.queue.add(FILES, scope=ordered[FILES_PER_PASS:], urgent=True)
         touched, changed = self.rec.read_files(None if scope is None else set(scope))
         served = self.rec.namespaces()
         if served != self._served:

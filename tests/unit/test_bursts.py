@@ -9,12 +9,15 @@ import json
 import pytest
 
 from lab.factory import connection_doc, service_doc
+from vpnd import workers as workers_mod
 from vpnd.config import CharonConfig, Config
+from vpnd.daemon import Daemon
 from vpnd.drivers.base import Driver
 from vpnd.drivers.strongswan_mapping import render
 from vpnd.live import LiveState
 from vpnd.plan import LoadConn, LoadShared, UnloadConn, UnloadShared
 from vpnd.reconciler import Reconciler, one_read_pays
+from vpnd.workers import FILES, ns_key
 
 NS = "qr-burst"
 
@@ -152,3 +155,26 @@ def test_one_change_keeps_its_own_few_round_trips(loaded):
     (99, 10_000, False), (100, 10_000, True), (10_000, 10_000, True)])
 def test_one_whole_read_pays_past_a_share_of_what_is_loaded(names, loaded, pays):
     assert one_read_pays(names, loaded) is pays
+
+
+def test_a_flood_of_files_is_read_in_passes_with_looks_between(tmp_path, monkeypatch):
+    """The loop reads a bounded number of the files inotify named at a
+    time: the namespace's look starts while the rest wait, and another
+    namespace's change waits for one pass at most."""
+    monkeypatch.setattr(workers_mod, "FILES_PER_PASS", 10)
+    state = tmp_path / "state"
+    state.mkdir()
+    config = Config(state_dir=str(state), run_dir=str(tmp_path / "run"),
+                    data_dir=str(tmp_path / "data"), charon=CharonConfig(libipsec=True))
+    driver = CharonStandIn()
+    daemon = Daemon(config, Reconciler(config, driver, namespace_exists=lambda ns: True),
+                    workers=1)
+    daemon._round("start")  # nothing there yet
+    paths = write_files(state, 35)
+    daemon.queue.add(FILES, scope=paths, urgent=True)
+    daemon.workers.dispatch()
+    assert len(daemon.reconciler.desired_state.services) == 10
+    assert ns_key(NS) in daemon.workers.running and FILES in daemon.queue.due()
+    daemon.workers.work_until_idle()
+    assert len(daemon.reconciler.desired_state.services) == 35 and len(driver.conns) == 35
+    daemon.workers.close()

@@ -204,8 +204,14 @@ class Daemon:
                 if state_changed is None or state_changed:
                     self.queue.add(FILES, scope=state_changed, urgent=True)
                     self.workers.begin("state change")
-                if netns_changed:
+                if netns_changed is None:
                     self._everything(urgent=True)
+                    self.workers.begin("namespace change")
+                elif served := netns_changed & self.reconciler.namespaces():
+                    # A router's namespace came or went: a look at it alone
+                    # (a node with 500 routers makes and removes them all day).
+                    for ns in served:
+                        self.queue.add(ns_key(ns), scope=None, urgent=True)
                     self.workers.begin("namespace change")
             now = self.clock()
             if now >= next_resync:
@@ -306,25 +312,28 @@ class Daemon:
                      if view.live is not None]
         return self.reconciler.driver.watching(reachable)
 
-    def _classify(self, watcher: Inotify, events) -> tuple[set[str] | None, bool]:
-        """(the state files that changed: a set, None for "look at all",
-        or an empty set; a namespace came or went)."""
+    def _classify(self, watcher: Inotify, events) -> tuple[set[str] | None, set[str] | None]:
+        """(the state files that changed, the namespaces that came or went:
+        each a set, maybe empty, or None for "look at all")."""
         state: set[str] | None = set()
-        netns_ = False
+        netns_: set[str] | None = set()
         state_dir = self.config.state_dir
         for directory, name, mask in events:
             if mask & IN_Q_OVERFLOW:
                 # Events were dropped (by the kernel, or past what the
                 # reader holds): any file, or namespace, may have changed.
-                if state is not None or not netns_:
+                if state is not None or netns_ is not None:
                     self.log.warning("inotify queue overflowed",
                                      meaning="events were lost: every state file and "
                                              "namespace is looked at now",
                                      limit="fs.inotify.max_queued_events")
-                state, netns_ = None, True
+                state, netns_ = None, None
                 continue
             if directory == netns.NETNS_DIR:
-                netns_ = True
+                if not name:
+                    netns_ = None  # /run/netns itself moved: any namespace may have
+                elif netns_ is not None:
+                    netns_.add(name)
             elif directory != state_dir:  # its parent
                 if os.path.join(directory, name) == state_dir:
                     state = None  # the state dir came or went

@@ -12,7 +12,7 @@ import time
 import pytest
 import structlog
 
-from vpnd import log
+from vpnd import log, netns
 from vpnd.config import Config
 from vpnd.daemon import Daemon
 from vpnd.inotify import IN_Q_OVERFLOW, Inotify, Reader
@@ -110,8 +110,10 @@ def test_an_overflow_means_every_file_and_namespace_and_is_logged(tmp_path, logs
     watcher = Inotify()
     try:
         one = (str(state), "one.json", 0x80)
-        assert daemon._classify(watcher, [one]) == ({str(state / "one.json")}, False)
-        assert daemon._classify(watcher, [one, ("", "", IN_Q_OVERFLOW), one]) == (None, True)
+        router = (netns.NETNS_DIR, "qrouter-r9", 0x100)
+        assert daemon._classify(watcher, [one, router]) == ({str(state / "one.json")},
+                                                            {"qrouter-r9"})
+        assert daemon._classify(watcher, [one, ("", "", IN_Q_OVERFLOW), one]) == (None, None)
     finally:
         watcher.close()
     [line] = [json.loads(x) for x in logs.getvalue().splitlines() if "overflowed" in x]

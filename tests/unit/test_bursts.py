@@ -16,7 +16,7 @@ from vpnd.drivers.base import Driver
 from vpnd.drivers.strongswan_mapping import render
 from vpnd.live import LiveState
 from vpnd.plan import LoadConn, LoadShared, UnloadConn, UnloadShared
-from vpnd.reconciler import Reconciler, one_read_pays
+from vpnd.reconciler import EVENTS_BEFORE_LOADS_MAX, Reconciler, one_read_pays
 from vpnd.workers import FILES, ns_key
 
 NS = "qr-burst"
@@ -72,6 +72,9 @@ class CharonStandIn(Driver):
 
     def watch(self, namespace, callback, wait=0.0):
         pass
+
+    def mute_log(self, namespace, muted):
+        self.calls.append(("mute_log", muted))
 
     def watching(self, namespaces):
         return True
@@ -139,6 +142,16 @@ def test_a_shared_policy_change_is_one_look_one_read_each_way_one_pipeline(loade
     steps, _ = rec.reconcile_namespace(NS)
     assert [s for s in steps if s.actions] == [] and \
         [c[0] for c in driver.calls if c[0] != "live_state"] == []
+
+
+def test_charon_s_log_events_are_muted_for_a_large_batch_only(loaded):
+    state, rec, driver = loaded
+    look(rec, write_files(state, 60, lifetime=7200))  # 60: not large
+    assert ("mute_log", True) not in driver.calls
+    driver.calls.clear()
+    look(rec, write_files(state, EVENTS_BEFORE_LOADS_MAX + 1, lifetime=5400))
+    assert [c[0] if c[0] != "mute_log" else c for c in driver.calls] == [
+        "live_state", ("mute_log", True), "apply_many", ("mute_log", False), "live_state"]
 
 
 def test_one_change_keeps_its_own_few_round_trips(loaded):

@@ -79,6 +79,10 @@ class Driver(ABC):
             except Exception as e:  # noqa: BLE001 - reported per connection
                 yield str(e)
 
+    def mute_log(self, namespace: str, muted: bool) -> None:
+        """Stop (or restart) the daemon's log events to vpnd while a large
+        batch is applied, if they cost the daemon; optional."""
+
     @abstractmethod
     def watching(self, namespaces) -> bool:
         """Whether the event sessions of these namespaces are alive."""

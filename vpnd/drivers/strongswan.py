@@ -194,6 +194,11 @@ class StrongswanDriver(Driver):
         if wait:
             watcher.subscribed.wait(wait)
 
+    def mute_log(self, namespace: str, muted: bool) -> None:
+        watcher = self._watchers.get(namespace)
+        if watcher is not None:
+            watcher.mute_log(muted)
+
     def watching(self, namespaces) -> bool:
         watchers = dict(self._watchers)  # a snapshot: looks run in other threads
         return all(ns in watchers and watchers[ns].is_alive() for ns in namespaces)

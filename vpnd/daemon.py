@@ -182,11 +182,17 @@ class Daemon:
             if watchdog is not None:
                 deadlines.append(next_watchdog)
             timeout = max(0.0, min(deadlines) - self.clock())
-            readable, _, _ = select.select([rfd, efd], [], [], timeout)
+            readable, _, _ = select.select([rfd, efd, watcher.fd], [], [], timeout)
             for fd in (rfd, efd):
                 if fd in readable:
                     _drain(fd)
-            file_events = reader.take()  # the reader wakes us through efd
+            # What the reader holds (it wakes us through efd), then what is
+            # pending now: a loop that was idle reads a change itself, with
+            # no hand-over between threads. The order between the two does
+            # not matter: an event only says "look at this file again".
+            file_events = reader.take()
+            if watcher.fd in readable:
+                file_events += watcher.read()
             self._take_events()
             while self._signals:
                 signum = self._signals.pop(0)

@@ -61,10 +61,22 @@ class AnsweringServer:
         transport = Transport(conn)
         try:
             while True:
-                request = Packet.parse(transport.receive())
+                raw = transport.receive()
+                kind = raw[0]
+                name = raw[2:2 + raw[1]].decode()
+                if kind in (Packet.EVENT_REGISTER, Packet.EVENT_UNREGISTER):
+                    transport.send(bytes([Packet.EVENT_CONFIRM]))
+                    continue
+                request = Packet.parse(raw)
                 request.payload.read(struct.unpack("!B", request.payload.read(1))[0])
                 message = Message.deserialize(request.payload)
                 self.received += 1
+                if name == "list-sas":  # one IKE_SA named as asked, streamed
+                    sa = {message["ike"].decode(): {"uniqueid": str(self.received),
+                                                    "state": "ESTABLISHED"}}
+                    event = b"list-sa"
+                    transport.send(bytes([Packet.EVENT, len(event)]) + event
+                                   + Message.serialize(sa))
                 if message.get("name") == b"gone":
                     answer = {"success": "no", "errmsg": "configuration 'gone' not found"}
                 elif message.get("id") == b"bad":
@@ -181,5 +193,20 @@ def test_an_aim_already_met_is_a_success_in_a_pipeline(tmp_path):
     answers = list(client.pipeline([("unload-conn", {"name": "gone"}),
                                     ("load-shared", {"id": "bad", "data": "x"})]))
     assert answers == [None, "load-shared: loading shared key failed"]
+    client.close()
+    server.close()
+
+
+def test_the_sas_of_many_names_come_back_each_under_its_name(tmp_path):
+    """One write: the stream's registration, a list-sas a name, the
+    unregistration; each streamed SA belongs to the answer after it."""
+    path = str(tmp_path / "answering.vici")
+    server = AnsweringServer(path)
+    client = ViciClient(path, timeout=2)
+    sas = client.sas_of(["c1", "c2", "c3"])
+    assert [(sa.name, sa.uniqueid) for sa in sas] == [("c1", "1"), ("c2", "2"), ("c3", "3")]
+    assert client.sas_of([]) == ()
+    assert list(client.pipeline([("load-shared", {"id": "good", "data": "x"})])) == [None]
+    assert server.sessions == 1  # still in step
     client.close()
     server.close()

@@ -175,20 +175,72 @@ class ViciClient:
                 if isinstance(algs, dict)}
 
     def sas_of(self, names) -> tuple[IkeSa, ...]:
-        """The SAs of some connections only (list-sas filtered by name)."""
-        found = []
-        for name in names:
-            found += _ike_sas(decode(self._call(
-                "list-sas", lambda s: list(s.list_sas({"ike": name})))))
-        return tuple(found)
+        """The SAs of some connections only (list-sas filtered by name),
+        all asked in one write."""
+        names = list(names)
+        if not names:
+            return ()
+        answers = self._query("list-sas", [("list-sas", {"ike": n}, "list-sa") for n in names])
+        return tuple(sa for _, events in answers for sa in _ike_sas(decode(events)))
 
     def live_state(self) -> LiveState:
-        conns = self._call("get-conns", lambda s: s.get_conns())
-        shared = self._call("get-shared", lambda s: s.get_shared())
-        sas = self._call("list-sas", lambda s: list(s.list_sas()))
+        """get-conns, get-shared and list-sas, asked in one write."""
+        (conns, _), (shared, _), (_, sas) = self._query("live state", [
+            ("get-conns", None, None), ("get-shared", None, None),
+            ("list-sas", None, "list-sa")])
         return LiveState(conns=frozenset(decode(conns.get("conns", []))),
                          shared=frozenset(decode(shared.get("keys", []))),
                          sas=tuple(_ike_sas(decode(sas))))
+
+    def _query(self, what: str, requests: list[tuple[str, dict | None, str | None]]
+               ) -> list[tuple[dict, list[dict]]]:
+        """Read-only requests (command, message, the event it streams or
+        None) sent in one write, with the registrations for their streams
+        before them and the unregistrations after: one round trip, where the
+        binding makes three for each streamed command. charon works them in
+        order, so a streamed event belongs to the request whose answer
+        follows it. Returns (answer, streamed events) per request; errors
+        are mapped as _call maps them."""
+        self._connect()
+        streams = sorted({event for _, _, event in requests if event})
+        packets = [Packet.register_event(e) for e in streams]
+        packets += [Packet.request(c, None if m is None else Message.serialize(m))
+                    for c, m, _ in requests]
+        packets += [Packet.unregister_event(e) for e in streams]
+        frames = _Frames(self._sock)
+        self._sock.deadline = time.monotonic() + self.timeout
+        try:
+            self._sock.sendall(b"".join(len(p).to_bytes(4, "big") + p for p in packets))
+            for _ in streams:
+                _confirmed(Packet.parse(frames.next()), what)
+            answers = []
+            for command, _, _ in requests:
+                events = []
+                while (packet := Packet.parse(frames.next())).response_type == Packet.EVENT:
+                    events.append(Message.deserialize(packet.payload))
+                if packet.response_type != Packet.CMD_RESPONSE:
+                    raise vici.exception.SessionException(f"unexpected answer to {command}")
+                answers.append((Message.deserialize(packet.payload), events))
+            for _ in streams:
+                _confirmed(Packet.parse(frames.next()), what)
+            if frames.left():
+                self.close()  # more than was asked for: the session is out of step
+        except socket.timeout:
+            self.close()
+            raise CharonNotAnswering(f"{what}: charon at {self.socket_path} did not "
+                                     f"answer within {self.timeout:g}s") from None
+        except (OSError, vici.exception.SessionException, ValueError) as e:
+            self.close()
+            raise DriverUnavailable(f"{what}: charon at {self.socket_path} "
+                                    f"did not answer ({e or type(e).__name__})") from None
+        finally:
+            if self._sock is not None:
+                self._sock.deadline = None
+        for (command, _, _), (answer, _) in zip(requests, answers):
+            if answer.get("success", b"yes") != b"yes":
+                error = answer.get("errmsg", b"failed").decode("utf-8", "replace")
+                raise DriverError(f"{what}: {command}: {error}")
+        return answers
 
     # --- writes ----------------------------------------------------------
 
@@ -345,6 +397,11 @@ class _Frames:
 
     def left(self) -> int:
         return len(self.buf) - self.at
+
+
+def _confirmed(packet, what: str) -> None:
+    if packet.response_type != Packet.EVENT_CONFIRM:
+        raise vici.exception.SessionException(f"{what}: charon refused an event registration")
 
 
 def _answer(command: str, response) -> str | None:

@@ -11,6 +11,7 @@ from typing import Any
 
 import netaddr
 
+from . import bounds
 from .errors import InputError, shown
 
 # Connection ids become charon connection and CHILD_SA names; keep them to
@@ -27,12 +28,56 @@ MAX_ID = 255
 IDNAME_RE = re.compile(r"^[A-Za-z0-9._:#+=~/-]{1,254}$")
 
 
+# What inet_aton, and so getaddrinfo, takes as an IPv4 address: 1 to 4
+# parts, each decimal, octal or hex ("0x0" is 0.0.0.0).
+LEGACY_IPV4_RE = re.compile(r"^(0[xX][0-9a-fA-F]*|[0-9]+)(\.(0[xX][0-9a-fA-F]*|[0-9]+)){0,3}\.?$")
+# What strongSwan's identification_create_from_string reads as ID_ANY.
+ANY_IDS = frozenset({"", "%any", "%any6", "0.0.0.0", "*", "::", "0::0"})
+
+
 def _is_address(value: str) -> bool:
     try:
         netaddr.IPAddress(value, flags=netaddr.INET_PTON)
         return True
     except (netaddr.AddrFormatError, ValueError):
         return False
+
+
+def not_utf8(value: str) -> bool:
+    """A str that cannot be encoded (JSON's "\\ud800" decodes to a lone
+    surrogate): it would fail the VICI message, the status file and the
+    journal it reaches."""
+    try:
+        value.encode("utf-8")
+        return False
+    except UnicodeEncodeError:
+        return True
+
+
+def more_than_one_peer(value: str) -> str | None:
+    """Why charon would read this identity or address as more than one
+    host (so a PSK any peer could use), or None. strongSwan takes %any,
+    0.0.0.0, ::, * as "any"; an all-zero address in any spelling is the
+    unspecified address; and what is host-name-shaped but ends in a number
+    is read as an address, subnet or range (198.51.100.1-198.51.100.9) by
+    strongSwan, or as a legacy-form IPv4 address ("0", "0x0") by the
+    resolver that turns a peer_address into remote_addrs."""
+    if value in ANY_IDS:
+        return "strongSwan reads it as %any, any peer"
+    if "@" in value:
+        return None
+    try:
+        if netaddr.IPAddress(value, flags=netaddr.INET_PTON).value == 0:
+            return "it is the unspecified address, which strongSwan reads as any peer"
+        return None
+    except (netaddr.AddrFormatError, ValueError):
+        pass
+    if value.rstrip(".").rsplit(".", 1)[-1].isdigit():
+        return ("a host name cannot end in a number: strongSwan reads it as an "
+                "address, subnet or range")
+    if LEGACY_IPV4_RE.match(value):
+        return "the resolver reads it as an IPv4 address in a legacy form"
+    return None
 
 
 class Checker:
@@ -82,6 +127,10 @@ class Checker:
         if len(value) > max_length:
             self.error(path, f"{len(value)} characters, more than the {max_length} allowed")
             return None
+        if not_utf8(value):
+            self.error(path, f"{shown(value)} is not valid text: it holds a lone "
+                             "surrogate, which has no UTF-8 encoding")
+            return None
         return value.strip()
 
     def identity(self, path, value, required=True):
@@ -98,6 +147,15 @@ class Checker:
             self.error(path, f"{shown(value)} is neither an IP address, a host name, "
                              "an @name nor user@host")
             return None
+        return self.one_peer(path, value)
+
+    def one_peer(self, path, value):
+        """`value`, if it names one host; an identity or address that
+        means "any peer" would make its PSK anyone's."""
+        why = more_than_one_peer(value)
+        if why:
+            self.error(path, f"{shown(value)} would not name one peer: {why}")
+            return None
         return value
 
     def ident(self, path, value):
@@ -113,10 +171,14 @@ class Checker:
         if value is None:
             return None
         try:
-            return netaddr.IPAddress(value, flags=netaddr.INET_PTON)
+            address = netaddr.IPAddress(value, flags=netaddr.INET_PTON)
         except (netaddr.AddrFormatError, ValueError):
             self.error(path, f"{shown(value)} is not an IPv4 or IPv6 address")
             return None
+        if address.value == 0:
+            self.error(path, f"{shown(value)} is the unspecified address, not one host's")
+            return None
+        return address
 
     def cidrs(self, path, value):
         if not isinstance(value, list):
@@ -124,6 +186,11 @@ class Checker:
             return None
         if not value:
             self.error(path, "must list at least one CIDR")
+            return None
+        # Counted before any is parsed: what a side costs is bounded first.
+        if len(value) > bounds.CIDRS_PER_SIDE:
+            self.error(path, f"{len(value)} CIDRs, more than the {bounds.CIDRS_PER_SIDE} "
+                             "one side of a connection may list")
             return None
         result = []
         for i, item in enumerate(value):

@@ -12,8 +12,8 @@ from typing import Any
 
 import netaddr
 
-from . import neutron
-from .checker import ID_RE, Checker, HOSTNAME_RE, MISSING, NETNS_RE, get, kind
+from . import bounds, neutron
+from .checker import ID_RE, Checker, HOSTNAME_RE, MISSING, NETNS_RE, get, kind, not_utf8
 from .errors import InputError, shown
 from .model import Connection, Dpd, IkePolicy, IpsecPolicy, Lifetime, Service
 
@@ -115,6 +115,12 @@ def _service(c: Checker, d: dict) -> tuple[Service | None, dict[str, list[InputE
     if not isinstance(raw_conns, list):
         c.error("$.ipsec_site_connections", f"must be a list, not {kind(raw_conns)}")
         raw_conns = []
+    if len(raw_conns) > bounds.CHILDREN_PER_FILE:
+        # Each connection is at least one CHILD_SA: refused before any is read.
+        c.error("$.ipsec_site_connections", f"{len(raw_conns)} connections, more than "
+                f"the {bounds.CHILDREN_PER_FILE} CHILD_SAs one file may declare")
+        raw_conns = []
+    children = 0
     conns = []
     broken: dict[str, list[InputError]] = {}
     seen: dict[str, int] = {}
@@ -136,6 +142,16 @@ def _service(c: Checker, d: dict) -> tuple[Service | None, dict[str, list[InputE
             if key == cid:
                 seen[cid] = i  # a later connection with its id is a duplicate
             continue
+        n = bounds.children(len(conn.local_cidrs), len(conn.peer_cidrs),
+                            conn.ikepolicy.ike_version)
+        if children + n > bounds.CHILDREN_PER_FILE:
+            one.error(path, f"its {n} CHILD_SA(s) would make this file's "
+                            f"{children + n}, more than the {bounds.CHILDREN_PER_FILE} "
+                            "one file may declare")
+            broken.setdefault(conn.id, []).extend(one.errors)
+            seen[conn.id] = i
+            continue
+        children += n
         seen[conn.id] = i
         conns.append(conn)
     if c.errors:
@@ -162,6 +178,12 @@ def _connection(c: Checker, path: str, d: Any, ext: dict,
             if not HOSTNAME_RE.match(peer_address):
                 c.error(f"{path}.peer_address", f"{shown(peer_address)} is neither "
                                                 "an IP address nor a host name")
+                peer_address = None
+        # It becomes remote_addrs: "any" there takes IKE from anywhere.
+        if peer_address is not None:
+            peer_address = c.one_peer(f"{path}.peer_address", peer_address)
+            if peer_address is None:
+                peer_ip = None
     peer_id = c.identity(f"{path}.peer_id", get(d, "peer_id", ""))
     local_id = c.identity(f"{path}.local_id", get(d, "local_id", ""), required=False)
 
@@ -182,6 +204,11 @@ def _connection(c: Checker, path: str, d: Any, ext: dict,
     elif len(psk) > neutron.MAX_PSK_LENGTH:
         c.error(f"{path}.psk", f"longer than {neutron.MAX_PSK_LENGTH} characters")
         psk = None
+    elif not_utf8(psk):
+        # Its own error, here: in a pipelined batch it failed the encoding
+        # of every connection of its namespace.
+        c.error(f"{path}.psk", "holds a lone surrogate, which has no UTF-8 encoding")
+        psk = None
 
     mtu = c.integer(f"{path}.mtu", get(d, "mtu", defaults["mtu"]), minimum=0,
                     maximum=neutron.MAX_MTU)
@@ -196,7 +223,7 @@ def _connection(c: Checker, path: str, d: Any, ext: dict,
     dpd = _dpd(c, path, d)
 
     external_ip = get(d, "external_ip", "")
-    if external_ip:
+    if external_ip != "":  # a wrong type is an error, never "absent"
         external = c.address(f"{path}.external_ip", external_ip)
     else:
         # As neutron-vpnaas's get_external_ip_based_on_peer: the service's
@@ -213,6 +240,13 @@ def _connection(c: Checker, path: str, d: Any, ext: dict,
 
     ike = _policy(c, f"{path}.ikepolicy", get(d, "ikepolicy", {}), ike=True)
     ipsec = _policy(c, f"{path}.ipsecpolicy", get(d, "ipsecpolicy", {}), ike=False)
+    if local_cidrs and peer_cidrs and ike is not None:
+        pairs = bounds.children(len(local_cidrs), len(peer_cidrs), ike.ike_version)
+        if pairs > bounds.IKEV1_PAIRS:
+            c.error(path, f"IKEv1 makes a CHILD_SA of each local x peer CIDR pair: "
+                          f"{len(local_cidrs)} x {len(peer_cidrs)} = {pairs}, more than the "
+                          f"{bounds.IKEV1_PAIRS} one connection may have; use IKEv2 "
+                          "(one CHILD_SA for all) or fewer CIDRs")
 
     if len(c.errors) > before:
         return None

@@ -210,3 +210,22 @@ def test_the_sas_of_many_names_come_back_each_under_its_name(tmp_path):
     assert server.sessions == 1  # still in step
     client.close()
     server.close()
+
+
+def test_a_message_larger_than_charon_accepts_is_its_own_error(tmp_path):
+    """charon drops a session that sends more than 512 KiB at once: the
+    requests behind such a message would all be lost with it."""
+    path = str(tmp_path / "answering.vici")
+    server = AnsweringServer(path)
+    client = ViciClient(path, timeout=2)
+    huge = {"c1": {"children": {f"c1-{i}": {"local_ts": ["198.18.0.0/32"] * 64}
+                                for i in range(800)}}}
+    requests = [("load-shared", {"id": "good", "data": "psk-a"}),
+                ("load-conn", huge),
+                ("load-shared", {"id": "good", "data": "psk-b"})]
+    answers = list(client.pipeline(requests))
+    assert answers[0] is None and answers[2] is None
+    assert answers[1].startswith("load-conn: not sent: ") and "524288" in answers[1]
+    assert server.received == 2 and server.sessions == 1
+    client.close()
+    server.close()

@@ -18,6 +18,7 @@ import vici
 import vici.exception
 from vici.protocol import Message, Packet
 
+from ..bounds import VICI_MESSAGE_MAX
 from ..errors import CharonNotAnswering, DriverError, DriverUnavailable
 from ..live import ChildSa, IkeSa, LiveState
 
@@ -315,6 +316,13 @@ class ViciClient:
                 packet = Packet.request(command, Message.serialize(body))
             except (UnicodeError, TypeError, ValueError) as e:
                 in_flight.append((command, f"not sent: {_unencodable(e)}"))
+                continue
+            if len(packet) > VICI_MESSAGE_MAX:
+                # charon would drop the whole session, and every request
+                # behind this one with it. Validation's bounds keep any
+                # connection far below; this is the last guard.
+                in_flight.append((command, f"not sent: {len(packet)} bytes, more than "
+                                           f"the {VICI_MESSAGE_MAX} charon accepts"))
                 continue
             packets.append(len(packet).to_bytes(4, "big") + packet)
             in_flight.append(command)

@@ -89,7 +89,8 @@ def fields(level: str, event_dict: dict) -> dict[str, str]:
 def encode(entry: dict[str, str]) -> bytes:
     parts = []
     for key, value in entry.items():
-        data = value.encode()
+        # A file name that is not UTF-8 reaches here as surrogate escapes.
+        data = value.encode("utf-8", "backslashreplace")
         if b"\n" in data:
             parts.append(key.encode() + b"\n" + struct.pack("<Q", len(data)) + data + b"\n")
         else:

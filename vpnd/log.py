@@ -3,15 +3,32 @@
 PSKs are kept out of log lines by construction (they travel in fields with
 repr=False and are never formatted into messages); the redactor below is
 the second line of defence, masking any current PSK that reaches a line
-anyway, whatever field it hides in.
+anyway in a field that may carry text from elsewhere (an error, a reason).
+The fields that say what happened, where and when are never masked: a
+tenant's PSK may be any word, and "connection" must stay in every line,
+and not tell its tenant by its absence that it is somebody's PSK.
+
+A log call never raises: a line that cannot be rendered (a file name
+that is not UTF-8, say) is written with its bytes escaped, or, failing
+that, replaced by a line that says one was lost.
 """
 from __future__ import annotations
 
 import logging
+import os
 import re
 import sys
 
 import structlog
+
+# What vpnd itself puts in these: event names, ids, namespaces, paths,
+# counts. Never scrubbed.
+STRUCTURAL = frozenset({
+    "event", "level", "timestamp", "logger", "netns", "namespace", "service",
+    "connection", "key", "keys", "file", "path", "state_dir", "trigger", "signal",
+    "pid", "listen", "status", "charon_mode"})
+# Whole values that are secrets, whatever they hold.
+SECRET_FIELDS = frozenset({"psk", "secret", "password"})
 
 
 class SecretRedactor:
@@ -57,16 +74,43 @@ class SecretRedactor:
         return value
 
     def __call__(self, logger, method_name, event_dict):
+        for key in SECRET_FIELDS & event_dict.keys():
+            event_dict[key] = self.MASK
         if not self._secrets and not self._recent:
             return event_dict
         plain = (str, dict, list, tuple, int, float, bool, type(None))
         # Anything else (an exception, say) is rendered to text first, so
         # that whatever its str() carries is scrubbed too.
-        return {k: self.scrub(v if isinstance(v, plain) else str(v))
+        return {k: v if k in STRUCTURAL else self.scrub(v if isinstance(v, plain) else str(v))
                 for k, v in event_dict.items()}
 
 
 redactor = SecretRedactor()
+
+
+def _escaped(value) -> str:
+    return str(value).encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _never_raises(base):
+    """`base` (a structlog bound logger class) whose calls cannot raise."""
+    class NeverRaises(base):
+        def _proxy_to_logger(self, method_name, event=None, **event_kw):
+            try:
+                return super()._proxy_to_logger(method_name, event, **event_kw)
+            except Exception as e:  # noqa: BLE001 - a log line must not stop vpnd
+                try:
+                    safe = {k: _escaped(v) for k, v in event_kw.items()
+                            if k in STRUCTURAL and k != "event"}
+                    return super()._proxy_to_logger(
+                        method_name, _escaped(event), unrenderable=type(e).__name__, **safe)
+                except Exception:  # noqa: BLE001
+                    try:
+                        os.write(2, f"vpnd: a log line was lost ({type(e).__name__})\n"
+                                 .encode())
+                    except OSError:
+                        pass
+    return NeverRaises
 
 
 def setup(fmt: str = "auto", level: str = "info", stream=None) -> None:
@@ -96,8 +140,8 @@ def setup(fmt: str = "auto", level: str = "info", stream=None) -> None:
             redactor,
             renderer,
         ],
-        wrapper_class=structlog.make_filtering_bound_logger(
-            getattr(logging, level.upper())),
+        wrapper_class=_never_raises(structlog.make_filtering_bound_logger(
+            getattr(logging, level.upper()))),
         logger_factory=factory,
         cache_logger_on_first_use=False,
     )

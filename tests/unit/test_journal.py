@@ -1,8 +1,11 @@
 """Journal entries: structured fields, fixed message ids, no surprises."""
 from __future__ import annotations
 
+import os
 import socket
 import struct
+
+import pytest
 
 from vpnd import journal
 
@@ -106,12 +109,13 @@ def test_the_redactor_masks_any_current_psk_wherever_it_hides():
     from vpnd.log import SecretRedactor
     r = SecretRedactor()
     r.add({"secret-one", "secret-one-longer", "abc"})
-    event = r(None, "info", {"event": "x secret-one-longer y", "nested": {"k": ["secret-one"]},
+    event = r(None, "info", {"event": "x", "reason": "x secret-one-longer y",
+                             "nested": {"k": ["secret-one"]},
                              "error": ValueError("bad secret-one"), "n": 3, "short": "abc"})
-    assert event == {"event": "x <redacted> y", "nested": {"k": ["<redacted>"]},
+    assert event == {"event": "x", "reason": "x <redacted> y", "nested": {"k": ["<redacted>"]},
                      "error": "bad <redacted>", "n": 3, "short": "abc"}
     r.add(set())  # PSKs no longer in use stay masked: they were secrets
-    assert r(None, "info", {"event": "secret-one"}) == {"event": "<redacted>"}
+    assert r(None, "info", {"error": "secret-one"}) == {"error": "<redacted>"}
 
 
 def test_a_new_psk_is_masked_at_once_and_old_ones_stay_masked():
@@ -121,3 +125,48 @@ def test_a_new_psk_is_masked_at_once_and_old_ones_stay_masked():
     r.add({f"psk-number-{i}" for i in range(1, 100)} | {"psk-rotated"})
     event = r(None, "info", {"a": "psk-rotated", "b": "psk-number-0", "c": "psk-number-7"})
     assert set(event.values()) == {"<redacted>"}
+
+
+def test_a_psk_that_is_a_common_word_masks_no_event_name_id_or_namespace():
+    """A tenant chooses its PSK: "connection" must neither erase what every
+    line says nor tell that tenant, by the gaps, that it is a PSK."""
+    from vpnd.log import SecretRedactor
+    r = SecretRedactor()
+    r.add({"connection", "applied", "ns-router"})
+    fields = {"event": "change applied", "netns": "ns-router", "connection": "connection",
+              "service": "svc-applied", "file": "/state/connection.json", "keys": 3}
+    assert r(None, "info", dict(fields)) == fields
+    # Where a PSK could hide (charon's text, an exception), it is masked.
+    assert r(None, "info", {"event": "apply failed", "error": "bad key connection"}) == \
+        {"event": "apply failed", "error": "bad key <redacted>"}
+    # A field that holds a secret as such is masked whole, known or not.
+    assert r(None, "info", {"event": "x", "psk": "never-seen"})["psk"] == "<redacted>"
+
+
+@pytest.mark.parametrize("fmt", ["journal", "json", "console"])
+def test_a_log_call_never_raises_on_a_name_that_is_not_utf8(tmp_path, monkeypatch, fmt):
+    """os.fsdecode turns a file name's byte 0xff into a lone surrogate;
+    the journal's encoding of it raised, and every scan failed."""
+    import io
+    import structlog
+    from vpnd import log
+    path = str(tmp_path / "journal.sock")
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    server.bind(path)
+    monkeypatch.setattr(journal.JournalLogger.__init__, "__defaults__", (path,))
+    stream = io.TextIOWrapper(io.BytesIO(), encoding="utf-8")  # strict, as a pipe is
+    log.setup(fmt, "info", stream=stream)
+    name = os.fsdecode(b"/state/bad-\xff.json")
+    try:
+        log.get().warning("invalid state file", file=name, errors=[f"{name}: $: bad"])
+        log.get().info("after it", file="/state/good.json")
+        if fmt == "journal":
+            first, second = server.recv(65536), server.recv(65536)
+        else:
+            stream.flush()
+            first, second = stream.buffer.getvalue().splitlines()[:2]
+    finally:
+        structlog.reset_defaults()
+        server.close()
+    assert b"bad-\\udcff.json" in first or b"bad-\\xff.json" in first, first
+    assert b"after it" in second

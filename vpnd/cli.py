@@ -8,6 +8,7 @@ import sys
 
 from . import config as config_mod
 from .errors import ConfigError
+from .printable import printable
 
 EXIT_OK, EXIT_ERROR, EXIT_PENDING = 0, 1, 2
 
@@ -59,10 +60,11 @@ def _check(args) -> int:
             print(f"vpnd: {e}", file=sys.stderr)
             return EXIT_ERROR
         state, _ = StateDir(config.state_dir, config.state_file_max_bytes,
-                            state_owner=config.state_owner).scan()
+                            state_owner=config.state_owner,
+                            max_files=config.state_files_max).scan()
         problems = [e for errs in state.problems().values() for e in errs]
         for path, warning in sorted(state.warnings.items()):
-            print(f"{path}: warning: {warning}", file=sys.stderr)
+            print(printable(f"{path}: warning: {warning}"), file=sys.stderr)
         checked = len(set(state.services) | set(state.errors))
     else:
         problems = []
@@ -70,7 +72,7 @@ def _check(args) -> int:
             problems.extend(read_file(path)[1])
         checked = len(files)
     for problem in problems:
-        print(problem)
+        print(printable(problem))
     bad = len({p.file for p in problems})
     print(f"{checked} file(s) checked, {bad} invalid", file=sys.stderr)
     return EXIT_ERROR if problems else EXIT_OK
@@ -117,7 +119,8 @@ def _plan(config, args) -> int:
         record = Record(config.data_dir).load(create_key=False)
         statedir = StateDir(config.state_dir, config.state_file_max_bytes,
                             keep_dir=os.path.join(config.data_dir, LAST_VALID),
-                            state_owner=config.state_owner)
+                            state_owner=config.state_owner,
+                            max_files=config.state_files_max)
         result = Reconciler(config, driver, statedir=statedir,
                             record=record).reconcile(dry_run=True)
     except Exception as e:  # plan must say why it could not plan, then exit 1
@@ -132,18 +135,18 @@ def _plan(config, args) -> int:
         print("No changes: every namespace matches the state files.")
     else:
         for s in steps:
-            print(f"{s.namespace}: {s.reason} {s.name} (service {s.service_id})")
+            print(printable(f"{s.namespace}: {s.reason} {s.name} (service {s.service_id})"))
             for a in s.actions:
-                print(f"    {a.describe()}")
+                print(printable(f"    {a.describe()}"))
             d = s.disrupts
             if d.ike_sas or d.child_sas:
                 ends = ", ".join([*(f"IKE_SA #{i}" for i in d.ike_sas),
                                   *(f"CHILD_SA #{i}" for i in d.child_sas)])
                 cost = "interrupts its traffic" if d.interrupts_traffic else \
                     "no traffic interrupted"
-                print(f"    => ends {ends}; {cost}: {d.why}")
+                print(printable(f"    => ends {ends}; {cost}: {d.why}"))
             elif d.why:
-                print(f"    => ends nothing: {d.why}")
+                print(printable(f"    => ends nothing: {d.why}"))
     return EXIT_PENDING if steps else EXIT_OK
 
 
@@ -156,7 +159,7 @@ def _status(config, args) -> int:
               file=sys.stderr)
         return EXIT_ERROR
     except (OSError, ValueError) as e:
-        print(f"vpnd: cannot read {config.status_file}: {e}", file=sys.stderr)
+        print(printable(f"vpnd: cannot read {config.status_file}: {e}"), file=sys.stderr)
         return EXIT_ERROR
     services = document.get("services", [])
     if args.json:
@@ -182,6 +185,8 @@ def _status_table(services: list[dict], updated: str, charons: dict | None = Non
             rows.append(("", "", "", "", "", error))
         for warning in s.get("warnings", []):
             rows.append(("", "", "", "", "", f"warning: {warning}"))
+    # Names and reasons come from files and charon: shown, never obeyed.
+    rows = [tuple(printable(col) for col in r) for r in rows]
     widths = [max(len(r[i]) for r in rows) for i in range(5)]
     lines = ["  ".join(col.ljust(w) for col, w in zip(r[:5], widths)) + "  " + r[5]
              for r in rows]

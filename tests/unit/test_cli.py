@@ -91,3 +91,21 @@ def test_status_without_a_daemon_says_so(shared_dir):
     config.write_text(f"run_dir: {shared_dir}/run\n")
     result = vpnd("--config", str(config), "status")
     assert result.returncode == 1 and "is vpnd running?" in result.stderr
+
+
+def test_check_and_status_show_names_and_values_never_obey_them(shared_dir):
+    """A file name is chosen by whoever writes the state dir: a newline
+    must not forge a line, an escape must not reach the terminal, and a
+    name that is not UTF-8 must not make print() fail."""
+    name = os.fsdecode(b"evil\n\x1b[2J\x1b]0;owned\x07\xe2\x80\xae-\xff.json")
+    (shared_dir / name).write_text('{"id": "x"}')
+    out = vpnd("check", str(shared_dir / name))
+    assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr
+    [line] = out.stdout.splitlines()
+    assert "\x1b" not in line and "\x07" not in line and "\u202e" not in line
+    assert "evil\\x0a\\x1b[2J\\x1b]0;owned\\x07\\u202e-\\udcff.json" in line
+
+    from vpnd.cli import _status_table
+    table = _status_table([{"id": None, "file": str(shared_dir / name), "status": "ERROR",
+                            "errors": [f"{name}: $: bad\x1b[31m"]}], "now")
+    assert "\x1b" not in table and len(table.splitlines()) == 4

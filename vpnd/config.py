@@ -50,6 +50,9 @@ class Config:
     log_level: str = "info"
     # A state file larger than this is refused unread.
     state_file_max_bytes: int = 1 << 20
+    # Files the state dir may hold; more are not read (an error says so).
+    # Twice the node the manifests are sized for (deploy/sizing.json).
+    state_files_max: int = 20_000
     # A uid that may own state files and the state dir besides root (and
     # the user vpnd runs as): in the config a user name or a number.
     state_owner: int | None = None
@@ -124,7 +127,8 @@ def parse(data, path: str = "<config>") -> Config:
         fail("(top level)", "must be a mapping of keys to values")
     defaults = Config()
     known = {"state_dir", "run_dir", "data_dir", "resync_interval", "status_interval",
-             "log_format", "log_level", "state_file_max_bytes", "state_owner", "charon",
+             "log_format", "log_level", "state_file_max_bytes", "state_files_max",
+             "state_owner", "charon",
              "metrics"}
     for key in data:
         if key not in known:
@@ -146,6 +150,11 @@ def parse(data, path: str = "<config>") -> Config:
         fail("state_file_max_bytes", f"must be a number of bytes from 1024 to 1 GiB, "
                                      f"not {limit!r}")
     values["state_file_max_bytes"] = limit
+    count = data.get("state_files_max", defaults.state_files_max)
+    if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= 10_000_000:
+        fail("state_files_max", f"must be a number of files from 1 to 10,000,000, "
+                                f"not {count!r}")
+    values["state_files_max"] = count
     owner = data.get("state_owner")
     if owner is not None:
         values["state_owner"] = _uid(owner, lambda m: fail("state_owner", m))

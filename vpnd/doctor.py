@@ -124,7 +124,8 @@ def _running_charons(config: Config) -> list[Finding]:
 
 def _state_files(config: Config) -> Finding:
     state, _ = StateDir(config.state_dir, config.state_file_max_bytes,
-                        state_owner=config.state_owner).scan()
+                        state_owner=config.state_owner,
+                            max_files=config.state_files_max).scan()
     files = len(set(state.services) | set(state.errors))
     if state.problems():
         return Finding(WARN, f"{len(state.problems())} of {files} state file(s) in "

@@ -43,6 +43,8 @@ def write(rec, extra: dict | None = None) -> None:
     extra = dict(extra or {})
     if rec.record.problem:
         extra["errors"] = [*extra.get("errors", ()), rec.record.problem]
+    if rec.statedir.not_read:
+        extra["errors"] = [*extra.get("errors", ()), rec.statedir.too_many()]
     if rec.statedir.missing:
         extra["warnings"] = [f"state dir {config.state_dir} is missing: what its "
                              "files said stands until it is back"]

@@ -76,7 +76,7 @@ class Reconciler:
         self.statedir = statedir or StateDir(
             config.state_dir, config.state_file_max_bytes,
             keep_dir=os.path.join(config.data_dir, LAST_VALID), keep=True,
-            state_owner=config.state_owner)
+            state_owner=config.state_owner, max_files=config.state_files_max)
         self.record = record or Record(config.data_dir).load()
         self.namespace_exists = namespace_exists
         self.clock = clock
@@ -103,8 +103,11 @@ class Reconciler:
         """Re-read the state files that changed (`only`: just these, as
         inotify named them); returns (the namespaces they touch, before
         and after; the files that changed). Costs the changed files only."""
-        missing_before = self.statedir.missing
+        missing_before, not_read_before = self.statedir.missing, self.statedir.not_read
         state, changed = self.statedir.scan(only)
+        if self.statedir.not_read != not_read_before and self.statedir.not_read:
+            self.log.error("too many state files", state_dir=self.config.state_dir,
+                           error=self.statedir.too_many())
         if self.statedir.missing != missing_before:
             if self.statedir.missing:
                 self.log.warning("state dir missing", state_dir=self.config.state_dir,

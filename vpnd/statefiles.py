@@ -35,6 +35,8 @@ def is_state_file(name: str) -> bool:
 # A state file is a few kilobytes; an agent payload with many connections
 # some hundreds. Anything larger is refused unread (config: state_file_max_bytes).
 MAX_BYTES = 1 << 20
+# Files one state dir may hold (config: state_files_max).
+MAX_FILES = 20_000
 # Under data_dir: the last valid version of each state file (they hold PSKs:
 # mode 0600 in a 0700 directory).
 LAST_VALID = "last-valid"
@@ -211,13 +213,16 @@ class _Entry:
 
 class StateDir:
     def __init__(self, path: str, max_bytes: int = MAX_BYTES, keep_dir: str | None = None,
-                 keep: bool = False, state_owner: int | None = None):
+                 keep: bool = False, state_owner: int | None = None,
+                 max_files: int = MAX_FILES):
         """`keep_dir`: where the last valid version of each file is kept
         (data_dir/last-valid), so that a restarted vpnd still knows it;
         `keep`: write it there (the daemon; a dry run only reads);
         `state_owner`: a uid trusted besides root and vpnd's own."""
         self.path = path
         self.max_bytes = max_bytes
+        self.max_files = max_files
+        self.not_read = 0  # state files beyond max_files, at the last listing
         self.trusted = trust.trusted_owners(os.geteuid(), state_owner)
         self.keep_dir = keep_dir
         self.keep = keep and keep_dir is not None
@@ -246,7 +251,8 @@ class StateDir:
                                         f"state dir {self.path}")
             if only is None or dir_refusal != self._dir_refusal:
                 # The directory's own standing is in every file's stamp.
-                names = sorted(n for n in os.listdir(self.path) if is_state_file(n))
+                names = self._within_max(
+                    sorted(n for n in os.listdir(self.path) if is_state_file(n)))
                 only = None
             self.missing = False
         except FileNotFoundError:
@@ -265,10 +271,31 @@ class StateDir:
             changed = set()
             paths = sorted(p for p in only if os.path.dirname(p) == self.path
                            and is_state_file(os.path.basename(p)))
+            new = sum(p not in self._entries for p in paths)
+            if new and len(self._entries) + new > self.max_files:
+                return self.scan()  # which ones may come in needs the whole listing
         for path in paths:
             if self._look(path, dir_refusal):
                 changed.add(path)
         return self.state, self._restate(changed)
+
+    def too_many(self) -> str:
+        return (f"{self.not_read} state files not read: the state dir holds more than "
+                f"state_files_max ({self.max_files}); the files read before keep "
+                "their place")
+
+    def _within_max(self, names: list[str]) -> list[str]:
+        """At most max_files of `names`: the files already read first (a
+        file that sorts early must not push a working tunnel out), then
+        new ones by name. The rest are counted in not_read."""
+        self.not_read = max(0, len(names) - self.max_files)
+        if not self.not_read:
+            return names
+        prefix = os.path.join(self.path, "")
+        known = [n for n in names if prefix + n in self._entries][:self.max_files]
+        room = self.max_files - len(known)
+        new = [n for n in names if prefix + n not in self._entries][:room]
+        return sorted(known + new)
 
     def _look(self, path: str, dir_refusal: str | None) -> bool:
         """Stat one file, re-read it if its stamp moved; True if it changed

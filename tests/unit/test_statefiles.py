@@ -184,3 +184,29 @@ def test_a_file_rewritten_with_the_same_bytes_is_not_parsed_again(tmp_path, monk
     os.chmod(paths[1], 0o640)
     assert d.scan()[1] == {str(paths[0]), str(paths[1])}
     assert set(parsed) == {str(paths[0]), str(paths[1])}
+
+
+def test_beyond_state_files_max_new_files_wait_and_those_read_keep_their_place(tmp_path):
+    """A flood of files cannot cost without bound; and a new file that
+    sorts first must not push out a file whose tunnel already works."""
+    from lab.factory import service_doc, write_service
+    from vpnd.statefiles import StateDir
+    for name in ("m.json", "n.json", "o.json"):
+        write_service(tmp_path, name, service_doc(f"svc-{name[0]}", namespace=f"ns-{name[0]}"))
+        os.chmod(tmp_path / name, 0o600)
+    sd = StateDir(str(tmp_path), max_files=3)
+    state, _ = sd.scan()
+    assert len(state.services) == 3 and sd.not_read == 0
+    for name in ("a.json", "b.json"):
+        write_service(tmp_path, name, service_doc(f"svc-{name[0]}", namespace=f"ns-{name[0]}"))
+        os.chmod(tmp_path / name, 0o600)
+    # As inotify names them (a scoped look) and as a resync lists them.
+    for only in ({str(tmp_path / "a.json"), str(tmp_path / "b.json")}, None):
+        state, _ = sd.scan(only)
+        assert sorted(os.path.basename(p) for p in state.services) == \
+            ["m.json", "n.json", "o.json"]
+        assert sd.not_read == 2 and "2 state files not read" in sd.too_many()
+    (tmp_path / "n.json").unlink()
+    state, _ = sd.scan()
+    assert sorted(os.path.basename(p) for p in state.services) == ["a.json", "m.json", "o.json"]
+    assert sd.not_read == 1

@@ -38,6 +38,7 @@ from vpnd.validation import parse_service  # noqa: E402
 # bursts.py imports its helpers from here: the running script, not a second copy.
 sys.modules.setdefault("bench", sys.modules[__name__])
 import bursts  # noqa: E402
+import tenant_files  # noqa: E402
 
 # One service (and file) per connection, as an agent writes them.
 PER_FILE = 1
@@ -282,6 +283,9 @@ class Bench:
             self.figures()
         if not self.args.quick:
             bursts.run(self)  # (11) and charon's floor, for each of --burst-sizes
+        if not (self.args.quick or self.args.bursts_only):
+            # (12) the costliest file a tenant can write (smoke: a smaller cap)
+            tenant_files.run(self, cap=64 * 1024 if self.args.smoke else tenant_files.MAX_BYTES)
 
     def figures(self):
         sizes = sorted(self.args.sizes)

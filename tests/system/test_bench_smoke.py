@@ -23,9 +23,13 @@ def test_benchmark_smoke_run_prints_every_figure_and_cleans_up():
                    "3 resync", "4 status latency", "5 idle CPU", "6 peak RSS, N=20",
                    "6 RSS per connection", "8 metrics scrape", "8 metrics: peak RSS added",
                    "9 3 namespaces x 2, from nothing", "charon PSS per namespace",
-                   "one change in one of 3 namespaces", "10 vpnd status, N=20"):
+                   "one change in one of 3 namespaces", "10 vpnd status, N=20",
+                   "11 cold start N=40, charon running", "11 all N=40 rewritten byte-identical",
+                   "11 shared ikepolicy lifetime changed in all N=40",
+                   "11 flood: N=40 new files", "IKEv1 cross products at the pair bound: read+check+render",
+                   "12   its peak RSS"):
         assert figure in result.stdout, result.stdout
-    assert "swanctl --load-all" in result.stdout
+    assert "swanctl --load-all" in result.stdout and "charon floor" in result.stdout
     after = set(subprocess.run(["ip", "netns", "list"], capture_output=True,
                                text=True).stdout.split())
     assert after <= before

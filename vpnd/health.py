@@ -10,7 +10,9 @@ def judge(doc: dict | None, now: float, status_interval: float,
           alive_only: bool = False) -> tuple[bool, str]:
     """(healthy, why). Alive: the loop rewrote status lately (it does after
     every round, and a round runs at least every status_interval). Ready:
-    alive, and no namespace failing."""
+    alive, no namespace failing, and the metrics asked for delivered (a
+    port held by another process is not ready, but alive: the tunnels
+    work, and a restart would not free the port)."""
     if doc is None:
         return False, "no status yet (vpnd starting, or not running)"
     try:
@@ -22,9 +24,11 @@ def judge(doc: dict | None, now: float, status_interval: float,
         return False, f"status not rewritten for {now - updated:.0f}s (more than {stale:.0f}s)"
     if alive_only:
         return True, "alive"
-    failing = doc.get("failing") or {}
-    if failing:
-        key, why = next(iter(sorted(failing.items())))
-        more = f" (and {len(failing) - 1} more)" if len(failing) > 1 else ""
+    # Namespaces first: a failing one is worse than metrics not served.
+    problems = sorted((doc.get("failing") or {}).items()) + \
+        [("metrics", why) for why in (doc.get("metrics") or {}).get("errors", ())]
+    if problems:
+        key, why = problems[0]
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         return False, f"{key}: {why}{more}"
     return True, "ready"

@@ -16,12 +16,12 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 
 from . import log
-from .files import write_atomically
+from .files import own_dir, read_own, write_atomically
 
 
 def kept_path(keep_dir: str, source: str) -> str:
     """Where the copy of state file `source` lives."""
-    return os.path.join(keep_dir, hashlib.sha256(source.encode()).hexdigest()[:32] + ".json")
+    return os.path.join(keep_dir, hashlib.sha256(os.fsencode(source)).hexdigest()[:32] + ".json")
 
 
 class KeptCopies:
@@ -45,7 +45,9 @@ class KeptCopies:
 
     def _write(self, copies: list[tuple[str, bytes]]) -> None:
         try:
-            os.makedirs(self.keep_dir, mode=0o700, exist_ok=True)
+            # Not a link to elsewhere, nor a directory others may write: the
+            # copies hold PSKs, and are read back as state files.
+            own_dir(self.keep_dir, 0o700)
         except OSError as e:
             log.get().error("last valid versions not kept", error=str(e))
             return
@@ -56,10 +58,9 @@ class KeptCopies:
             kept = kept_path(self.keep_dir, source)
             try:
                 try:
-                    with open(kept, "rb") as f:
-                        if f.read() == raw:
-                            continue  # a restart: most copies are there already
-                except FileNotFoundError:
+                    if read_own(kept) == raw:
+                        continue  # a restart: most copies are there already
+                except OSError:  # missing, or not plainly vpnd's: replaced
                     pass
                 write_atomically(kept, raw, 0o600, durable=False)  # it holds PSKs
             except OSError as e:

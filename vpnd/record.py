@@ -17,7 +17,7 @@ import threading
 from types import MappingProxyType
 from typing import Mapping
 
-from .files import write_atomically
+from .files import open_append, read_own, write_atomically
 from .plan import AppliedConn, Intent
 
 RECORD_FILE = "applied.json"
@@ -42,6 +42,8 @@ class Record:
         # the saves that fold them in go one at a time.
         self._lock = threading.Lock()
         self._key: bytes | None = None
+        self._create_key: bool | None = None  # set by load()
+        self._key_lock = threading.Lock()
         # namespace -> connection name -> AppliedConn
         self.namespaces: dict[str, dict[str, AppliedConn]] = {}
         # namespace -> connection name -> a change begun, not yet recorded
@@ -53,14 +55,18 @@ class Record:
         self._record_bytes = 0  # RECORD_FILE's size at the last fold
 
     def load(self, create_key: bool = True) -> "Record":
-        """Read the record and the fingerprint key. Without `create_key`
-        (a dry run) a missing key is not written: nothing was applied under
-        one yet, so a key of this process's own fingerprints as well."""
-        self._key = self._read_key(create_key)
+        """Read the record and the fingerprint key. A missing key is made
+        at the first fingerprint, not here: vpnd judges data_dir before it
+        writes anything there. Without `create_key` (a dry run) it is not
+        written: nothing was applied under one yet, so a key of this
+        process's own fingerprints as well. Files here are read only if
+        they are plainly vpnd's (files.read_own): else NotOurs."""
+        self._create_key = create_key
+        self._key = self._read_key()
         try:
-            with open(self.path) as f:
-                data = json.load(f)
-            self._record_bytes = os.path.getsize(self.path)
+            raw = read_own(self.path)
+            data = json.loads(raw)
+            self._record_bytes = len(raw)
         except FileNotFoundError:
             data = {}
         self.namespaces, self.by_source = {}, {}
@@ -76,8 +82,7 @@ class Record:
     def _replay(self) -> None:
         """Changes journaled after the last save (a vpnd that was killed)."""
         try:
-            with open(self.journal_path) as f:
-                lines = f.read().splitlines()
+            lines = read_own(self.journal_path).decode().splitlines()
         except FileNotFoundError:
             return
         self._journal_bytes = sum(len(line) + 1 for line in lines)
@@ -184,8 +189,8 @@ class Record:
     def _write_lines(self, entries) -> None:
         if self._journal is None:
             os.makedirs(self.data_dir, mode=0o700, exist_ok=True)
-            self._journal = os.open(self.journal_path,
-                                    os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+            # Not through a link or into a file someone else put there.
+            self._journal = open_append(self.journal_path, 0o600)
         # One write: a kill (or a full disk) tears at most its last line,
         # and replay stops at a torn line (what follows it cannot exist).
         data = "".join(json.dumps(e, separators=(",", ":")) + "\n" for e in entries).encode()
@@ -211,20 +216,26 @@ class Record:
                                               (namespace, name))
 
     def fingerprint(self, *messages: dict) -> str:
-        if self._key is None:
-            raise RuntimeError("Record.load() reads the fingerprint key first")
+        key = self._key or self._first_key()
         payload = json.dumps(messages, sort_keys=True, separators=(",", ":"))
-        return hmac.new(self._key, payload.encode(), hashlib.sha256).hexdigest()
+        return hmac.new(key, payload.encode(), hashlib.sha256).hexdigest()
 
-    def _read_key(self, create: bool) -> bytes:
-        path = os.path.join(self.data_dir, KEY_FILE)
+    def _read_key(self) -> bytes | None:
         try:
-            with open(path, "rb") as f:
-                return f.read()
+            return read_own(os.path.join(self.data_dir, KEY_FILE))
         except FileNotFoundError:
-            if not create:
-                return secrets.token_bytes(32)
-        os.makedirs(self.data_dir, mode=0o700, exist_ok=True)
-        write_atomically(path, secrets.token_bytes(32), 0o600)
-        with open(path, "rb") as f:
-            return f.read()
+            return None
+
+    def _first_key(self) -> bytes:
+        if self._create_key is None:
+            raise RuntimeError("Record.load() reads the fingerprint key first")
+        with self._key_lock:  # looks in parallel threads: one key
+            if self._key is None:
+                if not self._create_key:
+                    self._key = secrets.token_bytes(32)
+                    return self._key
+                os.makedirs(self.data_dir, mode=0o700, exist_ok=True)
+                path = os.path.join(self.data_dir, KEY_FILE)
+                write_atomically(path, secrets.token_bytes(32), 0o600)
+                self._key = read_own(path)
+        return self._key

@@ -6,15 +6,21 @@ instances silently take over each other's /run sockets (stroke, lookip,
 error-notify). charons are started in their own session so that they, and
 the tunnels they hold, outlive a vpnd restart; a restarted vpnd adopts any
 instance whose VICI socket answers.
+
+Nothing in those directories is believed for being there: a socket is
+talked to only if root (or vpnd's user) made it, a pid file is read only
+if it is plainly vpnd's, and the pid in it is signalled only while that
+process is the charon vpnd started (identity.py).
 """
 from __future__ import annotations
 
 import os
 import signal
+import stat
 import time
 from pathlib import Path
 
-from .. import log
+from .. import files, identity, log, processes
 from ..netns import NETNS_DIR
 from . import charon_plugins
 from ..errors import CharonNotAnswering, DriverUnavailable
@@ -78,6 +84,14 @@ class CharonInstances:
         return self.directory(namespace) / "charon.log"
 
     def answers(self, namespace: str) -> bool:
+        # PSKs go over this socket: one that someone else made (bound
+        # before charon could) is not talked to.
+        try:
+            st = os.lstat(self.socket_path(namespace))
+        except OSError:
+            return False
+        if not stat.S_ISSOCK(st.st_mode) or st.st_uid not in files.owners():
+            return False
         client = ViciClient(str(self.socket_path(namespace)), timeout=2.0)
         try:
             client.version()
@@ -94,11 +108,11 @@ class CharonInstances:
         text = strongswan_conf(self.socket_path(namespace), self.log_path(namespace),
                                self.libipsec, settings)
         try:
-            if conf.read_text() == text:
+            if files.read_own(str(conf)) == text.encode():
                 return False
-        except FileNotFoundError:
+        except OSError:  # missing, or not plainly vpnd's: written anew
             pass
-        self.directory(namespace).mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._make_directory(namespace)
         # Not fsync()ed: it is written again at every start that finds it
         # different, and an fsync each cost 2.8 ms of a 500-router start.
         write_atomically(str(conf), text.encode(), durable=False)
@@ -111,16 +125,30 @@ class CharonInstances:
         50). `ensure` then waits for each."""
         if namespace in self._starting or self.answers(namespace):
             return
-        d = self.directory(namespace)
-        d.mkdir(parents=True, exist_ok=True, mode=0o700)
+        d = self._make_directory(namespace)
         if not (d / "strongswan.conf").exists():
             self.configure(namespace, {})
+        # charon appends to its log by name, following links: what is
+        # there that vpnd did not make is replaced by a file of its own.
+        fd = files.open_append(str(self.log_path(namespace)), 0o644)
         try:
-            self._log_offsets[namespace] = self.log_path(namespace).stat().st_size
-        except FileNotFoundError:
-            self._log_offsets[namespace] = 0
+            self._log_offsets[namespace] = os.fstat(fd).st_size
+        finally:
+            os.close(fd)
         self._launch(namespace)
         self._starting.add(namespace)
+
+    def _make_directory(self, namespace: str) -> Path:
+        """The namespace's directory, made if missing; refused if it is a
+        link or others may write it (run_dir itself is judged at start)."""
+        d = self.directory(namespace)
+        try:
+            files.own_dir(str(self.base), 0o755)
+            files.own_dir(str(d), 0o700)
+        except files.NotOurs as e:
+            raise DriverUnavailable(f"charon for namespace {namespace} not started: {e}") \
+                from None
+        return d
 
     def ensure(self, namespace: str) -> str:
         """The VICI socket of a charon that answers; starts one if needed."""
@@ -153,7 +181,9 @@ class CharonInstances:
     def _plugins_failed(self, namespace: str) -> str:
         """What charon's own log says about plugins since this launch."""
         try:
-            with open(self.log_path(namespace), errors="replace") as f:
+            fd = os.open(self.log_path(namespace), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK
+                         | os.O_CLOEXEC)
+            with open(fd, errors="replace") as f:
                 f.seek(self._log_offsets.get(namespace, 0))
                 failed = charon_plugins.failed_in_log(f.read(1 << 20))
         except OSError:
@@ -181,12 +211,45 @@ class CharonInstances:
 class CharonSpawner(CharonInstances):
     """Spawn mode: vpnd runs charon-systemd itself, in the namespace (see _spawn)."""
 
+    def __init__(self, run_dir: str, libipsec: bool, start_timeout: float = 15.0):
+        super().__init__(run_dir, libipsec, start_timeout)
+        # namespace -> pid of the charon this process spawned: a child's
+        # pid is not given to another process until the child is reaped.
+        self._children: dict[str, int] = {}
+
     def pid(self, namespace: str) -> int | None:
+        """The charon vpnd started in `namespace`, if it still runs: this
+        process's child, or the process charon.pid names (a charon
+        adopted from an earlier vpnd) while that is still the same charon."""
+        child = self._children.get(namespace)
+        if child is not None:
+            running = _child_running(child)
+            if running is not None:
+                if not running:
+                    self._children.pop(namespace, None)
+                return child if running else None
+            self._children.pop(namespace, None)  # no longer our child: as any other
+        recorded = self._recorded(namespace)
+        return recorded[0] if recorded and _is_charon(*recorded) else None
+
+    def _recorded(self, namespace: str) -> tuple[int, int | None] | None:
+        """(pid, start time) from charon.pid, if it is plainly vpnd's."""
         try:
-            pid = int((self.directory(namespace) / "charon.pid").read_text())
-        except (OSError, ValueError):
+            text = files.read_own(str(self.directory(namespace) / "charon.pid"))
+        except OSError:
             return None
-        return pid if _alive(pid) else None
+        return identity.parse_pid_file(text.decode(errors="replace"))
+
+    def _hold(self, namespace: str) -> processes.Held | None:
+        """The charon of `namespace`, held for signals (see processes.py)."""
+        child = self._children.get(namespace)
+        if child is not None and _child_running(child):
+            return processes.Held.take(child, lambda pid: bool(_child_running(pid)))
+        recorded = self._recorded(namespace)
+        if recorded is None:
+            return None
+        pid, start = recorded
+        return processes.Held.take(pid, lambda p: _is_charon(p, start))
 
     def _launch(self, namespace: str) -> None:
         if self.pid(namespace) is None:
@@ -216,8 +279,7 @@ class CharonSpawner(CharonInstances):
             argv = ["ip", "netns", "exec", namespace, CHARON]
         else:
             argv = ["nsenter", f"--net={os.path.join(NETNS_DIR, namespace)}", CHARON]
-        out = os.open(d / "charon.out", os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC,
-                      0o644)
+        out = files.open_append(str(d / "charon.out"), 0o644)
         try:
             pid = os.posix_spawnp(argv[0], argv, env,
                                   file_actions=[(os.POSIX_SPAWN_OPEN, 0, os.devnull,
@@ -227,21 +289,31 @@ class CharonSpawner(CharonInstances):
                                   setsid=True)
         finally:
             os.close(out)
-        (d / "charon.pid").write_text(str(pid))
+        self._children[namespace] = pid
+        # With its start time: a later process given the same pid is not it.
+        write_atomically(str(d / "charon.pid"),
+                         identity.pid_file_text(pid, processes.start_time(pid)).encode(),
+                         0o644, durable=False)
         return pid
 
     def stop_all(self, namespaces, timeout: float = 10.0) -> list[str]:
-        pids = {ns: pid for ns in namespaces if (pid := self.pid(ns)) is not None}
-        for pid in pids.values():
-            _signal(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while any(_alive(p) for p in pids.values()) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        for ns, pid in pids.items():
-            if _alive(pid):
-                _signal(pid, signal.SIGKILL)
-            (self.directory(ns) / "charon.pid").unlink(missing_ok=True)
-        return sorted(pids)
+        held = {ns: h for ns in namespaces if (h := self._hold(ns)) is not None}
+        try:
+            for h in held.values():
+                h.signal(signal.SIGTERM)
+            if not processes.wait_ended(held.values(), timeout):
+                killed = [h for h in held.values() if not h.ended()]
+                for h in killed:
+                    h.signal(signal.SIGKILL)
+                processes.wait_ended(killed, 1.0)  # at once; only to reap it
+            for ns, h in held.items():
+                h.reap()
+                self._children.pop(ns, None)
+                (self.directory(ns) / "charon.pid").unlink(missing_ok=True)
+        finally:
+            for h in held.values():
+                h.close()
+        return sorted(held)
 
     def namespaces(self) -> list[str]:
         """Namespaces with a charon that vpnd started and that still runs."""
@@ -250,23 +322,17 @@ class CharonSpawner(CharonInstances):
         return sorted(p.name for p in self.base.iterdir() if self.pid(p.name))
 
 
-def _signal(pid: int, signum: int) -> None:
-    try:
-        os.kill(pid, signum)
-    except ProcessLookupError:
-        pass  # it ended by itself meanwhile
+def _is_charon(pid: int, start: int | None) -> bool:
+    """`pid` is the charon a pid file recorded: it runs CHARON, and (in a
+    pid file with a start time) started when that one did."""
+    return processes.runs(pid, CHARON, start)
 
 
-def _alive(pid: int) -> bool:
+def _child_running(pid: int) -> bool | None:
+    """Our child `pid` runs (True) or has just been reaped (False); None:
+    it is not our child (any more)."""
     try:
-        # Reap it if it is our own child that exited (a zombie).
-        os.waitpid(pid, os.WNOHANG)
+        done, _ = os.waitpid(pid, os.WNOHANG)
     except ChildProcessError:
-        pass
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+        return None
+    return done == 0

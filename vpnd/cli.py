@@ -203,14 +203,39 @@ def _detail(conn: dict) -> str:
     return f"{algorithms}  in {bytes_in} B, out {bytes_out} B, rekeys {conn.get('rekeys', 0)}"
 
 
+def _daemon_status(config) -> tuple[dict, int]:
+    """status.json and the pid of the vpnd that wrote it, both believed
+    only if plainly so: the file is root's (or yours) and nobody else may
+    write it, and that pid runs `vpnd run` as root (or you). Else OSError
+    or ValueError, saying why: a status file, or a pid reused since,
+    could name any process, and `reload` signals it."""
+    from . import files, processes, trust
+    run_dir = os.path.dirname(config.status_file)
+    chain, exists = files.dir_chain(run_dir)
+    problem = trust.own_dir_refusal(chain, files.owners(), f"run_dir {run_dir}", exists)
+    if problem:
+        raise files.NotOurs(problem)
+    doc = json.loads(files.read_own(config.status_file))
+    pid = doc["pid"]
+    if isinstance(pid, bool) or not isinstance(pid, int) or pid <= 1:
+        raise ValueError(f"its 'pid' is not a process id: {pid!r}")
+    problem = processes.vpnd_refusal(pid, files.owners())
+    if problem:
+        raise ValueError(problem)
+    return doc, pid
+
+
 def _health(config, args) -> int:
     import time
-    from . import health, status
+    from . import health
     try:
-        doc = status.read(config.status_file)
-        os.kill(int(doc["pid"]), 0)
-    except (OSError, ValueError, KeyError, TypeError):
+        doc, _ = _daemon_status(config)
+    except FileNotFoundError:
         doc = None
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        print(f"vpnd: no running daemon found through {config.status_file}: {e}",
+              file=sys.stderr)
+        return EXIT_ERROR
     ok, why = health.judge(doc, time.time(), config.status_interval, args.alive)
     print(f"vpnd: {why}", file=sys.stdout if ok else sys.stderr)
     return EXIT_OK if ok else EXIT_ERROR
@@ -221,14 +246,22 @@ def _reload(config, args) -> int:
     systemd 252 has no Type=notify-reload, and kill -HUP returns at once."""
     import signal
     import time
-    from . import status
+    from . import files, processes, status
     try:
-        before = status.read(config.status_file)
-        pid = int(before["pid"])
-        os.kill(pid, signal.SIGHUP)
-    except (OSError, ValueError, KeyError) as e:
-        print(f"vpnd: reload: no running daemon found through {config.status_file}: {e}",
-              file=sys.stderr)
+        before, pid = _daemon_status(config)
+        # Held by a pidfd, checked again once held: the signal reaches
+        # this vpnd or nobody, not a process given its pid meanwhile.
+        daemon = processes.Held.take(
+            pid, lambda p: processes.vpnd_refusal(p, files.owners()) is None)
+        if daemon is None:
+            raise ProcessLookupError(f"pid {pid} is gone")
+        try:
+            daemon.signal(signal.SIGHUP)
+        finally:
+            daemon.close()
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        print(f"vpnd: reload: no running daemon found through {config.status_file}: {e}; "
+              f"nothing signalled", file=sys.stderr)
         return EXIT_ERROR
     deadline = time.monotonic() + args.timeout
     while time.monotonic() < deadline:

@@ -17,24 +17,26 @@ def refusal(config: Config) -> str | None:
     how to fix it, or None."""
     trusted = files.owners()
     made = (("run_dir", config.run_dir, 0o755), ("data_dir", config.data_dir, 0o700))
-    for key, path, mode in made:
-        problem = _judge(f"{key} {path}", path, trusted)
-        if problem:
-            return problem
-        try:
-            os.makedirs(path, mode, exist_ok=True)
-        except OSError as e:
-            return f"{key} {path}: cannot make it: {e.strerror or e}"
     dirs = [(f"{key} {path}", path) for key, path, _ in made]
     if config.metrics.textfile:
         textfile_dir = os.path.dirname(config.metrics.textfile)
         # Not made by vpnd: node_exporter's, perhaps installed later.
         dirs.append((f"metrics.textfile's directory {textfile_dir}", textfile_dir))
-    for what, path in dirs:
-        problem = _judge(what, path, trusted)
-        if problem:
-            return problem
-    return None
+    # All judged before any is made, so that a refusal leaves no trace;
+    # and again once made.
+    problem = _first_refusal(dirs, trusted)
+    if problem:
+        return problem
+    for key, path, mode in made:
+        try:
+            os.makedirs(path, mode, exist_ok=True)
+        except OSError as e:
+            return f"{key} {path}: cannot make it: {e.strerror or e}"
+    return _first_refusal(dirs, trusted)
+
+
+def _first_refusal(dirs, trusted: frozenset[int]) -> str | None:
+    return next((p for what, path in dirs if (p := _judge(what, path, trusted))), None)
 
 
 def _judge(what: str, path: str, trusted: frozenset[int]) -> str | None:

@@ -18,9 +18,10 @@ import os
 import queue as queue_mod
 import select
 import signal
+import sys
 import time
 
-from . import __version__, log, netns
+from . import __version__, log, netns, own_dirs
 from .config import Config
 from .drivers import compose
 from .inotify import IN_Q_OVERFLOW, Inotify, Reader
@@ -66,8 +67,14 @@ class Daemon:
         self._status_cost = 0.0  # how long the last status write took
 
     def run(self) -> int:
+        # Before anything is written there: a directory others could write
+        # would let them redirect vpnd's writes, or plant its pid files and
+        # sockets. Refused like a bad config: the error, and exit 1.
+        refused = own_dirs.refusal(self.config)
+        if refused:
+            print(f"vpnd: {refused}", file=sys.stderr)
+            return 1
         os.makedirs(self.config.state_dir, exist_ok=True)
-        os.makedirs(self.config.run_dir, exist_ok=True)
         rfd, wfd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         efd, self._wake_fd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self.reconciler.on_event = self._on_event
@@ -268,6 +275,10 @@ class Daemon:
         extra = {"failing": self.workers.failing()}
         if self.workers.errors:
             extra["errors"] = sorted(set(self.workers.errors.values()))
+        if self.metrics is not None:
+            # A port held by another process is said here (and in `vpnd
+            # health`), never by vpnd's exit: tunnels do not wait for it.
+            extra["metrics"] = self.metrics.status(self._textfile_error)
         self.reconciler.write_status(extra)
         if done or force:
             # The last valid copies of what this round applied: after it has

@@ -21,6 +21,7 @@ from . import jsondoc, log, trust
 
 from .desired import DesiredState
 from .errors import InputError
+from .files import read_own
 from .kept_copies import KeptCopies, kept_path
 from .model import Service
 from .validation import Parsed, parse_confined
@@ -378,8 +379,12 @@ class StateDir:
         if self.keep_dir is None:
             return None
         try:
-            raw = read_bytes(kept_path(self.keep_dir, path), self.max_bytes)
-        except Unreadable:
+            # vpnd's own file: never read through a link someone planted,
+            # nor one others could write (files.read_own).
+            raw = read_own(kept_path(self.keep_dir, path))
+        except OSError:  # missing, or not plainly vpnd's (NotOurs)
+            return None
+        if len(raw) > self.max_bytes:
             return None
         parsed, _, _ = _read(path, self.max_bytes, None, raw)
         return None if parsed.broken else parsed.service

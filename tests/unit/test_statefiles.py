@@ -210,3 +210,21 @@ def test_beyond_state_files_max_new_files_wait_and_those_read_keep_their_place(t
     state, _ = sd.scan()
     assert sorted(os.path.basename(p) for p in state.services) == ["a.json", "m.json", "o.json"]
     assert sd.not_read == 1
+
+
+def test_a_kept_copy_planted_as_a_link_is_not_believed(tmp_path):
+    """A restarted vpnd brings back what a broken file last said validly
+    from data_dir; a link planted there must not declare tunnels."""
+    state_dir, keep = tmp_path / "state", tmp_path / "data" / "last-valid"
+    state_dir.mkdir()
+    keep.mkdir(parents=True)
+    path = state_dir / "s.json"
+    write(path, svc("s", ("c1",)))
+    elsewhere = tmp_path / "planted.json"
+    write(elsewhere, svc("s", ("planted",)))
+    os.symlink(elsewhere, kept_copies.kept_path(str(keep), str(path)))
+    path.write_text("{ broken")
+    os.chmod(path, 0o600)
+    state, _ = StateDir(str(state_dir), keep_dir=str(keep), keep=False).scan()
+    assert str(path) not in state.services  # no last valid version believed
+    assert str(path) in state.errors

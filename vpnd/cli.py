@@ -33,8 +33,9 @@ def main(argv: list[str] | None = None) -> int:
                                       "when that has been applied (for ExecReload=)")
     p.add_argument("--timeout", type=float, default=120)
     sub.add_parser("stop-charons", help="stop the charons vpnd started (ends their tunnels)")
-    p = sub.add_parser("health", help="for probes: exit 0 if the daemon's loop runs and no "
-                                      "namespace is failing, 1 if not (with why)")
+    p = sub.add_parser("health", help="for probes: exit 0 if the daemon's loop runs, no "
+                                      "namespace is failing and metrics (when on) are "
+                                      "served, 1 if not (with why)")
     p.add_argument("--alive", action="store_true", help="only that the loop runs")
     args = parser.parse_args(argv)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 
 import pytest
 
@@ -136,3 +137,38 @@ def one_tunnel(lab, vpnd_factory, psk: str, **a_config) -> tuple[VpndProcess, Vp
     a.wait_conn("svc-a", "c1"), b.wait_conn("svc-b", "c1")
     wait_converged([(a, lab.a.gw), (b, lab.b.gw)], ["c1"])
     return a, b
+
+
+# --- a local attacker's targets (issue 20) -----------------------------------
+
+VICTIM = b"root's precious file: must stay as it is\n"
+
+
+@pytest.fixture
+def victim(tmp_path):
+    """A file outside vpnd's dirs that planted links point at."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    path = outside / "victim"
+    path.write_bytes(VICTIM)
+    return path
+
+
+@pytest.fixture
+def sleeper():
+    """`sleep 1000` processes of the test's own (they die of any signal
+    they are sent), killed at the end."""
+    from lab.testbed import wait_for
+    from vpnd import processes
+    procs: list[subprocess.Popen] = []
+
+    def start() -> subprocess.Popen:
+        p = subprocess.Popen(["sleep", "1000"])
+        procs.append(p)
+        # Popen may return before the child has exec()ed sleep.
+        wait_for(lambda: processes.runs(p.pid, "/usr/bin/sleep"), 10, 0.01, what="sleep")
+        return p
+    yield start
+    for p in procs:
+        p.kill()
+        p.wait()

@@ -14,28 +14,10 @@ import time
 
 import pytest
 
-from conftest import connection, require_system, service
+from conftest import VICTIM, connection, require_system, service
 from lab.testbed import wait_for
-from vpnd import processes
 
 PSK = "local-attacker-psk-5d2"
-VICTIM = b"root's precious file: must stay as it is\n"
-
-
-@pytest.fixture
-def sleeper():
-    """`sleep 1000` processes of the test's own, killed at the end."""
-    procs: list[subprocess.Popen] = []
-
-    def start() -> subprocess.Popen:
-        p = subprocess.Popen(["sleep", "1000"])
-        procs.append(p)
-        wait_for(lambda: processes.runs(p.pid, "/usr/bin/sleep"), 10, 0.01, what="sleep")
-        return p
-    yield start
-    for p in procs:
-        p.kill()
-        p.wait()
 
 
 def alive(p: subprocess.Popen) -> bool:
@@ -46,15 +28,6 @@ def alive(p: subprocess.Popen) -> bool:
     pending = {line.split(":")[0]: int(line.split()[1], 16) for line in status.splitlines()
                if line.startswith(("SigPnd:", "ShdPnd:"))}
     return not any(pending.values())
-
-
-@pytest.fixture
-def victim(tmp_path):
-    outside = tmp_path / "outside"
-    outside.mkdir()
-    path = outside / "victim"
-    path.write_bytes(VICTIM)
-    return path
 
 
 @pytest.mark.fault

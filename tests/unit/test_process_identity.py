@@ -6,11 +6,9 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 
 import pytest
 
-from lab.testbed import wait_for
 from vpnd import identity, processes
 from vpnd.drivers import charon_process
 from vpnd.drivers.charon_process import CharonSpawner
@@ -78,23 +76,6 @@ def test_a_program_is_known_also_once_an_upgrade_replaced_its_file():
     assert identity.runs("/usr/sbin/charon-systemd (deleted)", "/usr/sbin/charon-systemd")
     assert not identity.runs("/usr/bin/sleep", "/usr/sbin/charon-systemd")
     assert not identity.runs(None, "/usr/sbin/charon-systemd")
-
-
-@pytest.fixture
-def sleeper():
-    """A process of the test's own that dies of any signal it is sent."""
-    procs = []
-
-    def start():
-        p = subprocess.Popen(["sleep", "1000"])
-        procs.append(p)
-        # Popen may return before the child has exec()ed sleep.
-        wait_for(lambda: processes.runs(p.pid, "/usr/bin/sleep"), 10, 0.01, what="sleep")
-        return p
-    yield start
-    for p in procs:
-        p.kill()
-        p.wait()
 
 
 def test_a_process_that_is_not_the_one_meant_is_not_held_and_not_signalled(sleeper):

@@ -9,22 +9,13 @@ import stat
 
 import pytest
 
+from conftest import VICTIM
 from vpnd import files
 from vpnd.kept_copies import KeptCopies, kept_path
 from vpnd.plan import AppliedConn
 from vpnd.record import JOURNAL_FILE, KEY_FILE, RECORD_FILE, Record
 
-VICTIM = b"root's precious file\n"
 STRANGER = 65534  # nobody
-
-
-@pytest.fixture
-def victim(tmp_path):
-    outside = tmp_path / "outside"
-    outside.mkdir()
-    path = outside / "victim"
-    path.write_bytes(VICTIM)
-    return path
 
 
 @pytest.fixture

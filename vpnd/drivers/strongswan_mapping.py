@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..bounds import children as children_of
 from ..errors import Unsupported
 from ..model import Connection, Lifetime
 
@@ -131,7 +132,7 @@ def render(conn: Connection, libipsec: bool) -> Rendered:
     child[key] = [_child_proposal(ipsec)]
 
     children = {}
-    if ike.ike_version == "v1" and (len(conn.local_cidrs) > 1 or len(conn.peer_cidrs) > 1):
+    if children_of(len(conn.local_cidrs), len(conn.peer_cidrs), ike.ike_version) > 1:
         # IKEv1 negotiates one subnet pair per CHILD_SA: one child per pair,
         # rather than silently using only the first.
         pairs = [(l, p) for l in conn.local_cidrs for p in conn.peer_cidrs]

@@ -127,6 +127,21 @@ def test_a_new_psk_is_masked_at_once_and_old_ones_stay_masked():
     assert set(event.values()) == {"<redacted>"}
 
 
+def test_psks_read_in_many_passes_are_all_masked_overlaps_too():
+    """A cold start reads 10,000 files 250 at a time: each pass adds its
+    own PSKs, and a PSK inside a longer one read in another pass still
+    leaves nothing of the longer one."""
+    from vpnd.log import SecretRedactor
+    r = SecretRedactor()
+    for start in range(0, 10_000, 250):
+        r.add({f"psk-{i:05d}-tail" for i in range(start, start + 250)})
+    r.add({"psk-00007-tail-and-more", "-and", "ail-and-m"})
+    event = r(None, "info", {"a": "x psk-00000-tail y", "b": "psk-09999-tail",
+                             "c": "[psk-00007-tail-and-more]", "d": "a-andb", "e": "psk-1"})
+    assert event == {"a": "x <redacted> y", "b": "<redacted>", "c": "[<redacted>]",
+                     "d": "a<redacted>b", "e": "psk-1"}
+
+
 def test_a_psk_that_is_a_common_word_masks_no_event_name_id_or_namespace():
     """A tenant chooses its PSK: "connection" must neither erase what every
     line says nor tell that tenant, by the gaps, that it is a PSK."""

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 LINT = str(Path(sys.executable).parent / "lint-imports")
 
@@ -24,7 +26,7 @@ def test_the_import_contracts_hold():
     assert "0 broken" in result.stdout
 
 
-def test_a_pure_module_that_imports_io_breaks_them(tmp_path):
+def copy_tree(tmp_path: Path) -> Path:
     for part in ("vpnd", "lab", ".importlinter"):
         source = ROOT / part
         if source.is_dir():
@@ -32,9 +34,39 @@ def test_a_pure_module_that_imports_io_breaks_them(tmp_path):
                             ignore=shutil.ignore_patterns("__pycache__"))
         else:
             shutil.copy(source, tmp_path / part)
+    return tmp_path
+
+
+def test_a_pure_module_that_imports_io_breaks_them(tmp_path):
+    copy_tree(tmp_path)
     plan = tmp_path / "vpnd" / "plan.py"
     plan.write_text(plan.read_text() + "\nimport subprocess  # noqa\n")
     result = lint(tmp_path)
     assert result.returncode == 1, result.stdout + result.stderr
     assert "The pure core imports no I/O library and no driver BROKEN" in result.stdout
     assert "vpnd.plan -> subprocess" in result.stdout
+
+
+# vpnd's own venv has no neutron: an import of the driver, or of neutron or
+# oslo, anywhere else in vpnd would break vpnd without neutron-vpnaas.
+@pytest.mark.parametrize("module, line, contract, link", [
+    ("cli", "import vpnd.neutron_driver",
+     "Only vpnd.neutron_driver imports vpnd.neutron_driver", "vpnd.cli -> vpnd.neutron_driver"),
+    ("cli", "from vpnd.neutron_driver import l3",
+     "Only vpnd.neutron_driver imports vpnd.neutron_driver", "vpnd.cli -> vpnd.neutron_driver.l3"),
+    ("cli", "import oslo_messaging",
+     "Nothing outside vpnd.neutron_driver imports neutron or oslo",
+     "vpnd.cli -> oslo_messaging"),
+    ("daemon", "from neutron_lib import constants",
+     "Nothing outside vpnd.neutron_driver imports neutron or oslo",
+     "vpnd.daemon -> neutron_lib"),
+])
+def test_an_import_of_neutron_outside_the_driver_breaks_them(tmp_path, module, line, contract,
+                                                             link):
+    copy_tree(tmp_path)
+    path = tmp_path / "vpnd" / f"{module}.py"
+    path.write_text(path.read_text() + f"\n{line}  # noqa\n")
+    result = lint(tmp_path)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"{contract} BROKEN" in result.stdout
+    assert link in result.stdout

@@ -48,7 +48,6 @@ class VpndRouter:
         self.driver = driver
         self.id = router_id
         self.namespace = namespace
-        self.services: dict[str, dict] = {}
         self.vpnservice: dict | None = None
         self.enabled = False
         # Read by neutron-vpnaas's own report loop, which vpnd's replaces.
@@ -58,16 +57,15 @@ class VpndRouter:
         if vpnservice:
             self.update_vpnservice(vpnservice)
 
-    def update_vpnservice(self, vpnservice: dict) -> None:
-        self.services[vpnservice["id"]] = vpnservice
-        self.vpnservice = vpnservice
+    @property
+    def services(self) -> dict[str, dict]:
+        """The router's services: kept by the driver, which must not rely on
+        more of a process than the stock IPsecDriver does."""
+        return self.driver.router_services.get(self.id, {})
 
-    def set_services(self, services: list[dict]) -> set[str]:
-        """The router's services now; returns the ids that left it."""
-        gone = self.services.keys() - {s["id"] for s in services}
-        self.services = {s["id"]: s for s in services}
-        self.vpnservice = services[-1] if services else None
-        return gone
+    def update_vpnservice(self, vpnservice: dict) -> None:
+        self.driver.router_services.setdefault(self.id, {})[vpnservice["id"]] = vpnservice
+        self.vpnservice = vpnservice
 
     def enable(self) -> None:
         self.enabled = True
@@ -96,6 +94,8 @@ class VpndDriverMixin:
         self._report_lock = threading.Lock()
         self._sent: dict[str, reports.Sent] = {}
         self._known: set[str] = set()  # every service of this host's last payload
+        # router id -> {service id: payload}: on the driver, not the process
+        self.router_services: dict[str, dict[str, dict]] = {}
         self.status_watch = StatusWatch(self.vpnd_config.status_file, self._report_now,
                                         every=conf.vpnd.status_backstop, log=LOG)
         super().__init__(vpn_service, host)  # consumes RPC and starts the 60 s loop
@@ -113,8 +113,13 @@ class VpndDriverMixin:
         self._known = {vs["id"] for vs in vpnservices}
         for router_id, services in by_router.items():
             fresh = router_id not in self.processes or router_id in sync_router_ids
-            process = self.ensure_process(router_id, vpnservice=services[-1])
-            for gone in process.set_services(services) - self._known:
+            # As the stock driver: only a new or synced router's process is
+            # ensured; any router's files are brought up to date below.
+            process = (self.ensure_process(router_id, vpnservice=services[-1]) if fresh
+                       else self.processes[router_id])
+            before = self.router_services.get(router_id, {})
+            self.router_services[router_id] = {s["id"]: s for s in services}
+            for gone in before.keys() - self._known:
                 self.files.remove(gone)
             if fresh:
                 self.prepare_router(router_id, self.merged(router_id))
@@ -137,8 +142,7 @@ class VpndDriverMixin:
     def merged(self, router_id: str, vpnservice: dict | None = None) -> dict:
         """One service dict with every connection of the router's services
         (NAT rules and routes are the router's, not one service's)."""
-        process = self.processes.get(router_id)
-        services = dict(process.services) if process is not None else {}
+        services = dict(self.router_services.get(router_id, {}))
         if vpnservice is not None:
             services[vpnservice["id"]] = vpnservice
         first = vpnservice or next(iter(services.values()), {"router_id": router_id})
@@ -152,14 +156,13 @@ class VpndDriverMixin:
             # for DVR. create_router() writes them once it is.
             return
         process.namespace = namespace
-        for payload in process.services.values():
+        for payload in self.router_services.get(process.id, {}).values():
             if self.files.write(payload, namespace):
                 LOG.info("vpnd state file written for vpnservice %s (router %s, %s)",
                          payload["id"], process.id, namespace)
 
     def destroy_process(self, process_id):
-        process = self.processes.get(process_id)
-        services = set(process.services) if process is not None else set()
+        services = set(self.router_services.pop(process_id, {}))
         super().destroy_process(process_id)
         for sid in services - self._known:
             self.files.remove(sid)
@@ -179,7 +182,7 @@ class VpndDriverMixin:
                 continue
             if not process.enabled:
                 continue
-            out.update(process.services)
+            out.update(self.router_services.get(router_id, {}))
         return out
 
     def report_status(self, context):

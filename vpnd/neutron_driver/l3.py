@@ -17,7 +17,9 @@ __all__ = ["VpndIPsecDriver", "VpndRouter"]
 
 class VpndIPsecDriver(VpndDriverMixin, ipsec.IPsecDriver):
     def prepare_router(self, router_id: str, merged: dict) -> None:
-        self.ensure_nat_rules(merged)
+        # `merged` has every service's connections already: through our
+        # ensure_nat_rules they would be merged again, the last service's twice.
+        super().ensure_nat_rules(merged)
 
     def ensure_nat_rules(self, vpnservice):
         # The stock driver clears the router's 'vpnaas' rules and adds one

@@ -22,7 +22,7 @@ class StatusWatch(threading.Thread):
     def __init__(self, status_file: str, changed, every: float = 30.0, log=None):
         super().__init__(name="vpnd-neutron-status", daemon=True)
         self.status_file = status_file
-        self.directory, self.name = os.path.split(status_file)
+        self.directory, self.file_name = os.path.split(status_file)
         self.changed = changed
         self.every = every
         self.log = log
@@ -51,7 +51,7 @@ class StatusWatch(threading.Thread):
                            for _, _, mask in events):
                         watching = False  # the run dir went: watched again once back
                         break
-                    if any(name == self.name or mask & inotify.IN_Q_OVERFLOW
+                    if any(name == self.file_name or mask & inotify.IN_Q_OVERFLOW
                            for _, name, mask in events):
                         break
         finally:
@@ -68,7 +68,13 @@ class StatusWatch(threading.Thread):
 
     def stop(self, timeout: float = 5.0) -> None:
         """No report after this returns (a driver replaced stops reporting)."""
+        if self._stop_w is None:
+            return  # stopped and closed already
         self._stopped.set()
         os.write(self._stop_w, b"!")
         if self.is_alive() and threading.current_thread() is not self:
             self.join(timeout)
+        if not self.is_alive():  # run() no longer selects on the pipe
+            os.close(self._stop_r)
+            os.close(self._stop_w)
+            self._stop_r = self._stop_w = None

@@ -155,9 +155,14 @@ class Checker:
     def __init__(self, file: str):
         self.file = file
         self.errors: list[InputError] = []
+        # What is allowed but worth an operator's attention (deprecated values).
+        self.warnings: list[InputError] = []
 
     def error(self, path: str, message: str) -> None:
         self.errors.append(InputError(self.file, path, message))
+
+    def warn(self, path: str, message: str) -> None:
+        self.warnings.append(InputError(self.file, path, message))
 
     def choice(self, path, value, allowed):
         if value not in allowed:

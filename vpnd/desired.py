@@ -21,6 +21,9 @@ class DesiredState:
     held: set[str] = field(default_factory=set)
     # file -> what is unsafe but allowed about it (trust.warning)
     warnings: dict[str, str] = field(default_factory=dict)
+    # file -> what it says that is allowed but deprecated (validation's
+    # warnings, each with its JSON path)
+    deprecations: dict[str, list[InputError]] = field(default_factory=dict)
     # file -> connection id (or JSON path) -> its problems: invalid
     # connections of a valid service (the others are applied)
     broken: dict[str, dict[str, list[InputError]]] = field(default_factory=dict)

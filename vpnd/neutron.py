@@ -17,6 +17,14 @@ ENCRYPTION_ALGORITHMS = (
 
 AUTH_ALGORITHMS = ("sha1", "sha256", "sha384", "sha512", "aes-xcbc", "aes-cmac")
 
+# Listed by neutron-lib's API (vpn.py) but gone from neutron-vpnaas 29's
+# database: its migration 842256a43ce2 rewrites them to these. Older
+# servers still send them, so vpnd accepts them, with a warning.
+REMOVED_IN_29 = {
+    "auth_algorithm": {"sha1": "sha256"},
+    "encryption_algorithm": {"3des": "aes-256"},
+}
+
 PFS_GROUPS = ("group2", "group5", *(f"group{n}" for n in range(14, 32)))
 
 DPD_ACTIONS = ("clear", "disabled", "hold", "restart", "restart-by-peer")

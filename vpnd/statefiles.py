@@ -174,8 +174,8 @@ def _read(path: str, limit: int, trusted: frozenset[int] | None,
 
 
 def _bounded(path: str, parsed: Parsed) -> Parsed:
-    """At most MAX_ERRORS problems (and broken connections) reported; the
-    rest are counted."""
+    """At most MAX_ERRORS problems (and broken connections, and warnings)
+    reported; the rest are counted."""
     def cut(errors):
         if len(errors) <= MAX_ERRORS:
             return errors
@@ -187,7 +187,8 @@ def _bounded(path: str, parsed: Parsed) -> Parsed:
         more = len(parsed.broken) - MAX_ERRORS
         broken["$.ipsec_site_connections"] = [InputError(
             path, "$.ipsec_site_connections", f"and {more} more invalid connections")]
-    return Parsed(parsed.service, cut(parsed.errors), broken, parsed.ids)
+    return Parsed(parsed.service, cut(parsed.errors), broken, parsed.ids,
+                  cut(parsed.warnings))
 
 
 def _merged(service: Service, broken, last_valid: Service | None) -> Service:
@@ -210,6 +211,7 @@ class _Entry:
     broken: dict = dataclasses.field(default_factory=dict)  # connection -> errors
     ids: tuple = (None, ())  # (service id, connection ids) as far as readable
     digest: bytes = b""  # of the bytes read, with who may write them (see _digest)
+    deprecations: list = dataclasses.field(default_factory=list)  # validation's warnings
 
 
 class StateDir:
@@ -345,12 +347,19 @@ class StateDir:
             self._keep(path, raw)
         if self.keep and warning and (entry is None or entry.warning != warning):
             log.get().warning("state file readable by others", file=path, problem=warning)
+        if self.keep and parsed.warnings and parsed.warnings != (entry.deprecations
+                                                                 if entry else []):
+            # One line a file, however many connections say it: status lists them.
+            first = parsed.warnings[0]
+            log.get().warning("deprecated values", file=path, path=first.path,
+                              problem=first.message, count=len(parsed.warnings))
         last_valid = whole or (entry.last_valid if entry else None) or self._kept(path)
         service = None if parsed.service is None else \
             _merged(parsed.service, parsed.broken, last_valid)
         self._entries[path] = _Entry(stamp, service, parsed.errors, last_valid, warning,
                                      parsed.broken, parsed.ids,
-                                     b"" if raw is None else _digest(raw, st))
+                                     b"" if raw is None else _digest(raw, st),
+                                     parsed.warnings)
         return True
 
     # --- the last valid version of each file, kept under data_dir ------------
@@ -413,7 +422,8 @@ class StateDir:
             was = path in state.services
             self._unclaim(path)
             entry = self._entries.get(path)
-            for book in (state.errors, state.warnings, state.broken, state.ids):
+            for book in (state.errors, state.warnings, state.deprecations, state.broken,
+                         state.ids):
                 book.pop(path, None)
             state.drop(path)
             if entry is None:
@@ -422,6 +432,8 @@ class StateDir:
                 state.errors[path] = list(entry.errors)
             if entry.warning:
                 state.warnings[path] = entry.warning
+            if entry.deprecations:
+                state.deprecations[path] = list(entry.deprecations)
             if entry.broken:
                 state.broken[path] = dict(entry.broken)
             if entry.service is None:

@@ -97,7 +97,9 @@ def service_entry(path: str, desired: DesiredState, views, children, errors,
     looked up by (namespace, connection id) with .get()."""
     service = desired.services.get(path)
     file_errors = desired.errors.get(path, [])
-    warning = {"warnings": [desired.warnings[path]]} if path in desired.warnings else {}
+    warnings = [*([desired.warnings[path]] if path in desired.warnings else ()),
+                *(str(w) for w in desired.deprecations.get(path, ()))]
+    warning = {"warnings": warnings} if warnings else {}
     if service is None:
         return {**_invalid_entry(path, file_errors, desired.ids.get(path)), **warning}
     broken = desired.broken.get(path, {})

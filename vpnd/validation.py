@@ -32,6 +32,9 @@ class Parsed:
     # The ids the file names, read as far as they can be: (service id,
     # connection ids), for reporting an invalid file under them.
     ids: tuple[str | None, tuple[str, ...]] = (None, ())
+    # What the file says that is allowed but deprecated, wherever it is
+    # (valid or not): shown beside its status, never a reason to refuse.
+    warnings: list[InputError] = field(default_factory=list)
 
     @property
     def all_errors(self) -> list[InputError]:
@@ -58,8 +61,8 @@ def parse_confined(data: Any, file: str) -> Parsed:
     ids = _ids(data)
     if c.errors:
         return Parsed(None, [*c.errors, *(e for errs in broken.values() for e in errs)],
-                      ids=ids)
-    return Parsed(service, [], broken, ids)
+                      ids=ids, warnings=c.warnings)
+    return Parsed(service, [], broken, ids, c.warnings)
 
 
 def _ids(d: dict) -> tuple[str | None, tuple[str, ...]]:
@@ -128,6 +131,7 @@ def _service(c: Checker, d: dict) -> tuple[Service | None, dict[str, list[InputE
         path = f"$.ipsec_site_connections[{i}]"
         one = Checker(c.file)  # this connection's errors are its own
         conn = _connection(one, path, raw, ext, subnet_cidr)
+        c.warnings.extend(one.warnings)  # its warnings are the file's
         if conn is not None and conn.id in seen:
             one.error(f"{path}.id", f"{shown(conn.id)} is already used by "
                                     f"$.ipsec_site_connections[{seen[conn.id]}]")
@@ -335,6 +339,8 @@ def _policy(c: Checker, path: str, d: Any, ike: bool):
                     neutron.AUTH_ALGORITHMS)
     enc = c.choice(f"{path}.encryption_algorithm", value["encryption_algorithm"],
                    neutron.ENCRYPTION_ALGORITHMS)
+    for key, chosen in (("auth_algorithm", auth), ("encryption_algorithm", enc)):
+        _removed_in_29(c, path, d, key, chosen)
     pfs = c.choice(f"{path}.pfs", value["pfs"], neutron.PFS_GROUPS)
     lifetime = _lifetime(c, path, d)
     if ike:
@@ -352,6 +358,18 @@ def _policy(c: Checker, path: str, d: Any, ike: bool):
     if None in (auth, enc, pfs, lifetime, proto, encap):
         return None
     return _one(IpsecPolicy(proto, auth, enc, encap, lifetime, pfs))
+
+
+def _removed_in_29(c: Checker, path: str, d: dict, key: str, value) -> None:
+    """Warn of a value neutron-vpnaas 29 no longer stores: an older server
+    sends it and vpnd applies it, but the upgrade to 29 rewrites it, and
+    the tunnel's proposal changes under its peer then. Only a value the
+    file gives: vpnd's own default is no Neutron row an upgrade rewrites."""
+    new = neutron.REMOVED_IN_29[key].get(value)
+    if new is not None and get(d, key, None) is not None:
+        c.warn(f"{path}.{key}", f"{shown(value)} is deprecated: neutron-vpnaas 29 removed "
+                                f"it, and its database migration rewrites it to "
+                                f"{shown(new)}; vpnd still accepts it")
 
 
 def _lifetime(c: Checker, path: str, d: dict) -> Lifetime | None:

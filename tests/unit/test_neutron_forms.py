@@ -4,7 +4,9 @@ make a PSK any peer's is refused in those forms too.
 make_vpnservice_dict (service_drivers/base_ipsec.py) puts an '@' before
 both ids when either is not an IP address: a tenant's user@host arrives
 as @user@host, an address beside an FQDN as @198.51.100.7, a 255-character
-id as 256 characters.
+id as 256 characters. sha1 and 3des are gone from neutron-vpnaas 29's
+database, but older servers still send them: accepted, with a warning in
+the service's status entry.
 """
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ import pytest
 from lab.factory import connection_doc, service_doc
 from vpnd import neutron
 from vpnd.drivers.strongswan_mapping import render
-from vpnd.statefiles import StateDir
+from vpnd.statefiles import MAX_ERRORS, StateDir
 from vpnd.status import service_entry
 from vpnd.validation import parse_confined
 
@@ -109,6 +111,19 @@ def test_a_tenants_id_without_neutrons_at_keeps_its_bound_of_255():
         f"t.json: {CONN}.peer_id: 256 characters, more than the 255 allowed"]
 
 
+# --- sha1 and 3des -----------------------------------------------------------
+
+OLD_POLICIES = {
+    "ikepolicy": {"auth_algorithm": "sha1", "encryption_algorithm": "3des"},
+    "ipsecpolicy": {"auth_algorithm": "sha1", "encryption_algorithm": "aes-256"},
+}
+OLD_VALUES = [
+    (f"{CONN}.ikepolicy.auth_algorithm", "sha1", "sha256"),
+    (f"{CONN}.ikepolicy.encryption_algorithm", "3des", "aes-256"),
+    (f"{CONN}.ipsecpolicy.auth_algorithm", "sha1", "sha256"),
+]
+
+
 def status_entry(tmp_path, doc, mode=0o600):
     """The status entry of `doc`, read from a state dir as vpnd reads it."""
     d = tmp_path / "state"
@@ -120,20 +135,71 @@ def status_entry(tmp_path, doc, mode=0o600):
     return str(path), service_entry(str(path), state, {}, {}, {}, {})
 
 
+def test_sha1_and_3des_are_applied():
+    parsed = parse(**OLD_POLICIES)
+    assert parsed.all_errors == []
+    [conn] = parsed.service.connections
+    rendered = render(conn, libipsec=True)
+    assert rendered.conn["c1"]["proposals"] == ["3des-sha1-modp1536"]
+    assert rendered.conn["c1"]["children"]["c1"]["esp_proposals"] == ["aes256-sha1-modp1536"]
+
+
+def test_sha1_and_3des_are_a_warning_in_the_status_entry_naming_path_value_and_neutron(
+        tmp_path):
+    path, entry = status_entry(tmp_path, service_doc(
+        conns=[connection_doc("c1", PSK, **OLD_POLICIES)]))
+    assert "errors" not in entry and entry["ipsec_site_connections"]["c1"]["status"] != "ERROR"
+    assert entry["warnings"] == [
+        f"{path}: {where}: '{old}' is deprecated: neutron-vpnaas 29 removed it, and its "
+        f"database migration rewrites it to '{new}'; vpnd still accepts it"
+        for where, old, new in OLD_VALUES]
+
+
+def test_the_deprecation_warnings_come_after_the_file_permission_warning(tmp_path):
+    _, entry = status_entry(tmp_path, service_doc(
+        conns=[connection_doc("c1", PSK, **OLD_POLICIES)]), mode=0o644)
+    assert entry["warnings"][0].startswith("readable by its group and everyone")
+    assert len(entry["warnings"]) == 1 + len(OLD_VALUES)
+
+
+def test_no_warning_for_neutron_29s_values_nor_for_vpnds_own_default(tmp_path):
+    # A default is vpnd's, not a row Neutron's migration rewrites.
+    assert neutron.IKEPOLICY_DEFAULTS["auth_algorithm"] == "sha1"
+    assert parse().warnings == []
+    _, entry = status_entry(tmp_path, service_doc(conns=[connection_doc(
+        "c1", PSK, ikepolicy={"auth_algorithm": "sha256", "encryption_algorithm": "aes-256"})]))
+    assert "warnings" not in entry
+
+
+def test_a_file_of_many_old_connections_lists_a_bounded_number_of_warnings(tmp_path):
+    conns = [connection_doc(f"c{i}", PSK, peer_address=f"203.0.113.{i + 2}",
+                            peer_id=f"203.0.113.{i + 2}", ikepolicy={"auth_algorithm": "sha1"})
+             for i in range(MAX_ERRORS + 5)]
+    _, entry = status_entry(tmp_path, service_doc(conns=conns))
+    assert len(entry["warnings"]) == MAX_ERRORS + 1
+    assert entry["warnings"][-1].endswith("$: and 5 more problems")
+
+
+def test_an_invalid_connection_keeps_its_warning_beside_its_error():
+    parsed = parse(mtu=1, **OLD_POLICIES)
+    assert [e.path for e in parsed.broken["c1"]] == [f"{CONN}.mtu"]
+    assert [w.path for w in parsed.warnings] == [where for where, _, _ in OLD_VALUES]
+
+
 # --- PSKs --------------------------------------------------------------------
 
 @pytest.mark.parametrize("value", [*REFUSED, *SENT.values()],
                          ids=[v[:24] for v in [*REFUSED, *SENT.values()]])
 def test_no_error_warning_or_status_entry_echoes_a_psk(tmp_path, value):
     doc = service_doc(conns=[
-        connection_doc("c1", PSK, peer_id=value, local_id=value, mtu=1),
+        connection_doc("c1", PSK, peer_id=value, local_id=value, mtu=1, **OLD_POLICIES),
         connection_doc("c2", [PSK], peer_address="203.0.113.9", peer_id="@"),
         connection_doc("c3", {"psk": PSK}, peer_address="203.0.113.10", peer_id="@%any"),
-        connection_doc("c4", PSK * 50, peer_address="203.0.113.11"),
+        connection_doc("c4", PSK * 50, peer_address="203.0.113.11", **OLD_POLICIES),
     ])
     parsed = parse_confined(doc, "t.json")
-    said = [str(e) for e in parsed.all_errors]
-    assert len(parsed.broken) == 4
+    said = [str(e) for e in [*parsed.all_errors, *parsed.warnings]]
+    assert len(parsed.broken) == 4 and parsed.warnings
     assert not [s for s in said if PSK in s]
     _, entry = status_entry(tmp_path, doc)
     assert PSK not in json.dumps(entry)

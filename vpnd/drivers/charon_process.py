@@ -37,6 +37,12 @@ _PRIVATE_ENV = ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS",
                 "LISTEN_PID", "LISTEN_FDNAMES", "INVOCATION_ID")
 
 
+# sun_path is 108 bytes on Linux, with its terminating NUL. Neutron's
+# namespaces are 44 characters (qrouter-<uuid>): with the default run_dir
+# that is 66 bytes; a deep run_dir does not fit.
+SOCKET_PATH_MAX = 107
+
+
 def strongswan_conf(socket_path: Path, log_path: Path, libipsec: bool,
                     settings: dict | None = None) -> str:
     extra = "".join(f"\n    {k} = {v}" for k, v in sorted((settings or {}).items()))
@@ -123,6 +129,14 @@ class CharonInstances:
         namespaces start together this way: each charon spends ~50 ms
         loading plugins, and one after another they added up (2.6 s for
         50). `ensure` then waits for each."""
+        socket = os.fsencode(self.socket_path(namespace))
+        if len(socket) > SOCKET_PATH_MAX:
+            # charon would fail to bind it and say so only in its own log:
+            # vpnd would wait, see no answer, and restart it for ever.
+            raise DriverUnavailable(
+                f"charon for namespace {namespace} not started: its VICI socket "
+                f"{os.fsdecode(socket)} is {len(socket)} bytes, more than the "
+                f"{SOCKET_PATH_MAX} a unix socket takes (a shorter run_dir fits it)")
         if namespace in self._starting or self.answers(namespace):
             return
         d = self._make_directory(namespace)

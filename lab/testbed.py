@@ -51,17 +51,20 @@ class Site:
 
 
 class TwoSites:
-    def __init__(self, prefix: str = "vt", wrap=()):
+    def __init__(self, prefix: str = "vt", wrap=(), gateways: tuple[str, str] | None = None):
         # wrap: a command prefix to build the lab elsewhere, e.g. inside the
         # mount namespace of a booted systemd, whose /run/netns it must use.
+        # gateways: the two gateway namespaces' names, where something else
+        # names them (Neutron: qrouter-<router id>).
         self.wrap = tuple(wrap)
         self.tag = f"{prefix}{secrets.token_hex(3)}"
-        self.a = Site(gw=f"{self.tag}-gwa", host=f"{self.tag}-ha",
+        gw_a, gw_b = gateways or (f"{self.tag}-gwa", f"{self.tag}-gwb")
+        self.a = Site(gw=gw_a, host=f"{self.tag}-ha",
                       wan4="203.0.113.1", wan6="2001:db8:f::1",
                       lan4="192.0.2.0/24", lan6="2001:db8:a::/64",
                       gw_lan4="192.0.2.1", gw_lan6="2001:db8:a::1",
                       host4="192.0.2.10", host6="2001:db8:a::10")
-        self.b = Site(gw=f"{self.tag}-gwb", host=f"{self.tag}-hb",
+        self.b = Site(gw=gw_b, host=f"{self.tag}-hb",
                       wan4="203.0.113.2", wan6="2001:db8:f::2",
                       lan4="198.51.100.0/24", lan6="2001:db8:b::/64",
                       gw_lan4="198.51.100.1", gw_lan6="2001:db8:b::1",

@@ -50,18 +50,8 @@ class VpndRouter:
         self.namespace = namespace
         self.vpnservice: dict | None = None
         self.enabled = False
-        # Read by neutron-vpnaas's own report loop, which vpnd's replaces.
-        self.status = None
-        self.connection_status: dict = {}
-        self.updated_pending_status = False
         if vpnservice:
             self.update_vpnservice(vpnservice)
-
-    @property
-    def services(self) -> dict[str, dict]:
-        """The router's services: kept by the driver, which must not rely on
-        more of a process than the stock IPsecDriver does."""
-        return self.driver.router_services.get(self.id, {})
 
     def update_vpnservice(self, vpnservice: dict) -> None:
         self.driver.router_services.setdefault(self.id, {})[vpnservice["id"]] = vpnservice
@@ -117,15 +107,12 @@ class VpndDriverMixin:
             # ensured; any router's files are brought up to date below.
             process = (self.ensure_process(router_id, vpnservice=services[-1]) if fresh
                        else self.processes[router_id])
-            before = self.router_services.get(router_id, {})
+            # A service that left the router: its file goes below, unless
+            # it moved to another router of this host (rewritten there).
             self.router_services[router_id] = {s["id"]: s for s in services}
-            for gone in before.keys() - self._known:
-                self.files.remove(gone)
             if fresh:
                 self.prepare_router(router_id, self.merged(router_id))
-                ri = self.routers.get(router_id)
-                process.enabled = not (ri is not None and ri.router.get("ha")
-                                       and ri.ha_state == "backup")
+                process.enabled = not self._backup(router_id)
             # Every sync writes every service whose bytes moved (and only
             # those): unchanged files cost a read, and vpnd no write.
             process.update()
@@ -177,13 +164,14 @@ class VpndDriverMixin:
         primary's agent reports them, as in the stock driver)."""
         out = {}
         for router_id, process in list(self.processes.items()):
-            ri = self.routers.get(router_id)
-            if ri is not None and ri.router.get("ha") and ri.ha_state == "backup":
-                continue
-            if not process.enabled:
-                continue
-            out.update(self.router_services.get(router_id, {}))
+            if process.enabled and not self._backup(router_id):
+                out.update(self.router_services.get(router_id, {}))
         return out
+
+    def _backup(self, router_id: str) -> bool:
+        """An HA router this node holds as backup (the stock driver's test)."""
+        ri = self.routers.get(router_id)
+        return ri is not None and bool(ri.router.get("ha")) and ri.ha_state == "backup"
 
     def report_status(self, context):
         with self._report_lock:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import neutron  # noqa: F401  -- first: oslo.service's backend
 
 import shutil
+import subprocess
 import tempfile
 import threading
 import time
@@ -15,11 +16,14 @@ from pathlib import Path
 from unittest import mock
 
 import pytest
+from neutron import privileged
 from neutron.agent.l3 import legacy_router
+from neutron.conf.agent import common as agent_common
 from neutron.conf.agent.l3 import config as l3_config
 from neutron_lib import context as n_context
 from neutron_vpnaas.services.vpn import agent as vpn_agent
 from neutron_vpnaas.services.vpn.device_drivers import ipsec as stock_ipsec
+from oslo_concurrency import lockutils
 from oslo_config import cfg
 
 import standin
@@ -52,10 +56,8 @@ class Agent:
             router_id=router_id, agent=mock.Mock(),
             router={"id": router_id, "ha": False, "distributed": False},
             agent_conf=conf, interface_driver=mock.sentinel.interface_driver)
-        # No iptables on the test machine: the NAT exemption rules are
-        # neutron-vpnaas's own (its unit tests run against this driver).
-        self.ri.iptables_manager.ipv4["nat"] = mock.Mock()
-        self.ri.iptables_manager.apply = mock.Mock()
+        # The router's own IptablesManager, in its real namespace: the NAT
+        # exemption rules are neutron-vpnaas's, applied by iptables-restore.
         self.extension = vpn_agent.VPNAgent(host, conf)
         api = mock.Mock()
         api.get_router_info.side_effect = lambda rid: self.ri if rid == router_id else None
@@ -69,6 +71,36 @@ class Agent:
 
     def stop(self):
         self.driver.stop()
+
+
+def _nat_rules(namespace: str) -> list[str]:
+    """The exemption rules as the kernel holds them (iptables-save)."""
+    out = subprocess.run(["ip", "netns", "exec", namespace, "iptables-save", "-t", "nat"],
+                         check=True, capture_output=True, text=True).stdout
+    return [line for line in out.splitlines() if "--pol ipsec" in line]
+
+
+def _exempts(namespace: str, local: str, peer: str) -> bool:
+    return any(f"-s {local} -d {peer} " in r and r.endswith("-j ACCEPT")
+               for r in _nat_rules(namespace))
+
+
+@pytest.fixture
+def root_helper(tmp_path):
+    """neutron runs iptables through the global cfg.CONF's root helper and
+    privsep, and locks it in lock_path: as root, run them in-process, and
+    put everything back after."""
+    agent_common.register_root_helper(cfg.CONF)
+    agent_common.register_agent_state_opts_helper(cfg.CONF)
+    lockutils.set_defaults(str(tmp_path))
+    cfg.CONF.set_override("root_helper", "", "AGENT")
+    privileged.default.set_client_mode(False)
+    try:
+        yield
+    finally:
+        privileged.default.set_client_mode(True)
+        cfg.CONF.clear_override("root_helper", "AGENT")
+        lockutils.set_defaults(None)
 
 
 def _ike_sa(v: VpndProcess, vpn) -> dict | None:
@@ -99,7 +131,7 @@ def _acks(vpn, status):
 
 
 @pytest.fixture
-def world():
+def world(root_helper):
     # A short base: charon's VICI socket is run_dir/charon/qrouter-<uuid>/
     # charon.vici, and a unix socket takes 107 bytes (pytest's tmp_path is
     # too deep for Neutron's 44-character namespaces).
@@ -156,6 +188,8 @@ def test_two_sites_through_neutron(world, figure):
             wait_for(lambda: lab.ping(lab.a.host, lab.b.host4), 20, what="ping A to B")
         vb.wait_conn(ba.service_id, ba.connection_id, "ACTIVE", timeout=60)
         n.wait_conn_status(ba.connection_id, "ACTIVE")
+        assert _exempts(lab.a.gw, a.local_cidr, b.local_cidr)
+        assert _exempts(lab.b.gw, b.local_cidr, a.local_cidr)
     finally:
         stop.set()
 
@@ -205,5 +239,7 @@ def test_two_sites_through_neutron(world, figure):
         finally:
             vici.close()
         assert ab.connection_id not in live.conns and not live.sas
+        wait_for(lambda: not _nat_rules(lab.a.gw), 10, what="site A's NAT exemption removed")
+        assert _exempts(lab.b.gw, b.local_cidr, a.local_cidr)
     finally:
         agent_a2.stop()

@@ -52,8 +52,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _check(args) -> int:
-    from .statefiles import StateDir, read_file
+    from .statefiles import StateDir, check_file
     files = args.files
+    deprecated = []
     if not files:
         try:
             config = config_mod.load(args.config)
@@ -66,12 +67,19 @@ def _check(args) -> int:
         problems = [e for errs in state.problems().values() for e in errs]
         for path, warning in sorted(state.warnings.items()):
             print(printable(f"{path}: warning: {warning}"), file=sys.stderr)
+        deprecated = [w for _, ws in sorted(state.deprecations.items()) for w in ws]
         checked = len(set(state.services) | set(state.errors))
     else:
         problems = []
         for path in files:
-            problems.extend(read_file(path)[1])
+            errors, warnings = check_file(path)
+            problems.extend(errors)
+            deprecated.extend(warnings)
         checked = len(files)
+    # Accepted, so not a failure: but a value Neutron 29 rewrites is worth
+    # seeing before it goes live.
+    for w in deprecated:
+        print(printable(f"{w.file}: {w.path}: warning: {w.message}"), file=sys.stderr)
     for problem in problems:
         print(printable(problem))
     bad = len({p.file for p in problems})

@@ -151,6 +151,13 @@ def read_file(path: str, limit: int = MAX_BYTES,
     return (None, errors) if errors else (parsed.service, [])
 
 
+def check_file(path: str, limit: int = MAX_BYTES) -> tuple[list[InputError], list[InputError]]:
+    """`vpnd check` of one named file: its errors, and its warnings (values
+    accepted but deprecated), which read_file has no place for."""
+    parsed, _, _ = _read(path, limit, None)
+    return parsed.all_errors, list(parsed.warnings)
+
+
 def _read(path: str, limit: int, trusted: frozenset[int] | None,
           raw: bytes | None = None) -> tuple[Parsed, bytes | None, str | None]:
     """(what the file says, the bytes read, a warning); `raw`: bytes

@@ -58,6 +58,26 @@ def test_check_reports_each_problem_and_exits_1(shared_dir):
     assert "demo-only-pre-shared-key" not in result.stdout + result.stderr
 
 
+@pytest.mark.parametrize("named", [True, False], ids=["named file", "state dir"])
+def test_check_warns_of_a_deprecated_value_and_still_passes(shared_dir, named):
+    old = json.loads(Path(EXAMPLES[0]).read_text())
+    old["ipsec_site_connections"][0]["ikepolicy"]["auth_algorithm"] = "sha1"
+    state = shared_dir / "state"
+    state.mkdir()
+    path = state / "old.json"
+    path.write_text(json.dumps(old))
+    path.chmod(0o600)
+    config = shared_dir / "vpnd.yaml"
+    config.write_text(f"state_dir: {state}\n")
+    args = ("check", str(path)) if named else ("--config", str(config), "check")
+    result = vpnd(*args)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout == ""
+    assert f"{path}: $.ipsec_site_connections[0].ikepolicy.auth_algorithm: warning: " \
+           "'sha1' is deprecated" in result.stderr
+    assert "demo-only-pre-shared-key" not in result.stdout + result.stderr
+
+
 def test_check_defaults_to_the_state_dir_and_needs_no_root(shared_dir):
     state = shared_dir / "state"
     state.mkdir()

@@ -355,6 +355,38 @@ class TestVpndLegacy(VpndStrongswanStatusOverrides, upstream.IPsecStrongswanDevi
         self.assertNotIn(ROUTER, self.driver.processes)
         self.assertEqual(sorted(theirs), self.names())
 
+    def test_a_router_moved_off_this_host_loses_its_files_at_once_and_is_not_reported(self):
+        """The L3 agent's destroy_router (the router rescheduled elsewhere):
+        the files of its services go without waiting for a sync, and this
+        agent says nothing more of them, not even DOWN: the new host reports."""
+        self.sync(self.vpnservice, second_service())
+        self.write_status(self.entry({C1: ACTIVE, C2: ACTIVE}),
+                          self.entry({C3: ACTIVE}, sid=SID2))
+        self.report()
+        self.assertEqual(1, self.driver.agent_rpc.update_status.call_count)
+        self.driver.destroy_router(ROUTER)
+        self.assertEqual([], self.names())
+        self.assertNotIn(ROUTER, self.driver.processes)
+        self.report()  # vpnd has not re-read the dir yet: status.json still has them
+        self.write_status()
+        self.report()
+        self.assertEqual(1, self.driver.agent_rpc.update_status.call_count)
+
+    def test_a_sync_that_moves_a_service_to_another_router_keeps_its_file(self):
+        """Upstream destroys a synced router with no services after the
+        new router's processes are ensured: the moved service's file stays,
+        written with the new router's namespace."""
+        other = upstream.FAKE_ROUTER_ID + 'x'
+        self.sync(self.vpnservice)
+        moved = copy.deepcopy(self.vpnservice)
+        moved['router_id'] = other
+        info = copy.copy(self.router_info)
+        info.router_id, info.ns_name = other, 'qrouter-' + other
+        self.driver.routers[other] = info
+        self.sync(moved, routers=[{'id': ROUTER}, {'id': other}])
+        self.assertNotIn(ROUTER, self.driver.processes)
+        self.assertEqual('qrouter-' + other, self.state()['namespace'])
+
     def test_a_file_left_from_before_a_restart_is_removed(self):
         """A service deleted while the agent was down: its file is found at
         the first sync and removed."""

@@ -149,10 +149,24 @@ class VpndDriverMixin:
                          payload["id"], process.id, namespace)
 
     def destroy_process(self, process_id):
+        """The router left this host (the L3 agent's destroy_router, or a
+        sync that no longer names it). Its files go now: waiting for the
+        next sync would leave vpnd holding tunnels in a namespace being
+        deleted. A service a sync just moved to another router of this
+        host keeps its file (rewritten there)."""
         services = set(self.router_services.pop(process_id, {}))
         super().destroy_process(process_id)
-        for sid in services - self._known:
+        elsewhere = {sid for svcs in self.router_services.values() for sid in svcs}
+        gone = services - elsewhere
+        for sid in gone:
             self.files.remove(sid)
+        with self._report_lock:
+            # Not this host's to report any more, not even as DOWN: the
+            # agent that hosts the router now reports it (the stock driver
+            # falls silent too).
+            self._known -= gone
+            for sid in gone:
+                self._sent.pop(sid, None)
 
     # --- status ------------------------------------------------------------------
 

@@ -198,10 +198,10 @@ def test_the_old_limits_would_fail():
             check_unit(re.sub(r"^MemoryMax=.*$", line, text, flags=re.M))
 
 
-def test_the_readme_states_the_shipped_sizing():
-    readme = (ROOT / "README.md").read_text()
-    section = readme[readme.index("### Sizing a node"):]
-    section = " ".join(section[:section.index("\n## ")].split())
+def test_the_docs_state_the_shipped_sizing():
+    page = (ROOT / "docs" / "kubernetes.md").read_text()
+    section = page[page.index("## Sizing a node"):]
+    section = " ".join(section.split("\n#")[0].split())
     resources = daemonset_resources()
     node = sizing_module().load()["node"]
     assert f"memory: {resources['requests']['memory']}" in section

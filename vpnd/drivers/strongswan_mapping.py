@@ -1,7 +1,7 @@
 """Neutron VPNaaS model -> strongSwan VICI messages. Pure and table-driven.
 
 Every Neutron value that reaches strongSwan goes through one of the tables
-below; the README's mapping table is written from them.
+below; the mapping table in docs/design.md is written from them.
 """
 from __future__ import annotations
 
@@ -260,7 +260,7 @@ def charon_settings(conns) -> dict:
            == "aggressive" for c in conns):
         # charon refuses to answer IKEv1 aggressive mode with a PSK unless
         # told to: the PSK hash is exposed to offline guessing. Neutron
-        # allows the mode, so a user who asks for it gets it (README).
+        # allows the mode, so a user who asks for it gets it (docs/design.md).
         settings["i_dont_care_about_security_and_use_aggressive_mode_psk"] = "yes"
     budgets = [_dpd_budget(c) for c in conns
                if c.dpd.action != "disabled" and c.ikepolicy.ike_version == "v2"]

@@ -1,4 +1,4 @@
-"""The vpnd command: run, check, doctor, plan, status, reload, stop-charons."""
+"""The vpnd command: run, check, doctor, plan, status, reload, stop-charons, health."""
 from __future__ import annotations
 
 import argparse
@@ -13,31 +13,40 @@ from .printable import printable
 EXIT_OK, EXIT_ERROR, EXIT_PENDING = 0, 1, 2
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line, which `--help` prints and vpnd(8) is written from."""
     parser = argparse.ArgumentParser(prog="vpnd", description=__doc__)
-    parser.add_argument("--config", default=config_mod.DEFAULT_PATH,
+    parser.add_argument("--config", default=config_mod.DEFAULT_PATH, metavar="FILE",
                         help=f"daemon configuration (default {config_mod.DEFAULT_PATH})")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("run", help="run the daemon in the foreground")
     p = sub.add_parser("check", help="validate state files; exit 0 if all are valid")
-    p.add_argument("files", nargs="*", help="files to check (default: the state_dir)")
+    p.add_argument("files", nargs="*", metavar="FILE",
+                   help="files to check (default: the state_dir)")
     sub.add_parser("doctor", help="is this node ready: programs, charon's plugins (a trial "
                                   "charon is started), running charons, state files; "
                                   "exit 0 if ready, 1 if not")
     p = sub.add_parser("plan", help="what the next reconcile would do; "
                                     "exit 0: nothing, 2: changes pending, 1: error")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true",
+                   help="the steps as JSON, in the shape conf/plan.schema.json documents")
     p = sub.add_parser("status", help="status of every service and connection")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true",
+                   help="the services as JSON, in the shape neutron-vpnaas agents report")
     p = sub.add_parser("reload", help="make the running daemon resync now; returns "
                                       "when that has been applied (for ExecReload=)")
-    p.add_argument("--timeout", type=float, default=120)
+    p.add_argument("--timeout", type=float, default=120, metavar="SECONDS",
+                   help="seconds to wait for it to be applied (default 120)")
     sub.add_parser("stop-charons", help="stop the charons vpnd started (ends their tunnels)")
     p = sub.add_parser("health", help="for probes: exit 0 if the daemon's loop runs, no "
                                       "namespace is failing and metrics (when on) are "
                                       "served, 1 if not (with why)")
     p.add_argument("--alive", action="store_true", help="only that the loop runs")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
 
     if args.command == "check":
         return _check(args)

@@ -17,45 +17,106 @@ from .errors import ConfigError
 
 DEFAULT_PATH = "/etc/vpnd/vpnd.yaml"
 
-CHARON_MODES = ("spawn", "systemd", "external")
+
+
+@dataclass(frozen=True)
+class Key:
+    """One key vpnd.yaml accepts. The parser takes the keys it knows, their
+    defaults and their choices from KEYS, and vpnd.yaml(5) and
+    docs/configuration.md are written from it: a key cannot be accepted
+    without being documented."""
+    name: str  # below a section, dotted: "charon.mode"
+    type: str  # what a value must be, as a reader is told
+    default: object  # None: unset
+    meaning: str  # one line; `code` in backquotes
+    choices: tuple[str, ...] = ()
+
+
+KEYS = (
+    Key("state_dir", "absolute path", "/etc/vpnd/state.d",
+        "`*.json` desired-state files, one VPN service each"),
+    Key("run_dir", "absolute path", "/run/vpnd",
+        "per-namespace charon config, sockets, logs; `status.json`"),
+    Key("data_dir", "absolute path", "/var/lib/vpnd",
+        "what vpnd applied (`applied.json`, and `applied.journal`: each change as it "
+        "lands, folded into applied.json once it has grown larger than it), fingerprint key"),
+    Key("resync_interval", "seconds, above 0", 30, "seconds between full resyncs"),
+    Key("status_interval", "seconds, above 0", 10,
+        "seconds between looks at every namespace; charon's events drive status in between"),
+    Key("state_file_max_bytes", "bytes, 1024 to 1 GiB", 1 << 20,
+        "a larger state file is refused unread (an error naming it)"),
+    # Twice the node the manifests are sized for (deploy/sizing.json).
+    Key("state_files_max", "files, 1 to 10,000,000", 20_000,
+        "state files read at most; more are not read (an error in the log and status "
+        "says how many); the files read before keep their place"),
+    Key("state_owner", "user name or uid", None,
+        "a user, besides root and vpnd's own user, who may own state files and the state dir"),
+    Key("log_format", "word", "auto",
+        "`auto`: the journal under journald, console on a terminal, else JSON",
+        ("auto", "console", "json", "journal")),
+    Key("log_level", "word", "info", "the least severe log lines written",
+        ("debug", "info", "warning", "error")),
+    Key("charon.mode", "word", "spawn",
+        "`spawn`: vpnd runs a charon per namespace; `systemd`: as "
+        "`vpnd-charon@<ns>.service` units (needs `run_dir: /run/vpnd`); "
+        "`external`: someone else does", ("spawn", "systemd", "external")),
+    Key("charon.libipsec", "true or false", False,
+        "load kernel-libipsec (userspace ESP) for kernels without ESP"),
+    Key("charon.sockets", "mapping of namespace to absolute path", {},
+        "external mode: namespace name -> VICI socket path"),
+    Key("charon.restart_unanswering_after", "seconds, 1 to 3600", 30.0,
+        "seconds a charon vpnd runs may miss every call's deadline (10 s each) before "
+        "vpnd kills it and starts a fresh one"),
+    # Loopback is what it is meant for: a scraper on the node, or a pod's sidecar.
+    Key("metrics.listen", "ADDRESS:PORT", None,
+        "serve Prometheus metrics there (`127.0.0.1:9576`, `[::1]:9576`); meant for "
+        "loopback: vpnd warns when it is not; unset: off"),
+    Key("metrics.textfile", "absolute path ending in .prom", None,
+        "a path for node_exporter's textfile collector, rewritten atomically with each "
+        "status; unset: off"),
+)
+KEY = {k.name: k for k in KEYS}
+CHARON_MODES = KEY["charon.mode"].choices
+
+
+def section_keys(section: str = "") -> list[str]:
+    """The keys KEYS gives a section ("" for the top level: sections
+    included), read at each call so that the table alone decides."""
+    if not section:
+        return sorted({k.name.split(".")[0] for k in KEYS})
+    prefix = section + "."
+    return sorted(k.name[len(prefix):] for k in KEYS if k.name.startswith(prefix))
 
 
 @dataclass(frozen=True)
 class CharonConfig:
-    mode: str = "spawn"
-    libipsec: bool = False
+    mode: str = KEY["charon.mode"].default
+    libipsec: bool = KEY["charon.libipsec"].default
     sockets: dict = field(default_factory=dict)
     # A charon vpnd runs that has not answered for this long is restarted.
-    restart_unanswering_after: float = 30.0
+    restart_unanswering_after: float = KEY["charon.restart_unanswering_after"].default
 
 
 @dataclass(frozen=True)
 class MetricsConfig:
-    # "ADDRESS:PORT" to serve Prometheus metrics on (off: None); loopback
-    # is what it is meant for: a scraper on the node, or a pod's sidecar.
-    listen: str | None = None
-    # A node_exporter textfile collector path (*.prom), written atomically.
-    textfile: str | None = None
+    listen: str | None = KEY["metrics.listen"].default
+    textfile: str | None = KEY["metrics.textfile"].default
 
 
 @dataclass(frozen=True)
 class Config:
-    state_dir: str = "/etc/vpnd/state.d"
-    run_dir: str = "/run/vpnd"
-    data_dir: str = "/var/lib/vpnd"
-    resync_interval: float = 30
-    # charon's events drive status; this poll (read-only) corrects anything missed.
-    status_interval: float = 10
-    log_format: str = "auto"  # auto | console | json | journal
-    log_level: str = "info"
-    # A state file larger than this is refused unread.
-    state_file_max_bytes: int = 1 << 20
-    # Files the state dir may hold; more are not read (an error says so).
-    # Twice the node the manifests are sized for (deploy/sizing.json).
-    state_files_max: int = 20_000
-    # A uid that may own state files and the state dir besides root (and
-    # the user vpnd runs as): in the config a user name or a number.
-    state_owner: int | None = None
+    # Each default, and what the key means, is in KEYS above.
+    state_dir: str = KEY["state_dir"].default
+    run_dir: str = KEY["run_dir"].default
+    data_dir: str = KEY["data_dir"].default
+    resync_interval: float = KEY["resync_interval"].default
+    status_interval: float = KEY["status_interval"].default
+    log_format: str = KEY["log_format"].default
+    log_level: str = KEY["log_level"].default
+    state_file_max_bytes: int = KEY["state_file_max_bytes"].default
+    state_files_max: int = KEY["state_files_max"].default
+    # In the config a user name or a number; here the uid.
+    state_owner: int | None = KEY["state_owner"].default
     charon: CharonConfig = field(default_factory=CharonConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
 
@@ -64,8 +125,8 @@ class Config:
         return f"{self.run_dir}/status.json"
 
 
-_LOG_FORMATS = ("auto", "console", "json", "journal")
-_LOG_LEVELS = ("debug", "info", "warning", "error")
+_LOG_FORMATS = KEY["log_format"].choices
+_LOG_LEVELS = KEY["log_level"].choices
 
 
 def load(path: str) -> Config:
@@ -87,9 +148,10 @@ def load(path: str) -> Config:
 def _metrics(metrics, fail) -> MetricsConfig:
     if not isinstance(metrics, dict):
         fail("metrics", "must be a mapping")
+    known = section_keys("metrics")
     for key in metrics:
-        if key not in ("listen", "textfile"):
-            fail(f"metrics.{key}", "unknown key (known: listen, textfile)")
+        if key not in known:
+            fail(f"metrics.{key}", f"unknown key (known: {', '.join(known)})")
     listen = metrics.get("listen")
     if listen is not None:
         host, _, port = str(listen).rpartition(":")
@@ -126,13 +188,10 @@ def parse(data, path: str = "<config>") -> Config:
     if not isinstance(data, dict):
         fail("(top level)", "must be a mapping of keys to values")
     defaults = Config()
-    known = {"state_dir", "run_dir", "data_dir", "resync_interval", "status_interval",
-             "log_format", "log_level", "state_file_max_bytes", "state_files_max",
-             "state_owner", "charon",
-             "metrics"}
+    known = section_keys()
     for key in data:
         if key not in known:
-            fail(key, f"unknown key (known: {', '.join(sorted(known))})")
+            fail(key, f"unknown key (known: {', '.join(known)})")
 
     values = {}
     for key in ("state_dir", "run_dir", "data_dir"):
@@ -169,19 +228,20 @@ def parse(data, path: str = "<config>") -> Config:
     charon = data.get("charon", {}) or {}
     if not isinstance(charon, dict):
         fail("charon", "must be a mapping")
-    charon_keys = ("libipsec", "mode", "restart_unanswering_after", "sockets")
+    charon_keys = section_keys("charon")
     for key in charon:
         if key not in charon_keys:
             fail(f"charon.{key}", f"unknown key (known: {', '.join(charon_keys)})")
-    restart_after = charon.get("restart_unanswering_after", 30.0)
+    restart_after = charon.get("restart_unanswering_after",
+                               KEY["charon.restart_unanswering_after"].default)
     if isinstance(restart_after, bool) or not isinstance(restart_after, (int, float)) \
             or not 1 <= restart_after <= 3600:
         fail("charon.restart_unanswering_after",
              f"must be a number of seconds from 1 to 3600, not {restart_after!r}")
-    mode = charon.get("mode", "spawn")
+    mode = charon.get("mode", KEY["charon.mode"].default)
     if mode not in CHARON_MODES:
         fail("charon.mode", f"must be one of {', '.join(CHARON_MODES)}, not {mode!r}")
-    libipsec = charon.get("libipsec", False)
+    libipsec = charon.get("libipsec", KEY["charon.libipsec"].default)
     if not isinstance(libipsec, bool):
         fail("charon.libipsec", f"must be true or false, not {libipsec!r}")
     sockets = charon.get("sockets", {}) or {}

@@ -25,7 +25,7 @@ def command_page(parser: argparse.ArgumentParser, version: str = "") -> str:
              ".SH NAME", r"vpnd \- IPsec VPN control plane: Neutron VPNaaS state files "
                          "to strongSwan charons",
              ".SH SYNOPSIS",
-             rf".B {parser.prog}", " ".join(_usage(a) for a in _options(parser))
+             rf".B {_escape(parser.prog)}", " ".join(_usage(a) for a in _options(parser))
              + r" \fICOMMAND\fR [\fIOPTION\fR ...]",
              ".SH DESCRIPTION",
              _text("vpnd watches a directory of JSON files, one VPN service per file in "
@@ -39,8 +39,8 @@ def command_page(parser: argparse.ArgumentParser, version: str = "") -> str:
         lines += _option(action)
     lines.append(".SH COMMANDS")
     for name, (summary, sub) in commands.items():
-        lines += [".TP", rf"\fB{_escape(name)}\fR " + " ".join(_usage(a) for a in _options(sub)),
-                  _text(summary)]
+        usage = " ".join([rf"\fB{_escape(name)}\fR", *map(_usage, _options(sub))])
+        lines += [".TP", usage, _text(summary)]
         for action in _options(sub):
             lines += [".RS"] + _option(action) + [".RE"]
     lines += [".SH FILES",

@@ -35,7 +35,7 @@ def service_doc(service_id: str = "svc", conns=None, **overrides) -> dict:
 
 def parsed(doc: dict, file: str = "f.json"):
     """The service a valid document becomes (asserting it is valid)."""
-    from vpnd.validation import parse_service
+    from vpnd.state.validation import parse_service
     service, errors = parse_service(doc, file)
     assert not errors, errors
     return service

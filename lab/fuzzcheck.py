@@ -10,10 +10,10 @@ from collections import Counter
 
 from vici.protocol import Message
 
-from vpnd import jsondoc
+from vpnd.state import jsondoc
 from vpnd.drivers.strongswan_mapping import render
-from vpnd.errors import InputError, Unsupported
-from vpnd.validation import parse_confined
+from vpnd.base.errors import InputError, Unsupported
+from vpnd.state.validation import parse_confined
 
 from .fuzz import PSK
 

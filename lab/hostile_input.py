@@ -62,8 +62,8 @@ def worst_cases(cap: int, pairs_max: int, cidrs_max: int) -> dict[str, dict]:
 def cost(path: str) -> dict:
     """Read, validate and render one file as the daemon does; its cost."""
     from vpnd.drivers.strongswan_mapping import render
-    from vpnd.errors import Unsupported
-    from vpnd.statefiles import _read
+    from vpnd.base.errors import Unsupported
+    from vpnd.state.statefiles import _read
     t0 = time.perf_counter()
     parsed = _read(path, 1 << 30, None)[0]
     service, errors = parsed.service, parsed.all_errors

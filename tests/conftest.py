@@ -166,7 +166,7 @@ def sleeper():
     """`sleep 1000` processes of the test's own (they die of any signal
     they are sent), killed at the end."""
     from lab.testbed import wait_for
-    from vpnd import processes
+    from vpnd.system import processes
     procs: list[subprocess.Popen] = []
 
     def start() -> subprocess.Popen:

@@ -6,9 +6,9 @@ import json
 import os
 import sys
 
-from . import config as config_mod
-from .errors import ConfigError
-from .printable import printable
+from vpnd.base import config as config_mod
+from vpnd.base.errors import ConfigError
+from vpnd.base.printable import printable
 
 EXIT_OK, EXIT_ERROR, EXIT_PENDING = 0, 1, 2
 
@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _check(args) -> int:
-    from .statefiles import StateDir, check_file
+    from vpnd.state.statefiles import StateDir, check_file
     files = args.files
     deprecated = []
     if not files:
@@ -97,7 +97,8 @@ def _check(args) -> int:
 
 
 def _doctor(config, args) -> int:
-    from . import doctor, log
+    from vpnd import doctor
+    from vpnd.system import log
     log.setup(config.log_format, "error")
     findings = doctor.examine(config)
     for finding in findings:
@@ -112,8 +113,8 @@ def _doctor(config, args) -> int:
 def _run(config, args) -> int:
     # Imported here, not at the top: `vpnd status` and `health` (probes)
     # need neither structlog nor the daemon, and start faster without.
-    from . import log
-    from .daemon import Daemon
+    from vpnd.system import log
+    from vpnd.loop.daemon import Daemon
     log.setup(config.log_format, config.log_level)
     code = Daemon(config).run()
     # At once, as promised on SIGTERM: a look still waiting on a charon's
@@ -125,11 +126,11 @@ def _run(config, args) -> int:
 
 
 def _plan(config, args) -> int:
-    from . import log
-    from .drivers import compose
-    from .reconciler import Reconciler
-    from .record import Record
-    from .statefiles import LAST_VALID, StateDir
+    from vpnd.system import log
+    from vpnd.drivers import compose
+    from vpnd.loop.reconciler import Reconciler
+    from vpnd.apply.record import Record
+    from vpnd.state.statefiles import LAST_VALID, StateDir
     log.setup(config.log_format, "error")
     driver = compose.driver(config, timeout=5.0)
     try:
@@ -169,7 +170,7 @@ def _plan(config, args) -> int:
 
 
 def _status(config, args) -> int:
-    from . import status
+    from vpnd.observe import status
     try:
         document = status.read(config.status_file)
     except FileNotFoundError:
@@ -227,7 +228,7 @@ def _daemon_status(config) -> tuple[dict, int]:
     write it, and that pid runs `vpnd run` as root (or you). Else OSError
     or ValueError, saying why: a status file, or a pid reused since,
     could name any process, and `reload` signals it."""
-    from . import files, processes, trust
+    from vpnd.system import files, processes, trust
     run_dir = os.path.dirname(config.status_file)
     chain, exists = files.dir_chain(run_dir)
     problem = trust.own_dir_refusal(chain, files.owners(), f"run_dir {run_dir}", exists)
@@ -245,7 +246,7 @@ def _daemon_status(config) -> tuple[dict, int]:
 
 def _health(config, args) -> int:
     import time
-    from . import health
+    from vpnd.observe import health
     try:
         doc, _ = _daemon_status(config)
     except FileNotFoundError:
@@ -264,7 +265,8 @@ def _reload(config, args) -> int:
     systemd 252 has no Type=notify-reload, and kill -HUP returns at once."""
     import signal
     import time
-    from . import files, processes, status
+    from vpnd.system import files, processes
+    from vpnd.observe import status
     try:
         before, pid = _daemon_status(config)
         # Held by a pidfd, checked again once held: the signal reaches
@@ -299,7 +301,7 @@ def _reload(config, args) -> int:
 
 
 def _stop_charons(config, args) -> int:
-    from .drivers import compose
+    from vpnd.drivers import compose
     spawner = compose.charon_instances(config)
     if spawner is None:
         print("vpnd: charon.mode external: vpnd runs no charons to stop", file=sys.stderr)

@@ -16,12 +16,12 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 
-from .config import Config
-from .drivers import charon_plugins, compose
-from .drivers.charon_process import CharonSpawner
-from .drivers.strongswan import StrongswanDriver
-from .errors import DriverError
-from .statefiles import StateDir
+from vpnd.base.config import Config
+from vpnd.drivers import charon_plugins, compose
+from vpnd.drivers.charon_process import CharonSpawner
+from vpnd.drivers.strongswan import StrongswanDriver
+from vpnd.base.errors import DriverError
+from vpnd.state.statefiles import StateDir
 
 OK, WARN, FAIL = "ok", "warn", "FAIL"
 

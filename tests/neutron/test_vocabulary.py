@@ -42,9 +42,9 @@ import neutron_vpnaas.extensions
 from neutron_vpnaas.db.vpn import vpn_db, vpn_models, vpn_validator
 from neutron_vpnaas.services.vpn.service_drivers import base_ipsec
 
-from vpnd import neutron as vocab
+from vpnd.state import neutron as vocab
 from vpnd.neutron_driver import state_files
-from vpnd.validation import parse_confined
+from vpnd.state.validation import parse_confined
 
 IKE, IPSEC, CONN = vpn_def.IKE_POLICIES, vpn_def.IPSEC_POLICIES, vpn_def.IPSEC_SITE_CONNECTIONS
 PATH = "$.ipsec_site_connections[0]"

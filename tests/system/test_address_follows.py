@@ -10,7 +10,7 @@ import pytest
 
 from conftest import connection, service
 from lab.testbed import in_ns, wait_for, wait_steady
-from vpnd.standby import reason
+from vpnd.plan.standby import reason
 
 PSK = "standby-psk-1e4"
 VIP = "203.0.113.50"

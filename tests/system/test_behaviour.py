@@ -8,8 +8,8 @@ import time
 
 from conftest import connection, service, wait_converged
 from vpnd.drivers.charon_process import CharonSpawner
-from vpnd.reasons import AUTH_FAILED, NO_PROPOSAL, PEER_UNREACHABLE
-from vpnd.upkeep import REINITIATE_FIRST
+from vpnd.observe.reasons import AUTH_FAILED, NO_PROPOSAL, PEER_UNREACHABLE
+from vpnd.plan.upkeep import REINITIATE_FIRST
 from lab.testbed import in_ns, wait_for
 
 PSK = "behaviour-psk-3e7"

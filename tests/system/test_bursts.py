@@ -16,7 +16,7 @@ import pytest
 from conftest import connection, one_tunnel, service
 from lab.factory import connection_doc, service_doc
 from lab.testbed import ip, kill_namespace_processes, wait_for, wait_steady
-from vpnd.errors import DriverUnavailable
+from vpnd.base.errors import DriverUnavailable
 
 PSK = "bursts-psk-7c1"
 WRITES = re.compile(r"requests: (load-|unload-|initiate|terminate)")

@@ -14,7 +14,7 @@ from conftest import require_system
 from lab.ha import HOST_B, PEER_WAN, VIP, HaLab
 from lab.testbed import wait_for
 from test_independent_peer import start_charon
-from vpnd.standby import reason
+from vpnd.plan.standby import reason
 
 PSK = "ha-psk-9c2"
 

@@ -15,7 +15,7 @@ from lab.factory import connection_doc, service_doc
 from lab.hostile_input import ikev1_cross
 from lab.testbed import wait_for
 from vpnd.drivers.charon_process import CharonSpawner
-from vpnd.errors import DriverUnavailable
+from vpnd.base.errors import DriverUnavailable
 
 PSK = "hostile-tenant-psk-51e"
 

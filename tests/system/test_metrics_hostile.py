@@ -15,7 +15,7 @@ import pytest
 
 from conftest import one_tunnel, sa_shape
 from lab.testbed import wait_for
-from vpnd import metrics
+from vpnd.observe import metrics
 
 PSK = "metrics-hostile-psk-5e1"
 STALLED = 200

@@ -10,7 +10,7 @@ import socket
 import subprocess
 
 from conftest import require_system
-from vpnd import addresses, netns
+from vpnd.system import addresses, netns
 
 
 def ip_addresses(ns: str) -> frozenset[str]:

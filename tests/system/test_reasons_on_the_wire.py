@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from conftest import connection, service, wait_converged
 from lab.testbed import wait_for
-from vpnd.reasons import DELETED_BY_PEER, TS_UNACCEPTABLE
+from vpnd.observe.reasons import DELETED_BY_PEER, TS_UNACCEPTABLE
 
 PSK = "reasons-psk-6b3"
 

@@ -12,7 +12,7 @@ import pytest
 
 from conftest import connection, sa_shape, service, wait_converged
 from vpnd.drivers.charon_process import CharonSpawner
-from vpnd.upkeep import RACE_WINDOW
+from vpnd.plan.upkeep import RACE_WINDOW
 from lab.testbed import wait_for
 
 PSK = "core-test-psk-8c1f"

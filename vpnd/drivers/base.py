@@ -4,9 +4,9 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 
-from ..live import LiveState
-from ..model import Connection
-from ..plan import Action
+from vpnd.base.live import LiveState
+from vpnd.base.model import Connection
+from vpnd.plan.planner import Action
 
 
 class Driver(ABC):

@@ -6,8 +6,8 @@ which field of a connection it cannot carry.
 """
 from __future__ import annotations
 
-from ..model import Connection
-from .strongswan_mapping import is_aead
+from vpnd.base.model import Connection
+from vpnd.drivers.strongswan_mapping import is_aead
 
 # What each Neutron value needs from charon, as VICI get-algorithms names
 # it: (category, algorithm). A charon without the plugin cannot negotiate it.

@@ -20,12 +20,12 @@ import stat
 import time
 from pathlib import Path
 
-from .. import files, identity, log, processes
-from ..netns import NETNS_DIR
-from . import charon_plugins
-from ..errors import CharonNotAnswering, DriverUnavailable
-from ..files import write_atomically
-from .vici_client import ViciClient
+from vpnd.system import files, identity, log, processes
+from vpnd.system.netns import NETNS_DIR
+from vpnd.drivers import charon_plugins
+from vpnd.base.errors import CharonNotAnswering, DriverUnavailable
+from vpnd.system.files import write_atomically
+from vpnd.drivers.vici_client import ViciClient
 
 CHARON = "/usr/sbin/charon-systemd"
 # `ip netns exec` binds /etc/netns/<name>/* over /etc for what it runs.

@@ -11,8 +11,8 @@ from __future__ import annotations
 import re
 import subprocess
 
-from ..errors import DriverUnavailable
-from .charon_process import CharonInstances
+from vpnd.base.errors import DriverUnavailable
+from vpnd.drivers.charon_process import CharonInstances
 
 RUN_DIR = "/run/vpnd"  # the template unit names it
 

@@ -1,10 +1,10 @@
 """The one place where `charon.mode` becomes an implementation."""
 from __future__ import annotations
 
-from ..config import Config
-from .charon_process import CharonInstances, CharonSpawner
-from .charon_units import CharonUnits
-from .strongswan import StrongswanDriver
+from vpnd.base.config import Config
+from vpnd.drivers.charon_process import CharonInstances, CharonSpawner
+from vpnd.drivers.charon_units import CharonUnits
+from vpnd.drivers.strongswan import StrongswanDriver
 
 
 def charon_instances(config: Config) -> CharonInstances | None:

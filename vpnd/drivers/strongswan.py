@@ -7,17 +7,18 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import partial
 
-from ..errors import CharonNotAnswering, DriverUnavailable
-from ..live import LiveState
-from ..plan import (Action, Initiate, LoadConn, LoadShared, TerminateDuplicate,
-                    TerminateIke, UnloadConn, UnloadShared)
-from . import charon_plugins
-from .base import Driver
-from .charon_process import CharonInstances
-from .charon_algorithms import missing_algorithms
-from .strongswan_mapping import charon_settings, not_started, render, with_initial_contact
-from .vici_client import ViciClient, initiate_request, terminate_request
-from .vici_events import EventWatcher
+from vpnd.base.errors import CharonNotAnswering, DriverUnavailable
+from vpnd.base.live import LiveState
+from vpnd.plan.planner import (Action, Initiate, LoadConn, LoadShared, TerminateDuplicate,
+    TerminateIke, UnloadConn, UnloadShared)
+from vpnd.drivers import charon_plugins
+from vpnd.drivers.base import Driver
+from vpnd.drivers.charon_process import CharonInstances
+from vpnd.drivers.charon_algorithms import missing_algorithms
+from vpnd.drivers.strongswan_mapping import (charon_settings, not_started, render,
+    with_initial_contact)
+from vpnd.drivers.vici_client import ViciClient, initiate_request, terminate_request
+from vpnd.drivers.vici_events import EventWatcher
 
 
 @dataclass(frozen=True)

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..bounds import children as children_of
-from ..errors import Unsupported
-from ..model import Connection, Lifetime
+from vpnd.base.bounds import children as children_of
+from vpnd.base.errors import Unsupported
+from vpnd.base.model import Connection, Lifetime
 
 
 ENCRYPTION = {

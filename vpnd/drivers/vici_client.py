@@ -18,9 +18,9 @@ import vici
 import vici.exception
 from vici.protocol import Message, Packet
 
-from ..bounds import VICI_MESSAGE_MAX
-from ..errors import CharonNotAnswering, DriverError, DriverUnavailable
-from ..live import ChildSa, IkeSa, LiveState
+from vpnd.base.bounds import VICI_MESSAGE_MAX
+from vpnd.base.errors import CharonNotAnswering, DriverError, DriverUnavailable
+from vpnd.base.live import ChildSa, IkeSa, LiveState
 
 
 def decode(value):

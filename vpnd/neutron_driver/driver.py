@@ -20,11 +20,11 @@ import threading
 from oslo_config import cfg
 from oslo_log import log as logging
 
-from vpnd import config as vpnd_config
-from vpnd import status as vpnd_status
+from vpnd.base import config as vpnd_config
+from vpnd.observe import status as vpnd_status
 
-from . import reports, state_files
-from .status_watch import StatusWatch
+from vpnd.neutron_driver import reports, state_files
+from vpnd.neutron_driver.status_watch import StatusWatch
 
 LOG = logging.getLogger(__name__)
 

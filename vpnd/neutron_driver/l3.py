@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from neutron_vpnaas.services.vpn.device_drivers import ipsec
 
-from .driver import VpndDriverMixin, VpndRouter
+from vpnd.neutron_driver.driver import VpndDriverMixin, VpndRouter
 
 __all__ = ["VpndIPsecDriver", "VpndRouter"]
 

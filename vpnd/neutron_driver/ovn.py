@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from neutron_vpnaas.services.vpn.device_drivers import ovn_ipsec
 
-from .driver import VpndDriverMixin, VpndRouter
+from vpnd.neutron_driver.driver import VpndDriverMixin, VpndRouter
 
 __all__ = ["VpndOvnDriver", "VpndRouter"]
 

@@ -13,7 +13,7 @@ import json
 import os
 import re
 
-from vpnd import files
+from vpnd.system import files
 
 PREFIX = "neutron-"
 _OURS = re.compile(r"^neutron-([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\.json$")

@@ -12,7 +12,7 @@ import os
 import select
 import threading
 
-from vpnd import inotify
+from vpnd.system import inotify
 
 _EVENTS = (inotify.IN_MOVED_TO | inotify.IN_CLOSE_WRITE | inotify.IN_CREATE
            | inotify.IN_DELETE_SELF | inotify.IN_MOVE_SELF)

@@ -1,0 +1,7 @@
+"""Doing it, and remembering it: the one path that carries out a plan's
+steps through a driver (applier), the routes that go with a tunnel
+(routes), and the applied record with its write-ahead journal (record).
+
+May import: vpnd.base, vpnd.system, vpnd.state, vpnd.plan. Not the drivers
+(it is given one) and not the loop.
+"""

@@ -1,0 +1,241 @@
+"""The record of what vpnd applied, kept in data_dir across restarts.
+
+It is how vpnd knows what it owns and what changed: charon does not list
+proposals, lifetimes or secrets back, so each applied connection is stored
+with a fingerprint of exactly what was sent. The fingerprint is an HMAC
+under a key that never leaves data_dir, so the record holds nothing from
+which a PSK could be guessed offline.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import secrets
+import threading
+from types import MappingProxyType
+from typing import Mapping
+
+from vpnd.system.files import open_append, read_own, write_atomically
+from vpnd.plan.planner import AppliedConn, Intent
+
+RECORD_FILE = "applied.json"
+# Each change as it lands, one JSON line, until the next save folds them
+# into RECORD_FILE: a vpnd killed mid-look knows on restart what it had
+# already done, and repeats no termination of an SA it re-established.
+JOURNAL_FILE = "applied.journal"
+KEY_FILE = "fingerprint.key"
+# The journal is folded into RECORD_FILE once it has grown past the record
+# itself: each change then costs its line, and the fold's cost, O(record),
+# is spread over about as many changes as the record has connections.
+
+
+class Record:
+    def __init__(self, data_dir: str):
+        self.data_dir = data_dir
+        self.path = os.path.join(data_dir, RECORD_FILE)
+        self.journal_path = os.path.join(data_dir, JOURNAL_FILE)
+        self._journal: int | None = None  # its fd, opened on the first change
+        self.problem: str | None = None  # what could not be written, if anything
+        # Namespaces are looked at in parallel threads; their changes and
+        # the saves that fold them in go one at a time.
+        self._lock = threading.Lock()
+        self._key: bytes | None = None
+        self._create_key: bool | None = None  # set by load()
+        self._key_lock = threading.Lock()
+        # namespace -> connection name -> AppliedConn
+        self.namespaces: dict[str, dict[str, AppliedConn]] = {}
+        # namespace -> connection name -> a change begun, not yet recorded
+        self.intents: dict[str, dict[str, Intent]] = {}
+        # state file -> the (namespace, name) it applied: a change looks
+        # up its own, not every connection
+        self.by_source: dict[str, tuple[tuple[str, str], ...]] = {}
+        self._journal_bytes = 0  # written since the last fold
+        self._record_bytes = 0  # RECORD_FILE's size at the last fold
+
+    def load(self, create_key: bool = True) -> "Record":
+        """Read the record and the fingerprint key. A missing key is made
+        at the first fingerprint, not here: vpnd judges data_dir before it
+        writes anything there. Without `create_key` (a dry run) it is not
+        written: nothing was applied under one yet, so a key of this
+        process's own fingerprints as well. Files here are read only if
+        they are plainly vpnd's (files.read_own): else NotOurs."""
+        self._create_key = create_key
+        self._key = self._read_key()
+        try:
+            raw = read_own(self.path)
+            data = json.loads(raw)
+            self._record_bytes = len(raw)
+        except FileNotFoundError:
+            data = {}
+        self.namespaces, self.by_source = {}, {}
+        for ns, conns in data.get("namespaces", {}).items():
+            for name, fields in conns.items():
+                self._set(ns, name, AppliedConn(name=name, **fields))
+        self.intents = {
+            ns: {name: Intent(i["fingerprint"], tuple(i["ending"])) for name, i in conns.items()}
+            for ns, conns in data.get("intents", {}).items()}
+        self._replay()
+        return self
+
+    def _replay(self) -> None:
+        """Changes journaled after the last save (a vpnd that was killed)."""
+        try:
+            lines = read_own(self.journal_path).decode().splitlines()
+        except FileNotFoundError:
+            return
+        self._journal_bytes = sum(len(line) + 1 for line in lines)
+        for line in lines:
+            try:
+                entry = json.loads(line)
+                if isinstance(entry, dict):  # a change begun
+                    ns, name = entry["intent"]
+                    self.intents.setdefault(ns, {})[name] = Intent(entry["fingerprint"],
+                                                                   tuple(entry["ending"]))
+                    continue
+                ns, name, fields = entry
+            except (ValueError, KeyError, TypeError):
+                break  # a line torn by the kill: what follows cannot exist
+            self._set(ns, name, AppliedConn(name=name, **fields) if fields else None)
+
+    def save_if_due(self) -> None:
+        """After a change: fold the journal in only once it has grown as
+        large as the record (or a write failed, and the journal misses
+        what the record must get)."""
+        if self.problem or self._journal_bytes > self._record_bytes:
+            self.save()
+
+    def save(self) -> None:
+        """Fold everything into applied.json. A full or read-only data_dir
+        is not fatal: what is in memory is right, `problem` says what could
+        not be written, and the next save (the loop retries) catches up."""
+        try:
+            self._save()
+            self.problem = None
+        except OSError as e:
+            self.problem = f"cannot write {self.path}: {e.strerror or e}"
+
+    def _save(self) -> None:
+        with self._lock:
+            os.makedirs(self.data_dir, mode=0o700, exist_ok=True)
+            data = {"version": 1, "namespaces": {
+                ns: {name: {"service_id": a.service_id, "source": a.source,
+                            "fingerprint": a.fingerprint, "secret_id": a.secret_id,
+                            "parts": a.parts}
+                     for name, a in sorted(conns.items())}
+                for ns, conns in sorted(self.namespaces.items()) if conns},
+                # Changes begun and never finished: kept until they are.
+                "intents": {ns: {name: {"fingerprint": i.fingerprint, "ending": list(i.ending)}
+                                 for name, i in sorted(conns.items())}
+                            for ns, conns in sorted(self.intents.items()) if conns}}
+            raw = json.dumps(data, separators=(",", ":")).encode()
+            write_atomically(self.path, raw, 0o600)
+            self._record_bytes = len(raw)
+            if self._journal is not None:  # folded in: start it afresh
+                os.ftruncate(self._journal, 0)
+            self._journal_bytes = 0
+
+    def applied(self, namespace: str) -> Mapping[str, AppliedConn]:
+        """A read-only view: callers that keep it past a change copy it."""
+        return MappingProxyType(self.namespaces.get(namespace, {}))
+
+    def applied_from(self, namespace: str, sources) -> dict[str, AppliedConn]:
+        """What these state files applied in `namespace`."""
+        conns = self.namespaces.get(namespace, {})
+        return {name: conns[name] for source in sources
+                for ns, name in self.by_source.get(source, ()) if ns == namespace
+                and name in conns}
+
+    def intended(self, namespace: str) -> Mapping[str, Intent]:
+        return MappingProxyType(self.intents.get(namespace, {}))
+
+    def intend(self, namespace: str, name: str, intent: Intent) -> None:
+        """Journal a change before its first action (see plan.Intent)."""
+        self.intend_many(namespace, [(name, intent)])
+
+    def intend_many(self, namespace: str, intents: list[tuple[str, Intent]]) -> None:
+        """Journal changes before their first actions, in one write (a
+        batch of thousands pipelined at once)."""
+        if not intents:
+            return
+        with self._lock:
+            book = self.intents.setdefault(namespace, {})
+            for name, intent in intents:
+                book[name] = intent
+            try:
+                self._write_lines([{"intent": [namespace, name],
+                                    "fingerprint": intent.fingerprint,
+                                    "ending": list(intent.ending)} for name, intent in intents])
+            except OSError as e:
+                self.problem = f"cannot write {self.journal_path}: {e.strerror or e}"
+
+    def set(self, namespace: str, name: str, applied: AppliedConn | None) -> None:
+        """Record one change as it lands (journaled at once, saved later)."""
+        with self._lock:
+            self._set(namespace, name, applied)
+            try:
+                self._append(namespace, name, applied)
+            except OSError as e:
+                self.problem = f"cannot write {self.journal_path}: {e.strerror or e}"
+
+    def _append(self, namespace: str, name: str, applied) -> None:
+        fields = None if applied is None else {
+            "service_id": applied.service_id, "source": applied.source,
+            "fingerprint": applied.fingerprint, "secret_id": applied.secret_id,
+            "parts": applied.parts}
+        self._write_lines([[namespace, name, fields]])
+
+    def _write_lines(self, entries) -> None:
+        if self._journal is None:
+            os.makedirs(self.data_dir, mode=0o700, exist_ok=True)
+            # Not through a link or into a file someone else put there.
+            self._journal = open_append(self.journal_path, 0o600)
+        # One write: a kill (or a full disk) tears at most its last line,
+        # and replay stops at a torn line (what follows it cannot exist).
+        data = "".join(json.dumps(e, separators=(",", ":")) + "\n" for e in entries).encode()
+        written = os.write(self._journal, data)
+        self._journal_bytes += written
+        if written < len(data):  # a short write: the disk is full
+            raise OSError(28, "journal write cut short (no space left)")
+
+    def _set(self, namespace: str, name: str, applied: AppliedConn | None) -> None:
+        self.intents.get(namespace, {}).pop(name, None)  # the change is done
+        conns = self.namespaces.setdefault(namespace, {})
+        old = conns.pop(name, None)
+        # A tuple each: a state file applies one connection, or a few.
+        if old is not None:
+            left = tuple(k for k in self.by_source.get(old.source, ()) if k != (namespace, name))
+            if left:
+                self.by_source[old.source] = left
+            else:
+                self.by_source.pop(old.source, None)
+        if applied is not None:
+            conns[name] = applied
+            self.by_source[applied.source] = (*self.by_source.get(applied.source, ()),
+                                              (namespace, name))
+
+    def fingerprint(self, *messages: dict) -> str:
+        key = self._key or self._first_key()
+        payload = json.dumps(messages, sort_keys=True, separators=(",", ":"))
+        return hmac.new(key, payload.encode(), hashlib.sha256).hexdigest()
+
+    def _read_key(self) -> bytes | None:
+        try:
+            return read_own(os.path.join(self.data_dir, KEY_FILE))
+        except FileNotFoundError:
+            return None
+
+    def _first_key(self) -> bytes:
+        if self._create_key is None:
+            raise RuntimeError("Record.load() reads the fingerprint key first")
+        with self._key_lock:  # looks in parallel threads: one key
+            if self._key is None:
+                if not self._create_key:
+                    self._key = secrets.token_bytes(32)
+                    return self._key
+                os.makedirs(self.data_dir, mode=0o700, exist_ok=True)
+                path = os.path.join(self.data_dir, KEY_FILE)
+                write_atomically(path, secrets.token_bytes(32), 0o600)
+                self._key = read_own(path)
+        return self._key

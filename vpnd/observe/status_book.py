@@ -1,0 +1,105 @@
+"""The status report, kept up to date entry by entry.
+
+A change marks what it moved (the files read, the connections whose
+views or books moved: observed.Dirty); `refresh` rebuilds those entries
+only, and keeps each entry's JSON text, so that status.json is written
+from ready pieces. At 10,000 connections a change then costs its own
+entry, not a report of everything. Pure: the caller writes the file and
+the log lines.
+"""
+from __future__ import annotations
+
+import bisect
+import json
+from collections import Counter
+
+from vpnd.observe import status as status_mod
+
+
+class StatusBook:
+    def __init__(self):
+        # state file -> its entry, as JSON text only (the dicts would cost
+        # 1 kB a connection more), and what it adds to the counts
+        self.texts: dict[str, str] = {}
+        self.tallies: dict[str, tuple] = {}
+        self.ids: dict[str, tuple] = {}  # state file -> its (service id, connection id)s
+        self.order: list[str] = []  # the files, sorted (status.json's order)
+        self.counts: Counter = Counter()  # summary: services, connections, ACTIVE, invalid
+        self.version = 0  # moves whenever an entry does
+
+    def refresh(self, rec, paths: set[str], now: str) -> list[tuple]:
+        """Rebuild the entries of these files (and drop those of files gone);
+        returns the statuses that changed (observed.settle_entry)."""
+        desired, observed, rendered = rec.desired_state, rec.observed, rec.rendered
+        changed = []
+        for path in paths:
+            old = self.tallies.pop(path, None)
+            if old is not None:
+                self.counts.subtract(dict(old))
+            old_keys = self.ids.pop(path, ())
+            if path not in desired.services and path not in desired.errors:
+                if old is not None:
+                    del self.texts[path]
+                    self.order.pop(bisect.bisect_left(self.order, path))
+                    for key in old_keys:
+                        observed.since.pop(key, None)
+                    self.version += 1
+                continue
+            entry = observed.entry(path, desired, Children(rendered), rendered.errors, now)
+            keys = _keys(entry)
+            changed += observed.settle_entry(entry, set(old_keys) - set(keys))
+            if old is None:
+                bisect.insort(self.order, path)
+            self.texts[path] = json.dumps(entry, separators=(",", ":"))
+            self.ids[path] = keys
+            self.tallies[path] = tally = _tally(entry)
+            self.counts.update(dict(tally))
+            self.version += 1
+        return changed
+
+    def report(self) -> list[dict]:
+        """Every entry, in file order (metrics, tests): parsed back from
+        its text, so it costs only who asks. A scrape asks from its own
+        thread while the loop may be between dropping an entry's text and
+        its place in the order: it reads copies (made without a switch of
+        thread) and leaves out what is half gone or half come."""
+        order, texts = list(self.order), self.texts.copy()
+        return [json.loads(texts[p]) for p in order if p in texts]
+
+    def fragments(self) -> list[str]:
+        return [self.texts[p] for p in self.order]
+
+    def summary(self) -> str:
+        """'3 services, 5/6 connections ACTIVE, 1 invalid file'."""
+        c = self.counts
+        text = f"{c['services']} services, {c['active']}/{c['connections']} connections ACTIVE"
+        if c["invalid"]:
+            text += f", {c['invalid']} invalid file{'s' if c['invalid'] > 1 else ''}"
+        return text
+
+
+
+def _tally(entry: dict) -> tuple:
+    """What one entry adds to the counts."""
+    conns = entry["ipsec_site_connections"].values()
+    return (("services", int(bool(entry.get("id")))),
+            ("invalid", int(bool(entry.get("errors")))),
+            # files with any problem, a connection's included (the metric)
+            ("problems", int(bool(entry.get("errors") or any(c.get("errors") for c in conns)))),
+            ("connections", len(conns)),
+            ("active", sum(1 for c in conns if c["status"] == status_mod.ACTIVE)))
+
+
+def _keys(entry: dict) -> tuple[tuple[str, str], ...]:
+    return tuple((entry["id"], cid) for cid in entry["ipsec_site_connections"])
+
+
+class Children:
+    """(namespace, connection) -> its CHILD_SA names, looked up."""
+
+    def __init__(self, rendered):
+        self.rendered = rendered
+
+    def get(self, key, default=None):
+        found = self.rendered.children(key)
+        return default if found is None else found

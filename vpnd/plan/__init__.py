@@ -1,0 +1,9 @@
+"""Deciding what to do (pure): the model rendered into what charon should
+hold (render), the typed steps from what is live to what is desired
+(planner), the upkeep of SAs that need no config change (upkeep), route
+MTUs (mtu) and which connections wait in standby for their address
+(standby).
+
+May import: vpnd.base, vpnd.state. No I/O: every input is a value, every
+output a frozen step.
+"""

@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 from vpnd.drivers.charon_process import CharonSpawner  # noqa: E402
 from vpnd.drivers.strongswan_mapping import render  # noqa: E402
 from lab.testbed import TwoSites, VpndProcess, ip, kill_namespace_processes, wait_for  # noqa: E402
-from vpnd.validation import parse_service  # noqa: E402
+from vpnd.state.validation import parse_service  # noqa: E402
 
 # bursts.py imports its helpers from here: the running script, not a second copy.
 sys.modules.setdefault("bench", sys.modules[__name__])
@@ -666,7 +666,7 @@ def main() -> int:
     if os.geteuid() != 0:
         print("bench: needs root (network namespaces)", file=sys.stderr)
         return 1
-    from vpnd import log
+    from vpnd.system import log
     log.setup("json", "error")  # the spawner's own lines would clutter the table
     bench = Bench(args)
     try:

@@ -46,7 +46,7 @@ import bench as b  # the running bench.py (it registers itself under this name)
 from lab.testbed import wait_for
 from vpnd.drivers.charon_process import CharonSpawner
 from vpnd.drivers.strongswan_mapping import render
-from vpnd.validation import parse_service
+from vpnd.state.validation import parse_service
 
 # Generous: today's vpnd takes minutes for a policy change of 10,000.
 DEADLINE = 600

@@ -15,8 +15,8 @@ from pathlib import Path
 
 from lab.factory import service_doc
 from lab.hostile_input import ikev1_cross, worst_cases
-from vpnd import bounds
-from vpnd.statefiles import MAX_BYTES
+from vpnd.base import bounds
+from vpnd.state.statefiles import MAX_BYTES
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -13,7 +13,7 @@ import os
 import re
 import sys
 
-from . import config
+from vpnd.base import config
 
 SOURCE = "vpnd"
 
@@ -191,7 +191,7 @@ def _text(text: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .cli import build_parser
+    from vpnd.cli import build_parser
     args = argparse.ArgumentParser(prog="python -m vpnd.manual", description=__doc__)
     args.add_argument("dir", nargs="?", help="write man8/vpnd.8 and man5/vpnd.yaml.5 here")
     args.add_argument("--config-table", action="store_true",

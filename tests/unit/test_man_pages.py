@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from vpnd import config, manual
+from vpnd.base import config
+from vpnd import manual
 from vpnd.cli import build_parser
-from vpnd.errors import ConfigError
+from vpnd.base.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
 

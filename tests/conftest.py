@@ -161,6 +161,14 @@ def victim(tmp_path):
     return path
 
 
+def _cmdline(pid: int) -> bytes:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read()
+    except OSError:
+        return b""
+
+
 @pytest.fixture
 def sleeper():
     """`sleep 1000` processes of the test's own (they die of any signal
@@ -172,8 +180,11 @@ def sleeper():
     def start() -> subprocess.Popen:
         p = subprocess.Popen(["sleep", "1000"])
         procs.append(p)
-        # Popen may return before the child has exec()ed sleep.
-        wait_for(lambda: processes.runs(p.pid, "/usr/bin/sleep"), 10, 0.01, what="sleep")
+        # Popen may return before the child has exec()ed sleep, and exec
+        # points /proc/<pid>/exe at sleep before it sets the arguments that
+        # /proc/<pid>/cmdline reads: wait for both.
+        wait_for(lambda: processes.runs(p.pid, "/usr/bin/sleep") and _cmdline(p.pid)
+                 .startswith(b"sleep\0"), 10, 0.01, what="sleep")
         return p
     yield start
     for p in procs:

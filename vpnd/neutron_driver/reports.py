@@ -80,9 +80,26 @@ def reports(doc: dict | None, services: dict[str, dict], known: set[str],
     out, failures = [], []
     if doc is None:
         return out, failures  # vpnd has said nothing yet
+    out.extend(_gone(sent, known))
+    for sid in sorted(sent.keys() - services.keys()):
+        del sent[sid]  # an HA backup now: the primary reports; afresh if it comes back
     by_id = entries_by_id(doc)
+    for sid in sorted(services):
+        entry = by_id.get(sid)
+        if entry is None:
+            continue  # vpnd has not read its file yet
+        report = _service_report(sid, services[sid], entry, sent.setdefault(sid, Sent()),
+                                 failures)
+        if report is not None:
+            out.append(report)
+    return out, failures
+
+
+def _gone(sent: dict[str, Sent], known: set[str]) -> list[dict]:
+    """Services gone from the payload (their connections were deleted, or
+    they were): DOWN once, unless that is what was last sent."""
+    out = []
     for sid in sorted(sent.keys() - known):
-        # Gone from the payload: its connections were deleted (or it was).
         gone = sent.pop(sid)
         if gone.status is not None and gone.status[0] == DOWN and \
                 all(s == DOWN for s, _ in gone.conns.values()):
@@ -91,55 +108,60 @@ def reports(doc: dict | None, services: dict[str, dict], known: set[str],
                     "ipsec_site_connections": {cid: {"status": DOWN,
                                                      "updated_pending_status": True}
                                                for cid in sorted(gone.conns)}})
-    for sid in sorted(sent.keys() - services.keys()):
-        del sent[sid]  # an HA backup now: the primary reports; afresh if it comes back
-    for sid in sorted(services):
-        payload = services[sid]
-        entry = by_id.get(sid)
-        if entry is None:
-            continue  # vpnd has not read its file yet
-        before = sent.setdefault(sid, Sent())
-        vconns = entry.get("ipsec_site_connections") or {}
-        conns, real = {}, {}
-        for conn in payload.get("ipsec_site_connections") or ():
-            cid = conn.get("id")
-            v = vconns.get(cid) if isinstance(cid, str) else None
-            if not isinstance(v, dict) or v.get("status") not in (ACTIVE, DOWN, ERROR) \
-                    or v.get("reason") in NOT_REAL:
-                continue
-            status = v["status"]
-            real[cid] = status
-            now = (status, pending(conn.get("status")))
-            if _moved(before.conns.get(cid), now):
-                conns[cid] = {"status": status, "updated_pending_status": now[1]}
-                if status == ERROR:
-                    failures.append(Failure(sid, cid, str(v.get("reason", "")),
-                                            tuple(str(e) for e in v.get("errors", ()))))
-                before.conns[cid] = now
-        for cid in sorted(before.conns.keys() - {c.get("id") for c in
-                                                 payload.get("ipsec_site_connections") or ()}):
-            if before.conns.pop(cid)[0] != DOWN:
-                conns[cid] = {"status": DOWN, "updated_pending_status": True}
-        status = _service_status(entry, real)
-        if status is None and not conns:
+    return out
+
+
+def _connections(sid: str, payload: dict, entry: dict, before: Sent,
+                 failures: list[Failure]) -> tuple[dict, dict[str, str]]:
+    """The connection reports that moved (updating `before`), and every
+    connection's real status."""
+    vconns = entry.get("ipsec_site_connections") or {}
+    conns, real = {}, {}
+    for conn in payload.get("ipsec_site_connections") or ():
+        cid = conn.get("id")
+        v = vconns.get(cid) if isinstance(cid, str) else None
+        if not isinstance(v, dict) or v.get("status") not in (ACTIVE, DOWN, ERROR) \
+                or v.get("reason") in NOT_REAL:
             continue
-        now = None if status is None else (status, pending(payload.get("status")))
-        moved = now is not None and _moved(before.status, now)
-        if not moved and not conns:
-            continue
-        if now is None:
-            # Connections to tell, the service's own status not known yet:
-            # its row as it stands (a pending row is not moved unflagged).
-            report_status = before.status[0] if before.status else \
-                (payload.get("status") or DOWN)
-            flag = False
-        elif moved:
-            (report_status, flag), before.status = now, now
-        else:
-            report_status, flag = now[0], False
-        out.append({"id": sid, "status": report_status, "updated_pending_status": flag,
-                    "ipsec_site_connections": conns})
-    return out, failures
+        status = v["status"]
+        real[cid] = status
+        now = (status, pending(conn.get("status")))
+        if _moved(before.conns.get(cid), now):
+            conns[cid] = {"status": status, "updated_pending_status": now[1]}
+            if status == ERROR:
+                failures.append(Failure(sid, cid, str(v.get("reason", "")),
+                                        tuple(str(e) for e in v.get("errors", ()))))
+            before.conns[cid] = now
+    # A connection deleted from the service: DOWN once.
+    for cid in sorted(before.conns.keys() - {c.get("id") for c in
+                                             payload.get("ipsec_site_connections") or ()}):
+        if before.conns.pop(cid)[0] != DOWN:
+            conns[cid] = {"status": DOWN, "updated_pending_status": True}
+    return conns, real
+
+
+def _service_report(sid: str, payload: dict, entry: dict, before: Sent,
+                    failures: list[Failure]) -> dict | None:
+    """One service's report, or None if nothing of it moved."""
+    conns, real = _connections(sid, payload, entry, before, failures)
+    status = _service_status(entry, real)
+    if status is None and not conns:
+        return None
+    now = None if status is None else (status, pending(payload.get("status")))
+    moved = now is not None and _moved(before.status, now)
+    if not moved and not conns:
+        return None
+    if now is None:
+        # Connections to tell, the service's own status not known yet:
+        # its row as it stands (a pending row is not moved unflagged).
+        report_status = before.status[0] if before.status else (payload.get("status") or DOWN)
+        flag = False
+    elif moved:
+        (report_status, flag), before.status = now, now
+    else:
+        report_status, flag = now[0], False
+    return {"id": sid, "status": report_status, "updated_pending_status": flag,
+            "ipsec_site_connections": conns}
 
 
 def _moved(before: tuple[str, bool] | None, now: tuple[str, bool]) -> bool:

@@ -92,17 +92,6 @@ class WorkQueue:
             (s.due, i, k) for i, (k, s) in enumerate(self._keys.items())
             if s.due is not None and s.due <= now)]
 
-    def pop_due(self, limit: int | None = None) -> list[tuple[Hashable, set | None]]:
-        """The keys due now (at most `limit`), earliest first, with their
-        scopes; they leave the queue (adding one again while it runs
-        queues it again)."""
-        taken = []
-        for key in self.due()[:limit]:
-            state = self._keys[key]
-            taken.append((key, state.scope))
-            state.due, state.scope = None, set()
-        return taken
-
     def take(self, key: Hashable) -> set | None:
         """Take one due key off the queue; returns its scope."""
         state = self._keys[key]

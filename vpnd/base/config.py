@@ -225,7 +225,12 @@ def parse(data, path: str = "<config>") -> Config:
 
     values["metrics"] = _metrics(data.get("metrics") or {}, fail)
 
-    charon = data.get("charon", {}) or {}
+    values["charon"] = _charon(data.get("charon", {}) or {}, values["run_dir"], fail)
+    return Config(**values)
+
+
+def _charon(charon, run_dir: str, fail) -> CharonConfig:
+    """The `charon:` section."""
     if not isinstance(charon, dict):
         fail("charon", "must be a mapping")
     charon_keys = section_keys("charon")
@@ -251,9 +256,8 @@ def parse(data, path: str = "<config>") -> Config:
         fail("charon.sockets", "must map namespace names to absolute socket paths")
     if mode == "external" and not sockets:
         fail("charon.sockets", "external mode needs at least one namespace socket")
-    if mode == "systemd" and values["run_dir"] != "/run/vpnd":
+    if mode == "systemd" and run_dir != "/run/vpnd":
         fail("run_dir", "must be /run/vpnd with charon.mode systemd "
                         "(vpnd-charon@.service reads its strongswan.conf there)")
-    values["charon"] = CharonConfig(mode=mode, libipsec=libipsec, sockets=dict(sockets),
-                                    restart_unanswering_after=restart_after)
-    return Config(**values)
+    return CharonConfig(mode=mode, libipsec=libipsec, sockets=dict(sockets),
+                        restart_unanswering_after=restart_after)

@@ -16,7 +16,8 @@ from lab.testbed import wait_for
 from vpnd.observe import metrics
 from vpnd.observe.health import judge
 from vpnd.observe.metric_families import Rounds, Snapshot
-from vpnd.observe.metrics import Answer, Listening, Metrics, head_end, route, status_of
+from vpnd.observe.metrics import Listening, Metrics, status_of
+from vpnd.observe.scrape_requests import Answer, head_end, route
 
 
 @pytest.mark.parametrize("data, end", [

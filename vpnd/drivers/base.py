@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 from vpnd.base.live import LiveState
 from vpnd.base.model import Connection
-from vpnd.plan.planner import Action
+from vpnd.plan.actions import Action
 
 
 class Driver(ABC):

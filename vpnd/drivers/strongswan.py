@@ -9,7 +9,7 @@ from functools import partial
 
 from vpnd.base.errors import CharonNotAnswering, DriverUnavailable
 from vpnd.base.live import LiveState
-from vpnd.plan.planner import (Action, Initiate, LoadConn, LoadShared, TerminateDuplicate,
+from vpnd.plan.actions import (Action, Initiate, LoadConn, LoadShared, TerminateDuplicate,
     TerminateIke, UnloadConn, UnloadShared)
 from vpnd.drivers import charon_plugins
 from vpnd.drivers.base import Driver
@@ -17,7 +17,8 @@ from vpnd.drivers.charon_process import CharonInstances
 from vpnd.drivers.charon_algorithms import missing_algorithms
 from vpnd.drivers.strongswan_mapping import (charon_settings, not_started, render,
     with_initial_contact)
-from vpnd.drivers.vici_client import ViciClient, initiate_request, terminate_request
+from vpnd.drivers.vici_client import ViciClient
+from vpnd.drivers.vici_requests import initiate_request, terminate_request
 from vpnd.drivers.vici_events import EventWatcher
 
 

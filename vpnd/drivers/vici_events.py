@@ -16,7 +16,7 @@ import threading
 
 from vici.protocol import Message, Packet, Transport
 
-from vpnd.drivers.vici_client import decode
+from vpnd.drivers.vici_answers import decode
 
 EVENTS = ["ike-updown", "child-updown", "ike-rekey", "child-rekey", "log"]
 

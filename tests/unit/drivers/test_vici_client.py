@@ -9,7 +9,8 @@ import time
 import pytest
 from vici.protocol import Message, Packet, Transport
 
-from vpnd.drivers.vici_client import PIPELINE_WINDOW, ViciClient
+from vpnd.drivers.vici_client import ViciClient
+from vpnd.drivers.vici_pipeline import PIPELINE_WINDOW
 from vpnd.base.errors import CharonNotAnswering, DriverUnavailable
 
 

@@ -1,0 +1,59 @@
+"""Read-only requests asked in one write: one round trip, where the
+binding makes three for each streamed command (register, request,
+unregister). live_state and sas_of stand on it.
+"""
+from __future__ import annotations
+
+import vici.exception
+from vici.protocol import Message, Packet
+
+from vpnd.base.errors import DriverError
+from vpnd.drivers.vici_session import ViciSession
+from vpnd.drivers.vici_socket import Frames, framed
+
+# (command, message or None, the event it streams or None)
+Request = tuple[str, dict | None, str | None]
+
+
+def query(session: ViciSession, what: str, requests: list[Request]
+          ) -> list[tuple[dict, list[dict]]]:
+    """The requests sent in one write, with the registrations for their
+    streams before them and the unregistrations after. charon works them in
+    order, so a streamed event belongs to the request whose answer follows
+    it. Returns (answer, streamed events) per request; a failed answer is
+    a DriverError, anything else as `session.bounded` maps it."""
+    streams = sorted({event for _, _, event in requests if event})
+    packets = [Packet.register_event(e) for e in streams]
+    packets += [Packet.request(c, None if m is None else Message.serialize(m))
+                for c, m, _ in requests]
+    packets += [Packet.unregister_event(e) for e in streams]
+    with session.bounded(what):
+        frames = Frames(session.sock)
+        session.sock.sendall(framed(packets))
+        for _ in streams:
+            _confirmed(Packet.parse(frames.next()), what)
+        answers = [_answer_with_events(frames, command) for command, _, _ in requests]
+        for _ in streams:
+            _confirmed(Packet.parse(frames.next()), what)
+        if frames.left():
+            session.close()  # more than was asked for: the session is out of step
+    for (command, _, _), (answer, _) in zip(requests, answers):
+        if answer.get("success", b"yes") != b"yes":
+            error = answer.get("errmsg", b"failed").decode("utf-8", "replace")
+            raise DriverError(f"{what}: {command}: {error}")
+    return answers
+
+
+def _answer_with_events(frames: Frames, command: str) -> tuple[dict, list[dict]]:
+    """The events streamed before a command's answer, and the answer."""
+    events = []
+    while (packet := Packet.parse(frames.next())).response_type == Packet.EVENT:
+        events.append(Message.deserialize(packet.payload))
+    if packet.response_type != Packet.CMD_RESPONSE:
+        raise vici.exception.SessionException(f"unexpected answer to {command}")
+    return Message.deserialize(packet.payload), events
+
+
+def _confirmed(packet, what: str) -> None:
+    if packet.response_type != Packet.EVENT_CONFIRM:
+        raise vici.exception.SessionException(f"{what}: charon refused an event registration")

@@ -125,7 +125,7 @@ def test_check_and_status_show_names_and_values_never_obey_them(shared_dir):
     assert "\x1b" not in line and "\x07" not in line and "\u202e" not in line
     assert "evil\\x0a\\x1b[2J\\x1b]0;owned\\x07\\u202e-\\udcff.json" in line
 
-    from vpnd.cli import _status_table
+    from vpnd.cli.status import status_table as _status_table
     table = _status_table([{"id": None, "file": str(shared_dir / name), "status": "ERROR",
                             "errors": [f"{name}: $: bad\x1b[31m"]}], "now")
     assert "\x1b" not in table and len(table.splitlines()) == 4

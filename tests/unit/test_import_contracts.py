@@ -83,13 +83,13 @@ def test_a_module_outside_the_layers_breaks_them(tmp_path):
 # vpnd's own venv has no neutron: an import of the driver, or of neutron or
 # oslo, anywhere else in vpnd would break vpnd without neutron-vpnaas.
 @pytest.mark.parametrize("module, line, contract, link", [
-    ("cli", "import vpnd.neutron_driver",
-     "Only vpnd.neutron_driver imports vpnd.neutron_driver", "vpnd.cli -> vpnd.neutron_driver"),
-    ("cli", "from vpnd.neutron_driver import l3",
-     "Only vpnd.neutron_driver imports vpnd.neutron_driver", "vpnd.cli -> vpnd.neutron_driver.l3"),
-    ("cli", "import oslo_messaging",
+    ("cli/entry", "import vpnd.neutron_driver",
+     "Only vpnd.neutron_driver imports vpnd.neutron_driver", "vpnd.cli.entry -> vpnd.neutron_driver"),
+    ("cli/entry", "from vpnd.neutron_driver import l3",
+     "Only vpnd.neutron_driver imports vpnd.neutron_driver", "vpnd.cli.entry -> vpnd.neutron_driver.l3"),
+    ("cli/entry", "import oslo_messaging",
      "Nothing outside vpnd.neutron_driver imports neutron or oslo",
-     "vpnd.cli -> oslo_messaging"),
+     "vpnd.cli.entry -> oslo_messaging"),
     ("loop/daemon", "from neutron_lib import constants",
      "Nothing outside vpnd.neutron_driver imports neutron or oslo",
      "vpnd.loop.daemon -> neutron_lib"),

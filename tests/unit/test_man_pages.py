@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from vpnd.base import config
-from vpnd import manual
+from vpnd.cli import manual
 from vpnd.cli import build_parser
 from vpnd.base.errors import ConfigError
 
@@ -138,7 +138,7 @@ def test_a_key_left_out_of_the_table_is_refused(monkeypatch):
 def test_docs_configuration_holds_the_table():
     page = (ROOT / "docs" / "configuration.md").read_text()
     assert manual.config_table(config.KEYS) in page, \
-        "paste `python -m vpnd.manual --config-table` into docs/configuration.md"
+        "paste `python -m vpnd.cli.manual --config-table` into docs/configuration.md"
 
 
 def test_python_m_vpnd_manual_writes_both_pages(tmp_path):

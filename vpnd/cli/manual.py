@@ -2,7 +2,7 @@
 command's own parser and the configuration's key table (config.KEYS), so
 that neither can say something `--help` or the parser does not.
 
-`python -m vpnd.manual DIR` writes DIR/man8/vpnd.8 and DIR/man5/vpnd.yaml.5
+`python -m vpnd.cli.manual DIR` writes DIR/man8/vpnd.8 and DIR/man5/vpnd.yaml.5
 (scripts/install does, into /usr/local/share/man); `--config-table` prints
 the table docs/configuration.md holds.
 """
@@ -192,7 +192,7 @@ def _text(text: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     from vpnd.cli import build_parser
-    args = argparse.ArgumentParser(prog="python -m vpnd.manual", description=__doc__)
+    args = argparse.ArgumentParser(prog="python -m vpnd.cli.manual", description=__doc__)
     args.add_argument("dir", nargs="?", help="write man8/vpnd.8 and man5/vpnd.yaml.5 here")
     args.add_argument("--config-table", action="store_true",
                       help="print docs/configuration.md's table of keys")

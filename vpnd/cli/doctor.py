@@ -13,6 +13,7 @@ import os
 import secrets
 import shutil
 import subprocess
+import sys
 import tempfile
 from dataclasses import dataclass
 
@@ -21,6 +22,7 @@ from vpnd.drivers import charon_plugins, compose
 from vpnd.drivers.charon_process import CharonSpawner
 from vpnd.drivers.strongswan import StrongswanDriver
 from vpnd.base.errors import DriverError
+from vpnd.cli.exits import EXIT_ERROR, EXIT_OK
 from vpnd.state.statefiles import StateDir
 
 OK, WARN, FAIL = "ok", "warn", "FAIL"
@@ -131,3 +133,17 @@ def _state_files(config: Config) -> Finding:
         return Finding(WARN, f"{len(state.problems())} of {files} state file(s) in "
                              f"{config.state_dir} with problems (see `vpnd check`)")
     return Finding(OK, f"{files} state file(s) in {config.state_dir}, all valid")
+
+
+def doctor(config, args) -> int:
+    """The subcommand: every finding, then ready (exit 0) or NOT READY (1)."""
+    from vpnd.system import log
+    log.setup(config.log_format, "error")
+    findings = examine(config)
+    for finding in findings:
+        print(finding)
+    if ready(findings):
+        print("ready", file=sys.stderr)
+        return EXIT_OK
+    print("NOT READY", file=sys.stderr)
+    return EXIT_ERROR

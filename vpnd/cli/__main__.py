@@ -1,0 +1,5 @@
+import sys
+
+from vpnd.cli import main
+
+sys.exit(main())

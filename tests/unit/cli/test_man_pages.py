@@ -15,7 +15,7 @@ from vpnd.cli import manual
 from vpnd.cli import build_parser
 from vpnd.base.errors import ConfigError
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def rendered(page: str, tmp_path: Path, name: str = "page.1") -> str:

@@ -12,7 +12,7 @@ import re
 import subprocess
 
 from vpnd.base.errors import DriverUnavailable
-from vpnd.drivers.charon_process import CharonInstances
+from vpnd.drivers.charon_instances import CharonInstances
 
 RUN_DIR = "/run/vpnd"  # the template unit names it
 

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from vpnd.base.config import Config
-from vpnd.drivers.charon_process import CharonInstances, CharonSpawner
+from vpnd.drivers.charon_instances import CharonInstances
+from vpnd.drivers.charon_process import CharonSpawner
 from vpnd.drivers.charon_units import CharonUnits
 from vpnd.drivers.strongswan import StrongswanDriver
 

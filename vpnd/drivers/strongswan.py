@@ -13,7 +13,7 @@ from vpnd.plan.actions import (Action, Initiate, LoadConn, LoadShared, Terminate
     TerminateIke, UnloadConn, UnloadShared)
 from vpnd.drivers import charon_plugins
 from vpnd.drivers.base import Driver
-from vpnd.drivers.charon_process import CharonInstances
+from vpnd.drivers.charon_instances import CharonInstances
 from vpnd.drivers.charon_algorithms import missing_algorithms
 from vpnd.drivers.strongswan_mapping import (charon_settings, not_started, render,
     with_initial_contact)

@@ -10,7 +10,7 @@ import pytest
 
 from vpnd.drivers import charon_plugins
 from vpnd.drivers.charon_plugins import BY_NAME, describe, failed_in_log, load_list, missing
-from vpnd.drivers.charon_process import strongswan_conf
+from vpnd.drivers.charon_conf import strongswan_conf
 
 ROOT = Path(__file__).resolve().parents[3]
 

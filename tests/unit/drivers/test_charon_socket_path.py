@@ -3,7 +3,8 @@ not a charon that never answers (found running Neutron's 44-character
 qrouter-<uuid> namespaces under a deep test run_dir)."""
 import pytest
 
-from vpnd.drivers.charon_process import SOCKET_PATH_MAX, CharonSpawner
+from vpnd.drivers.charon_instances import SOCKET_PATH_MAX
+from vpnd.drivers.charon_process import CharonSpawner
 from vpnd.base.errors import DriverUnavailable
 
 

@@ -1,11 +1,9 @@
 """Whether a namespace's charon fits what vpnd asks of it: the plugins it
-loaded, the algorithms it can negotiate, its settings, and whether it
-answers at all (one that stops answering is restarted). Problems go to
+loaded, the algorithms it can negotiate, and its settings. Problems go to
 observed state (a charon's once, logged when they change; a connection's
-as its ERROR reason)."""
+as its ERROR reason). Restarting a charon that stops answering is
+charon_restarts.py's job."""
 from __future__ import annotations
-
-import time
 
 from vpnd.drivers.base import Driver
 from vpnd.base.errors import CharonNotAnswering, DriverError, DriverUnavailable
@@ -19,47 +17,32 @@ def unreachable(e: DriverUnavailable) -> str:
     return f"charon not running: {e}"
 
 
+_UNKNOWN = object()  # charon could not be asked
+
+
+def _without(ns: str, ns_desired: dict, found: dict) -> dict:
+    return {name: c for name, c in ns_desired.items() if (ns, name) not in found}
+
+
 class CharonChecks:
-    def __init__(self, driver: Driver, observed: Observed, log, clock=time.monotonic,
-                 restart_after: float = 30.0):
+    def __init__(self, driver: Driver, observed: Observed, log):
         self.driver = driver
         self.observed = observed
         self.log = log
-        self.clock = clock
-        self.restart_after = restart_after
-        self._not_answering: dict[str, float] = {}  # namespace -> since when
-
-    def recover(self, ns: str, e: DriverUnavailable) -> float:
-        """A charon vpnd runs that has missed every call's deadline for
-        restart_unanswering_after seconds is killed, to be started afresh
-        by the next look; returns the first back-off for the retry."""
-        if not isinstance(e, CharonNotAnswering):
-            self._not_answering.pop(ns, None)
-            return 1.0
-        since = self._not_answering.setdefault(ns, self.clock())
-        if self.clock() - since < self.restart_after:
-            return 1.0
-        if self.driver.restart(ns):
-            self.log.warning("charon restarted", reason="not answering",
-                             seconds=round(self.clock() - since, 1))
-            self.observed.restarted(ns)
-            del self._not_answering[ns]
-            self.observed.views.pop(ns, None)  # the next look starts one
-        return 0.2
-
-    def answered(self, ns: str) -> None:
-        self._not_answering.pop(ns, None)
-
 
     def check(self, ns: str) -> None:
         """Whether the charon that answers is what vpnd asked for (its
-        plugins); the driver asks once per VICI session."""
-        try:
-            problem = self.driver.charon_problem(ns)
-        except DriverError as e:
-            self.log.warning("cannot ask charon for its plugins", error=str(e))
-            return
-        self.note(ns, problem, "charon incomplete")
+        plugins), noted in observed state; the driver asks once per VICI
+        session."""
+        problem = self._problem(ns)
+        if problem is not _UNKNOWN:
+            self.note(ns, problem, "charon incomplete")
+
+    def log_problem(self, ns: str) -> None:
+        """`check` for a dry run: a charon's problem logged, nothing noted."""
+        problem = self._problem(ns)
+        if problem is not _UNKNOWN and problem:
+            self.log.error("charon incomplete", netns=ns, error=problem)
 
     def note(self, ns: str, problem: str | None, event: str) -> None:
         if self.observed.note_charon(ns, problem):
@@ -71,19 +54,37 @@ class CharonChecks:
     def drop_unsupported(self, ns: str, ns_desired: dict, whole: bool) -> dict:
         """Leave out connections that charon cannot negotiate (an ERROR with
         the reason) rather than load them to fail at every attempt."""
-        found, kept = {}, dict(ns_desired)
+        found, complete = self._unsupported(ns, ns_desired)
+        if complete:
+            self.observed.replace_capability_errors(ns, found,
+                                                    None if whole else set(ns_desired))
+        return _without(ns, ns_desired, found)
+
+    def without_unsupported(self, ns: str, ns_desired: dict) -> dict:
+        """`drop_unsupported` for a dry run: nothing noted."""
+        found, _ = self._unsupported(ns, ns_desired)
+        return _without(ns, ns_desired, found)
+
+    def _problem(self, ns: str):
+        try:
+            return self.driver.charon_problem(ns)
+        except DriverError as e:
+            self.log.warning("cannot ask charon for its plugins", error=str(e))
+            return _UNKNOWN
+
+    def _unsupported(self, ns: str, ns_desired: dict) -> tuple[dict, bool]:
+        """((namespace, connection) -> why charon cannot negotiate it,
+        whether every connection was asked about)."""
+        found = {}
         for conn in ns_desired.values():
             try:
                 reason = self.driver.unsupported(ns, conn.model)
             except DriverError as e:
                 self.log.warning("cannot ask charon for its algorithms", error=str(e))
-                return kept
+                return found, False
             if reason:
                 found[(ns, conn.name)] = reason
-                kept.pop(conn.name, None)
-        self.observed.replace(self.observed.capability_errors, ns, found,
-                              None if whole else set(ns_desired))
-        return kept
+        return found, True
 
     def configure(self, ns: str, models) -> None:
         """Daemon-wide settings that follow from the namespace's connections."""

@@ -153,7 +153,7 @@ class Workers:
             reason = f"vpnd failed on {key[-1]}: {type(e).__name__}: {e}"
             self.log.exception("key failed", key="/".join(key), error=reason)
             if key != FILES:
-                rec.observed.views[key[1]] = NamespaceView(None, reason)
+                rec.observed.set_view(key[1], NamespaceView(None, reason))
             return (), Retry(reason), reason
 
     def _files(self, scope) -> None:

@@ -15,8 +15,10 @@ from vpnd.loop.daemon import Daemon
 from vpnd.drivers.base import Driver
 from vpnd.drivers.strongswan_mapping import render
 from vpnd.base.live import LiveState
-from vpnd.plan.planner import LoadConn, LoadShared, UnloadConn, UnloadShared
-from vpnd.loop.reconciler import EVENTS_BEFORE_LOADS_MAX, Reconciler, one_read_pays
+from vpnd.plan.actions import LoadConn, LoadShared, UnloadConn, UnloadShared
+from vpnd.loop.live_reads import one_read_pays
+from vpnd.loop.reconciler import Reconciler
+from vpnd.loop.subscribing import EVENTS_BEFORE_LOADS_MAX
 from vpnd.loop.workers import FILES, ns_key
 
 NS = "qr-burst"

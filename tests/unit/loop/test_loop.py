@@ -19,7 +19,8 @@ from vpnd.base.config import CharonConfig, Config
 from vpnd.loop.daemon import Daemon, ns_key
 from vpnd.drivers.base import Driver
 from vpnd.base.live import LiveState
-from vpnd.plan.planner import AppliedConn, LoadConn
+from vpnd.base.conns import AppliedConn
+from vpnd.plan.actions import LoadConn
 from vpnd.loop.reconciler import Reconciler
 
 

@@ -12,7 +12,8 @@ from vpnd.base.config import CharonConfig, Config
 from vpnd.drivers.base import Driver
 from vpnd.drivers.strongswan_mapping import render
 from vpnd.base.live import EMPTY
-from vpnd.loop.reconciler import EVENTS_BEFORE_LOADS_MAX, Reconciler
+from vpnd.loop.reconciler import Reconciler
+from vpnd.loop.subscribing import EVENTS_BEFORE_LOADS_MAX
 
 
 class RecordingDriver(Driver):

@@ -110,7 +110,7 @@ class Applier:
         if action is not None:
             fields["action"] = action.describe()
         if step.reason == "mtu":
-            self.observed.mtu[(step.namespace, step.name)] = f"not applied: {error}"
+            self.observed.note_mtu((step.namespace, step.name), f"not applied: {error}")
             self.log.warning("route mtu not set", **fields)
         elif step.upkeep:
             # The connection's state is what it was; its key retries.
@@ -128,7 +128,7 @@ class Applier:
         self.record.set(step.namespace, step.name, step.record)
         if step.actions:
             # Whatever failed before was about the old configuration.
-            self.observed.failures.pop((step.namespace, step.name), None)
+            self.observed.clear_failure((step.namespace, step.name))
             self.log.info("change applied", netns=step.namespace, service=step.service_id,
                           connection=step.name, reason=step.reason,
                           actions=[a.describe() for a in step.actions])

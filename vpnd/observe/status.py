@@ -1,14 +1,18 @@
 """Status: what each service and connection is doing, and why.
 
-Building the report is pure; it is shaped as neutron-vpnaas agents report
-status ([{"id", "status", "ipsec_site_connections": {id: {"status"}}}]),
-with extra fields: the reason when not ACTIVE, the namespace, the file,
-and the SAs behind an ACTIVE connection.
+Building the report is pure, one state file's entry at a time
+(`entry`, from the desired state and the `Facts` vpnd has observed); it is
+shaped as neutron-vpnaas agents report status ([{"id", "status",
+"ipsec_site_connections": {id: {"status"}}}]), with extra fields: the
+reason when not ACTIVE, the namespace, the file, the SAs behind an ACTIVE
+connection, since when each status stands, rekeys and the route MTU.
+Writing and reading status.json are here too (write_fragments, read).
 """
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from vpnd.base.errors import InputError
@@ -16,8 +20,10 @@ from vpnd.base.live import LiveState
 from vpnd.base.model import Service
 from vpnd.system.files import write_atomically
 from vpnd.state.desired import DesiredState
+from vpnd.plan.standby import reason as standby_reason
 
 ACTIVE, DOWN, ERROR = "ACTIVE", "DOWN", "ERROR"
+Key = tuple[str, str]  # (namespace, connection id)
 
 
 @dataclass(frozen=True)
@@ -26,6 +32,51 @@ class NamespaceView:
 
     live: LiveState | None
     reason: str = ""
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What vpnd has observed that an entry is built from, besides the
+    desired state (observed.Observed.facts). Each is looked up with .get()
+    by (namespace, connection id), unless it says otherwise."""
+
+    views: Mapping[str, NamespaceView]  # by namespace
+    children: Mapping[Key, tuple[str, ...]]  # the CHILD_SA names rendered
+    errors: Mapping[Key, str]  # why a connection is ERROR
+    failures: Mapping[Key, str]  # what charon's log says went wrong
+    rekeys: Mapping[Key, tuple[int, int]]  # (IKE, CHILD) rekeys since counting_since
+    counting_since: str
+    mtu: Mapping[Key, str]  # how the route MTU stands
+    # namespace -> connection -> its local address, not on this node (standby.py)
+    standby: Mapping[str, Mapping[str, str]]
+    # (service id, connection id) -> ((status, reason), when it began), as settled
+    since: Mapping[tuple[str, str], tuple[tuple[str, str], str]]
+
+
+def entry(path: str, desired: DesiredState, facts: Facts, now: str) -> dict:
+    """One state file's entry, the one place status is built (pure): what
+    the desired state and charon's views make of it (service_entry), and
+    what else vpnd has seen of each connection. A status not settled
+    before, or different, stands since `now`."""
+    service = service_entry(path, desired, facts.views, facts.children, facts.errors,
+                            facts.failures)
+    ns = service.get("namespace")
+    standby = facts.standby.get(ns, {})
+    for cid, conn in service["ipsec_site_connections"].items():
+        key = (ns, cid)
+        state = (conn["status"], conn.get("reason", ""))
+        began = facts.since.get((service["id"], cid))
+        conn["since"] = began[1] if began and began[0] == state else now
+        absent = standby.get(cid)
+        if absent and conn["status"] != ACTIVE:
+            conn["status"], conn["reason"] = DOWN, standby_reason(absent)
+        ike, child = facts.rekeys.get(key, (0, 0))
+        conn["rekeys"] = ike + child
+        conn["ike_rekeys"], conn["child_rekeys"] = ike, child
+        conn["rekeys_since"] = facts.counting_since
+        if conn["status"] == ACTIVE and key in facts.mtu:
+            conn["mtu"] = facts.mtu[key]
+    return service
 
 
 def connection_status(conn, service: Service, children: tuple[str, ...] | None,
@@ -80,15 +131,6 @@ def _child_dict(c) -> dict:
 
 def _ago(seconds: int) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - seconds))
-
-
-def build(desired: DesiredState, views: dict[str, NamespaceView],
-          children: dict[tuple[str, str], tuple[str, ...]],
-          errors: dict[tuple[str, str], str],
-          failures: dict[tuple[str, str], str] | None = None) -> list[dict]:
-    """The status report: one entry per state file, sorted by file name."""
-    return [service_entry(path, desired, views, children, errors, failures or {})
-            for path in sorted(set(desired.services) | set(desired.errors))]
 
 
 def service_entry(path: str, desired: DesiredState, views, children, errors,

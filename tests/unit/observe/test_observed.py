@@ -34,7 +34,7 @@ def test_since_moves_only_when_status_or_reason_changes():
     assert settle(seen, first) == [("svc", "c1", "ns1", "DOWN", "no SA established")]
     again = seen.report(state(), {}, {}, now="T2")
     assert conn(again)["since"] == "T1" and settle(seen, again) == []
-    seen.views["ns1"] = NamespaceView(UP)
+    seen.set_view("ns1", NamespaceView(UP))
     up = seen.report(state(), {}, {}, now="T3")
     assert conn(up)["status"] == "ACTIVE" and conn(up)["since"] == "T3"
     assert settle(seen, up) == [("svc", "c1", "ns1", "ACTIVE", "")]
@@ -57,7 +57,7 @@ def test_a_failure_logged_while_a_stale_report_still_shows_active_is_kept():
     settle(seen, seen.report(state(), {}, {}, now="T1"))  # ACTIVE, settled
     seen.take("ns1", "log", {"ikesa-name": "c1", "msg": "received DELETE for IKE_SA c1[1]"})
     settle(seen, seen.report(state(), {}, {}, now="T2"))  # still the old view: ACTIVE
-    seen.views["ns1"] = NamespaceView(LOADED)  # the look after: the SA is gone
+    seen.set_view("ns1", NamespaceView(LOADED))  # the look after: the SA is gone
     assert conn(seen.report(state(), {}, {}, now="T3"))["reason"] == "deleted by the peer"
 
 

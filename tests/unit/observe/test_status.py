@@ -4,7 +4,7 @@ from __future__ import annotations
 from lab.factory import connection_doc, parsed, service_doc
 from vpnd.base.live import ChildSa, IkeSa, LiveState
 from vpnd.state.desired import DesiredState
-from vpnd.observe.status import NamespaceView, build
+from vpnd.observe.status import NamespaceView, service_entry
 from vpnd.base.errors import InputError
 
 
@@ -12,6 +12,13 @@ def service(admin=True, conns=(("c1", True, "bi-directional"),)):
     return parsed(service_doc(conns=[
         connection_doc(cid, "status-psk", admin_state_up=up, initiator=init)
         for cid, up, init in conns], namespace="ns1", admin_state_up=admin), "svc.json")
+
+
+def build(state, views, children, errors):
+    """Every file's entry, in file order, as status.build made them (the
+    part of status that desired state and charon's views make)."""
+    return [service_entry(path, state, views, children, errors, {})
+            for path in sorted(set(state.services) | set(state.errors))]
 
 
 def report(svc, view=None, errors=None, file_errors=None):

@@ -159,17 +159,19 @@ def test_status_rebuilt_entry_by_entry_equals_status_built_whole(tmp_path, seed)
                 sas = tuple(IkeSa(n, str(step), "ESTABLISHED",
                                   (ChildSa(n, f"{step}{n}", "INSTALLED"),))
                             for n in rng.sample(CONNS, rng.randint(0, 3)))
-                rec.observed.views[ns] = NamespaceView(
-                    LiveState(frozenset(rng.sample(CONNS, rng.randint(0, 4))), frozenset(), sas))
+                rec.observed.set_view(ns, NamespaceView(
+                    LiveState(frozenset(rng.sample(CONNS, rng.randint(0, 4))), frozenset(), sas)))
             elif what < 0.5:
-                rec.observed.views[ns] = NamespaceView(None, "charon gone")
+                rec.observed.set_view(ns, NamespaceView(None, "charon gone"))
             elif what < 0.7:
-                rec.observed.failures[(ns, name)] = rng.choice(["authentication failed",
-                                                                "peer unreachable"])
+                rec.observed.take(ns, "log", {"ikesa-name": name, "msg": rng.choice([
+                    "received AUTHENTICATION_FAILED notify error",
+                    "giving up after 5 retransmits"])})
             elif what < 0.85:
-                rec.observed.apply_errors[(ns, name)] = "load-conn failed: refused"
+                rec.observed.replace_apply_errors(
+                    ns, {(ns, name): "load-conn failed: refused"}, {name})
             else:
-                rec.observed.apply_errors.pop((ns, name), None)
+                rec.observed.replace_apply_errors(ns, {}, {name})
         rec.write_status()
         assert _without_times(rec.status.report()) == _without_times(publish.report(rec))
         written = json.loads(open(config.status_file).read())

@@ -18,12 +18,14 @@ import time
 from vpnd.system import failpoints
 from vpnd.apply import routes
 from vpnd.base.errors import DriverError, DriverUnavailable
-from vpnd.plan.planner import Intent, SetRouteMtu, Step, TerminateIke
+from vpnd.base.conns import Intent
+from vpnd.plan.actions import SetRouteMtu, TerminateIke
+from vpnd.plan.steps import Reason, Step
 
 # Log events for upkeep steps (kept from before they were steps: journal
 # queries and operators know them by these names).
-_UPKEEP_EVENTS = {"duplicate": "duplicate SA ended", "no SA": "initiating",
-                  "mtu": "route mtu set", "standby": "standby SAs ended"}
+_UPKEEP_EVENTS = {Reason.DUPLICATE: "duplicate SA ended", Reason.NO_SA: "initiating",
+                  Reason.MTU: "route mtu set", Reason.STANDBY: "standby SAs ended"}
 
 
 # A pipeline carries at most this many steps: a look over its budget stops
@@ -40,7 +42,7 @@ def pipelines(step: Step) -> bool:
 
 def _intent(step: Step) -> Intent | None:
     """A change that ends SAs is journaled before its first action."""
-    if step.reason not in ("changed", "resumed"):
+    if step.reason not in (Reason.CHANGED, Reason.RESUMED):
         return None
     ending = next((a.ending for a in step.actions if isinstance(a, TerminateIke)), ())
     return Intent(step.record.fingerprint, ending)
@@ -109,7 +111,7 @@ class Applier:
                       error=error)
         if action is not None:
             fields["action"] = action.describe()
-        if step.reason == "mtu":
+        if step.reason == Reason.MTU:
             self.observed.note_mtu((step.namespace, step.name), f"not applied: {error}")
             self.log.warning("route mtu not set", **fields)
         elif step.upkeep:
@@ -129,6 +131,7 @@ class Applier:
         if step.actions:
             # Whatever failed before was about the old configuration.
             self.observed.clear_failure((step.namespace, step.name))
+            # The reason as text: a console log would show the enum's repr.
             self.log.info("change applied", netns=step.namespace, service=step.service_id,
-                          connection=step.name, reason=step.reason,
+                          connection=step.name, reason=str(step.reason),
                           actions=[a.describe() for a in step.actions])

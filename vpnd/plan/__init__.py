@@ -1,6 +1,7 @@
 """Deciding what to do (pure): the model rendered into what charon should
-hold (render), the typed steps from what is live to what is desired
-(planner), the upkeep of SAs that need no config change (upkeep), route
+hold (render), the steps from what is live to what is desired (planner),
+what a step is and why it is taken (steps) and the actions it is made of
+(actions), the upkeep of SAs that need no config change (upkeep), route
 MTUs (mtu) and which connections wait in standby for their address
 (standby).
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from vpnd.plan.planner import SetRouteMtu, Step
+from vpnd.plan.actions import SetRouteMtu
+from vpnd.plan.steps import Reason, Step
 
 TABLE = 220
 
@@ -53,13 +54,13 @@ def plan(ns: str, conns, routes: list[Route]) -> tuple[tuple[Step, ...], dict[st
             outcome[cidr] = "above the device MTU"
             if route.mtu is not None:  # a lower mtu, set before, comes off
                 owner = next(c for c in conns if cidr in c.model.peer_cidrs)
-                steps.append(Step(ns, owner.name, owner.service_id, "mtu",
+                steps.append(Step(ns, owner.name, owner.service_id, Reason.MTU,
                                   (SetRouteMtu(route, 0),), None))
         else:
             outcome[cidr] = "applied"
             if route.mtu != mtu:
                 owner = next(c for c in conns if cidr in c.model.peer_cidrs)
-                steps.append(Step(ns, owner.name, owner.service_id, "mtu",
+                steps.append(Step(ns, owner.name, owner.service_id, Reason.MTU,
                                   (SetRouteMtu(route, mtu),), None))
     standing = {}
     for conn in conns:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from vpnd.state.desired import DesiredState
 from vpnd.base.errors import Unsupported
-from vpnd.plan.planner import DesiredConn
+from vpnd.base.conns import DesiredConn
 
 Key = tuple[str, str]
 

@@ -16,11 +16,13 @@ Pure apart from the first-seen times of surplus SAs, which it keeps.
 from __future__ import annotations
 
 import dataclasses
+import threading
 from typing import Mapping
 
 from vpnd.base.live import LiveState
-from vpnd.plan.planner import (DesiredConn, Initiate, Step, TerminateDuplicate, TerminateIke,
-    disruption)
+from vpnd.base.conns import DesiredConn
+from vpnd.plan.actions import Initiate, TerminateDuplicate, TerminateIke
+from vpnd.plan.steps import Reason, Step, disruption
 from vpnd.plan.standby import reason as standby_reason
 
 # How long a duplicate SA must persist before vpnd ends it (seconds): a
@@ -32,11 +34,19 @@ DUPLICATE_GRACE = 1.5
 REINITIATE_FIRST = 3.0
 
 
+# Surplus SAs a namespace has not been looked at for this long past the
+# grace are forgotten (its namespace went): one still there is looked at
+# again once its grace is over (the recheck), long before.
+FORGET_AFTER = 60.0
+
+
 class Upkeep:
     def __init__(self, grace: float = DUPLICATE_GRACE):
         self.grace = grace
-        # namespace -> {surplus SA: when first seen}
+        # namespace -> {surplus SA: when first seen}; only namespaces that
+        # have some. Looks run in parallel threads: changed under the lock.
         self._surplus_seen: dict[str, dict[TerminateDuplicate, float]] = {}
+        self._lock = threading.Lock()
 
     def plan(self, ns: str, live: LiveState, loaded: Mapping[str, object],
              desired: Mapping[str, DesiredConn], now: float,
@@ -53,26 +63,11 @@ class Upkeep:
         steps = []
         for name in sorted(n for n in standby if n in loaded and n in live.ike_sas):
             ids = tuple(sorted(sa.uniqueid for sa in live.by_name.get(name, ())))
-            steps.append(Step(ns, name, _service(loaded, name), "standby",
+            steps.append(Step(ns, name, _service(loaded, name), Reason.STANDBY,
                               (TerminateIke(name, ids),), None,
                               disruption(live, ids, standby_reason(standby[name]))))
-        seen = self._surplus_seen.get(ns, {})
-        surplus = {a: seen.get(a, now) for name in loaded for a in duplicates(live, name)}
-        confirmed = sorted((a for a, first in surplus.items() if now - first >= self.grace),
-                           key=lambda a: (a.name, a.kind, a.uniqueid))
-        pending = {a: t for a, t in surplus.items() if a not in confirmed}
-        self._surplus_seen[ns] = pending
-        for action in confirmed:
-            kind = "IKE_SA" if action.kind == "ike" else "CHILD_SA"
-            ending = disruption(live, [action.uniqueid] if action.kind == "ike" else [],
-                                f"a duplicate {kind}: the other carries the traffic",
-                                [action.uniqueid] if action.kind == "child" else [])
-            # The kept SA carries the traffic: ending a duplicate interrupts none.
-            ending = dataclasses.replace(ending, interrupts_traffic=False)
-            steps.append(Step(ns, action.name, _service(loaded, action.name), "duplicate",
-                              (action,), None, ending))
-        recheck = (min(pending.values()) + self.grace - now) if pending else None
-
+        duplicate_steps, recheck = self._duplicates(ns, live, loaded, now)
+        steps += duplicate_steps
         have_sa = live.ike_sas
         missing = tuple(name for name in sorted(loaded)
                         if name in desired and desired[name].initiates and name not in have_sa
@@ -80,12 +75,44 @@ class Upkeep:
         for name in missing:
             if may_initiate or name in initiate_now:
                 want = desired[name]
-                steps.append(Step(ns, name, want.service_id, "no SA",
+                steps.append(Step(ns, name, want.service_id, Reason.NO_SA,
                                   (Initiate(name, want.children or (name,)),), None))
         return tuple(steps), recheck, missing
 
-    def forget(self, ns: str) -> None:
-        self._surplus_seen.pop(ns, None)
+    def _duplicates(self, ns: str, live: LiveState, loaded, now: float
+                    ) -> tuple[list[Step], float | None]:
+        """Steps that end the surplus SAs seen for the grace period, and
+        when the next one will have been."""
+        with self._lock:
+            seen = self._surplus_seen.get(ns, {})
+            surplus = {a: seen.get(a, now) for name in loaded for a in duplicates(live, name)}
+            confirmed = sorted((a for a, first in surplus.items() if now - first >= self.grace),
+                               key=lambda a: (a.name, a.kind, a.uniqueid))
+            pending = {a: t for a, t in surplus.items() if a not in confirmed}
+            if pending:
+                self._surplus_seen[ns] = pending
+            else:
+                self._surplus_seen.pop(ns, None)
+            self._forget_unseen(now)
+        steps = []
+        for action in confirmed:
+            kind = "IKE_SA" if action.kind == "ike" else "CHILD_SA"
+            ending = disruption(live, [action.uniqueid] if action.kind == "ike" else [],
+                                f"a duplicate {kind}: the other carries the traffic",
+                                [action.uniqueid] if action.kind == "child" else [])
+            # The kept SA carries the traffic: ending a duplicate interrupts none.
+            ending = dataclasses.replace(ending, interrupts_traffic=False)
+            steps.append(Step(ns, action.name, _service(loaded, action.name),
+                              Reason.DUPLICATE, (action,), None, ending))
+        recheck = (min(pending.values()) + self.grace - now) if pending else None
+        return steps, recheck
+
+    def _forget_unseen(self, now: float) -> None:
+        """Drop the surplus SAs of namespaces no longer looked at (gone)."""
+        stale = now - self.grace - FORGET_AFTER
+        for ns in [ns for ns, seen in self._surplus_seen.items()
+                   if max(seen.values()) < stale]:
+            del self._surplus_seen[ns]
 
 
 def _service(loaded, name) -> str:

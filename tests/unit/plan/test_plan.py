@@ -4,8 +4,9 @@ from __future__ import annotations
 import pytest
 
 from vpnd.base.live import ChildSa, IkeSa, LiveState
-from vpnd.plan.planner import (AppliedConn, DesiredConn, Intent, LoadConn, LoadShared,
-    TerminateIke, UnloadConn, UnloadShared, plan_namespace)
+from vpnd.base.conns import AppliedConn, DesiredConn, Intent
+from vpnd.plan.actions import LoadConn, LoadShared, TerminateIke, UnloadConn, UnloadShared
+from vpnd.plan.planner import plan_namespace
 
 NS = "qrouter-r1"
 
@@ -154,7 +155,7 @@ def child(name, uid, spi_in, spi_out, state="INSTALLED"):
 
 
 def test_duplicate_ike_sas_keep_the_one_both_ends_agree_on():
-    from vpnd.plan.planner import TerminateDuplicate
+    from vpnd.plan.actions import TerminateDuplicate
     from vpnd.plan.upkeep import duplicates
     mine = LiveState(frozenset({"c1"}), frozenset(), (
         sa("c1", "5", "bb", "11", children=[child("c1", "9", "c2", "c1")]),
@@ -170,7 +171,7 @@ def test_duplicate_ike_sas_keep_the_one_both_ends_agree_on():
 
 
 def test_duplicate_child_sas_in_one_ike_sa():
-    from vpnd.plan.planner import TerminateDuplicate
+    from vpnd.plan.actions import TerminateDuplicate
     from vpnd.plan.upkeep import duplicates
     state = LiveState(frozenset({"c1"}), frozenset(), (
         sa("c1", "1", "aa", "bb", children=[
@@ -188,7 +189,7 @@ def test_no_duplicates_no_actions():
 
 def test_a_much_older_sa_is_stale_and_the_newer_one_is_kept():
     from dataclasses import replace
-    from vpnd.plan.planner import TerminateDuplicate
+    from vpnd.plan.actions import TerminateDuplicate
     from vpnd.plan.upkeep import RACE_WINDOW, duplicates
     old = replace(sa("c1", "1", "00", "00"), age=RACE_WINDOW + 100)  # lowest SPIs
     new = replace(sa("c1", "2", "ff", "ff"), age=3)
@@ -292,5 +293,5 @@ def test_plan_json_matches_its_published_schema():
     assert {s.reason for s in steps} == {"changed", "new", "removed"}
     jsonschema.validate([s.to_dict() for s in steps], schema)
     reasons = set(schema["items"]["properties"]["reason"]["enum"])
-    from vpnd.plan.planner import UPKEEP
+    from vpnd.plan.steps import UPKEEP
     assert set(UPKEEP) <= reasons

@@ -6,7 +6,8 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 from vpnd.base.live import ChildSa, IkeSa, LiveState
-from vpnd.plan.planner import AppliedConn, DesiredConn, Initiate, LoadConn, TerminateIke
+from vpnd.base.conns import AppliedConn, DesiredConn
+from vpnd.plan.actions import Initiate, LoadConn, TerminateIke
 from vpnd.plan.standby import local_address, reason, standby
 from vpnd.plan.upkeep import Upkeep
 

@@ -4,7 +4,8 @@ retry. The clock is a number passed in."""
 from __future__ import annotations
 
 from vpnd.base.live import IkeSa, LiveState
-from vpnd.plan.planner import AppliedConn, DesiredConn, Initiate, TerminateDuplicate
+from vpnd.base.conns import AppliedConn, DesiredConn
+from vpnd.plan.actions import Initiate, TerminateDuplicate
 from vpnd.plan.upkeep import DUPLICATE_GRACE, Upkeep
 
 NS = "qrouter-1"
@@ -80,3 +81,18 @@ def test_a_connection_with_an_sa_in_any_state_is_not_initiated():
     steps, _, missing = keeper.plan(NS, live(sa("1", "aa", "01", state="CONNECTING")),
                                     loaded("c1"), desired(), 100.0, True)
     assert steps == () and missing == ()
+
+
+def test_what_upkeep_keeps_of_a_namespace_goes_with_it():
+    from vpnd.plan.upkeep import FORGET_AFTER
+    keeper, state = Upkeep(), live(sa("1", "aa", "01"), sa("2", "bb", "02"))
+    keeper.plan("qrouter-quiet", live(), loaded("c1"), desired(), 100.0, False)
+    keeper.plan(NS, state, loaded("c1"), desired(), 100.0, False)
+    assert set(keeper._surplus_seen) == {NS}  # nothing kept where nothing is pending
+    # NS is gone: no look at it for longer than its grace and FORGET_AFTER.
+    later = 100.0 + DUPLICATE_GRACE + FORGET_AFTER + 1
+    keeper.plan("qrouter-other", live(), loaded("c1"), desired(), later, False)
+    assert keeper._surplus_seen == {}
+    # Were it back, its duplicate would be seen afresh.
+    steps, recheck, _ = keeper.plan(NS, state, loaded("c1"), desired(), later, False)
+    assert steps == () and recheck == DUPLICATE_GRACE

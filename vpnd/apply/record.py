@@ -2,30 +2,26 @@
 
 It is how vpnd knows what it owns and what changed: charon does not list
 proposals, lifetimes or secrets back, so each applied connection is stored
-with a fingerprint of exactly what was sent. The fingerprint is an HMAC
-under a key that never leaves data_dir, so the record holds nothing from
-which a PSK could be guessed offline.
+with a fingerprint of exactly what was sent (fingerprint.py). Its files'
+format is record_format.py's.
 """
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
 import os
-import secrets
 import threading
 from types import MappingProxyType
 from typing import Mapping
 
+from vpnd.apply import record_format
+from vpnd.apply.fingerprint import Fingerprinter
+from vpnd.base.conns import AppliedConn, Intent
 from vpnd.system.files import open_append, read_own, write_atomically
-from vpnd.plan.planner import AppliedConn, Intent
 
 RECORD_FILE = "applied.json"
 # Each change as it lands, one JSON line, until the next save folds them
 # into RECORD_FILE: a vpnd killed mid-look knows on restart what it had
 # already done, and repeats no termination of an SA it re-established.
 JOURNAL_FILE = "applied.journal"
-KEY_FILE = "fingerprint.key"
 # The journal is folded into RECORD_FILE once it has grown past the record
 # itself: each change then costs its line, and the fold's cost, O(record),
 # is spread over about as many changes as the record has connections.
@@ -41,9 +37,7 @@ class Record:
         # Namespaces are looked at in parallel threads; their changes and
         # the saves that fold them in go one at a time.
         self._lock = threading.Lock()
-        self._key: bytes | None = None
-        self._create_key: bool | None = None  # set by load()
-        self._key_lock = threading.Lock()
+        self.fingerprinter: Fingerprinter | None = None  # set by load()
         # namespace -> connection name -> AppliedConn
         self.namespaces: dict[str, dict[str, AppliedConn]] = {}
         # namespace -> connection name -> a change begun, not yet recorded
@@ -55,27 +49,22 @@ class Record:
         self._record_bytes = 0  # RECORD_FILE's size at the last fold
 
     def load(self, create_key: bool = True) -> "Record":
-        """Read the record and the fingerprint key. A missing key is made
-        at the first fingerprint, not here: vpnd judges data_dir before it
-        writes anything there. Without `create_key` (a dry run) it is not
-        written: nothing was applied under one yet, so a key of this
-        process's own fingerprints as well. Files here are read only if
-        they are plainly vpnd's (files.read_own): else NotOurs."""
-        self._create_key = create_key
-        self._key = self._read_key()
+        """Read the fingerprint key (Fingerprinter: `create_key` false for
+        a dry run, which writes none), the record and its journal. Files
+        here are read only if they are plainly vpnd's (files.read_own):
+        else NotOurs."""
+        self.fingerprinter = Fingerprinter(self.data_dir, create_key)
         try:
             raw = read_own(self.path)
-            data = json.loads(raw)
+            namespaces, intents = record_format.read_document(raw)
             self._record_bytes = len(raw)
         except FileNotFoundError:
-            data = {}
+            namespaces, intents = {}, {}
         self.namespaces, self.by_source = {}, {}
-        for ns, conns in data.get("namespaces", {}).items():
-            for name, fields in conns.items():
-                self._set(ns, name, AppliedConn(name=name, **fields))
-        self.intents = {
-            ns: {name: Intent(i["fingerprint"], tuple(i["ending"])) for name, i in conns.items()}
-            for ns, conns in data.get("intents", {}).items()}
+        for ns, conns in namespaces.items():
+            for name, applied in conns.items():
+                self._set(ns, name, applied)
+        self.intents = intents
         self._replay()
         return self
 
@@ -88,16 +77,14 @@ class Record:
         self._journal_bytes = sum(len(line) + 1 for line in lines)
         for line in lines:
             try:
-                entry = json.loads(line)
-                if isinstance(entry, dict):  # a change begun
-                    ns, name = entry["intent"]
-                    self.intents.setdefault(ns, {})[name] = Intent(entry["fingerprint"],
-                                                                   tuple(entry["ending"]))
-                    continue
-                ns, name, fields = entry
+                ns, name, what = record_format.read_journal_line(line)
             except (ValueError, KeyError, TypeError):
                 break  # a line torn by the kill: what follows cannot exist
-            self._set(ns, name, AppliedConn(name=name, **fields) if fields else None)
+            if isinstance(what, Intent):  # a change begun
+                self.intents.setdefault(ns, {})[name] = what
+            else:
+                self._set(ns, name, record_format.applied_from_json(name, what)
+                          if what else None)
 
     def save_if_due(self) -> None:
         """After a change: fold the journal in only once it has grown as
@@ -119,17 +106,7 @@ class Record:
     def _save(self) -> None:
         with self._lock:
             os.makedirs(self.data_dir, mode=0o700, exist_ok=True)
-            data = {"version": 1, "namespaces": {
-                ns: {name: {"service_id": a.service_id, "source": a.source,
-                            "fingerprint": a.fingerprint, "secret_id": a.secret_id,
-                            "parts": a.parts}
-                     for name, a in sorted(conns.items())}
-                for ns, conns in sorted(self.namespaces.items()) if conns},
-                # Changes begun and never finished: kept until they are.
-                "intents": {ns: {name: {"fingerprint": i.fingerprint, "ending": list(i.ending)}
-                                 for name, i in sorted(conns.items())}
-                            for ns, conns in sorted(self.intents.items()) if conns}}
-            raw = json.dumps(data, separators=(",", ":")).encode()
+            raw = record_format.document(self.namespaces, self.intents)
             write_atomically(self.path, raw, 0o600)
             self._record_bytes = len(raw)
             if self._journal is not None:  # folded in: start it afresh
@@ -164,9 +141,8 @@ class Record:
             for name, intent in intents:
                 book[name] = intent
             try:
-                self._write_lines([{"intent": [namespace, name],
-                                    "fingerprint": intent.fingerprint,
-                                    "ending": list(intent.ending)} for name, intent in intents])
+                self._write_lines([record_format.intent_entry(namespace, name, intent)
+                                   for name, intent in intents])
             except OSError as e:
                 self.problem = f"cannot write {self.journal_path}: {e.strerror or e}"
 
@@ -175,16 +151,9 @@ class Record:
         with self._lock:
             self._set(namespace, name, applied)
             try:
-                self._append(namespace, name, applied)
+                self._write_lines([record_format.change_entry(namespace, name, applied)])
             except OSError as e:
                 self.problem = f"cannot write {self.journal_path}: {e.strerror or e}"
-
-    def _append(self, namespace: str, name: str, applied) -> None:
-        fields = None if applied is None else {
-            "service_id": applied.service_id, "source": applied.source,
-            "fingerprint": applied.fingerprint, "secret_id": applied.secret_id,
-            "parts": applied.parts}
-        self._write_lines([[namespace, name, fields]])
 
     def _write_lines(self, entries) -> None:
         if self._journal is None:
@@ -193,7 +162,7 @@ class Record:
             self._journal = open_append(self.journal_path, 0o600)
         # One write: a kill (or a full disk) tears at most its last line,
         # and replay stops at a torn line (what follows it cannot exist).
-        data = "".join(json.dumps(e, separators=(",", ":")) + "\n" for e in entries).encode()
+        data = record_format.journal_lines(entries)
         written = os.write(self._journal, data)
         self._journal_bytes += written
         if written < len(data):  # a short write: the disk is full
@@ -216,26 +185,8 @@ class Record:
                                               (namespace, name))
 
     def fingerprint(self, *messages: dict) -> str:
-        key = self._key or self._first_key()
-        payload = json.dumps(messages, sort_keys=True, separators=(",", ":"))
-        return hmac.new(key, payload.encode(), hashlib.sha256).hexdigest()
-
-    def _read_key(self) -> bytes | None:
-        try:
-            return read_own(os.path.join(self.data_dir, KEY_FILE))
-        except FileNotFoundError:
-            return None
-
-    def _first_key(self) -> bytes:
-        if self._create_key is None:
+        """The fingerprint of what is sent (fingerprint.Fingerprinter),
+        under the key load() read: it lives in data_dir, beside the record."""
+        if self.fingerprinter is None:
             raise RuntimeError("Record.load() reads the fingerprint key first")
-        with self._key_lock:  # looks in parallel threads: one key
-            if self._key is None:
-                if not self._create_key:
-                    self._key = secrets.token_bytes(32)
-                    return self._key
-                os.makedirs(self.data_dir, mode=0o700, exist_ok=True)
-                path = os.path.join(self.data_dir, KEY_FILE)
-                write_atomically(path, secrets.token_bytes(32), 0o600)
-                self._key = read_own(path)
-        return self._key
+        return self.fingerprinter(*messages)

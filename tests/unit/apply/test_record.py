@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 
-from vpnd.plan.planner import AppliedConn, Intent
+from vpnd.base.conns import AppliedConn, Intent
 from vpnd.apply.record import Record
 
 

@@ -12,8 +12,9 @@ import pytest
 from conftest import VICTIM
 from vpnd.system import files
 from vpnd.state.kept_copies import KeptCopies, kept_path
-from vpnd.plan.planner import AppliedConn
-from vpnd.apply.record import JOURNAL_FILE, KEY_FILE, RECORD_FILE, Record
+from vpnd.base.conns import AppliedConn
+from vpnd.apply.fingerprint import KEY_FILE
+from vpnd.apply.record import JOURNAL_FILE, RECORD_FILE, Record
 
 STRANGER = 65534  # nobody
 

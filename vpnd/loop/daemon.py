@@ -8,11 +8,13 @@ events (from the watcher threads, through a pipe), finished looks (from
 the worker threads, through the same pipe), signals (through the wakeup
 fd), and three timers: the status poll, the full resync (the backstop for
 anything missed) and the watchdog.
+
+The inotify plumbing is watches.py, the signal handlers signals.py, and
+what follows a round of looks (status, the round closed) round_end.py:
+this module is the loop that ties them together.
 """
 from __future__ import annotations
 
-import ctypes
-import gc
 import ipaddress
 import os
 import queue as queue_mod
@@ -20,32 +22,37 @@ import select
 import signal
 import sys
 import time
+from dataclasses import dataclass
 
 from vpnd import __version__
-from vpnd.system import log, netns, own_dirs
+from vpnd.system import log, own_dirs
 from vpnd.base.config import Config
 from vpnd.drivers import compose
-from vpnd.system.inotify import IN_Q_OVERFLOW, Inotify, Reader
+from vpnd.system.inotify import Inotify
 from vpnd.observe.metric_families import Rounds, Snapshot
 from vpnd.system.notify import Notifier
+from vpnd.loop import memory
+from vpnd.loop import watches as watches_mod
 from vpnd.loop.reconciler import Reconciler
-from vpnd.state.statefiles import is_state_file
+from vpnd.loop.round_end import RoundEnd
+from vpnd.loop.signals import STOPPING, Signals
+from vpnd.loop.watches import Watches
 from vpnd.loop.workers import FILES, WORKERS, Workers, ns_key
 from vpnd.loop.workqueue import WorkQueue
 
 # charon's events come in bursts (log lines, up/down, rekeys): one look.
 EVENT_DELAY = 0.05
-# While looks are under way, status.json is rewritten at most this often.
-STATUS_EVERY = 0.1
 
 __all__ = ["Daemon", "FILES", "ns_key"]
 
-# kubelet's atomic writer (ConfigMap, Secret volumes): each visible file is
-# a link into `..data/`, itself a link to a timestamped directory; an update
-# writes a new directory, points `..data_tmp` at it and renames that over
-# `..data`. That rename (IN_MOVED_TO "..data") is the moment to read: the
-# new directory is complete by then, so a half-written one is never read.
-KUBERNETES_DATA = "..data"
+
+@dataclass
+class _Timers:
+    """When the loop's timers are next due (monotonic seconds)."""
+    resync: float
+    status: float
+    watchdog: float
+    watchdog_every: float | None  # None: systemd asks for no watchdog
 
 
 class Daemon:
@@ -62,10 +69,9 @@ class Daemon:
         self.notifier = Notifier()
         self.rounds = Rounds()
         self.metrics = None  # metrics.Metrics, once run() starts it
-        self._textfile_error: str | None = None
-        self._signals: list[int] = []
-        self._status_at = 0.0
-        self._status_cost = 0.0  # how long the last status write took
+        self.signals = Signals()
+        self.round_end = RoundEnd(self.reconciler, self.workers, self.rounds, self.notifier,
+                                  clock)
 
     def run(self) -> int:
         # Before anything is written there: a directory others could write
@@ -79,35 +85,22 @@ class Daemon:
         rfd, wfd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         efd, self._wake_fd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self.reconciler.on_event = self._on_event
-        old_wakeup = signal.set_wakeup_fd(wfd)
-        handled = (signal.SIGHUP, signal.SIGTERM, signal.SIGINT)
-        old_handlers = {s: signal.signal(s, self._on_signal) for s in handled}
-        watcher = Inotify()
-        reader = Reader(watcher, self._wake)
+        self.signals.install(wfd)
+        watches = Watches(self.config.state_dir, self._wake, self.log)
         try:
             self._start_metrics()
-            watcher.watch(self.config.state_dir)
-            # Its parent too: a state dir removed and made again (or renamed
-            # into place) is watched again at once.
-            watcher.watch(os.path.dirname(self.config.state_dir) or "/")
-            netns_watched = self._watch_netns(watcher)
-            # From now on: what is written during the first round (seconds
-            # at 10,000 files) is held for the loop, not lost in the kernel.
-            reader.start()
+            watches.start()
             self.log.info("vpnd started", state_dir=self.config.state_dir,
                           charon_mode=self.config.charon.mode, pid=os.getpid())
             self._everything(urgent=True)
             self._round("start")
-            _give_back_memory()
+            memory.after_first_round()
             # Ready means: the first look at everything has been applied.
             self.notifier.ready()
-            return self._loop(watcher, reader, rfd, efd, netns_watched)
+            return self._loop(watches, rfd, efd)
         finally:
-            reader.stop()
-            watcher.close()
-            signal.set_wakeup_fd(old_wakeup)
-            for s, h in old_handlers.items():
-                signal.signal(s, h)
+            watches.close()
+            self.signals.restore()
             self.reconciler.on_event = lambda ns, label, event: None
             if self.metrics is not None:
                 self.metrics.close()
@@ -122,7 +115,8 @@ class Daemon:
         if not (wanted.listen or wanted.textfile):
             return
         from vpnd.observe.metrics import Metrics  # prometheus_client only when metrics are on
-        self.metrics = Metrics(self._snapshot, wanted.listen, wanted.textfile)
+        self.metrics = self.round_end.metrics = Metrics(self._snapshot, wanted.listen,
+                                                        wanted.textfile)
         host = (wanted.listen or "").rpartition(":")[0].strip("[]")
         if host and not ipaddress.ip_address(host).is_loopback:
             self.log.warning("metrics served beyond loopback", listen=wanted.listen)
@@ -139,9 +133,6 @@ class Daemon:
             invalid_files=rec.status.counts["problems"],
             rounds=self.rounds, version=__version__)
 
-    def _on_signal(self, signum, frame):
-        self._signals.append(signum)
-
     def _wake(self) -> None:
         """From any thread: make the loop's select() return."""
         if self._wake_fd is None:
@@ -156,12 +147,6 @@ class Daemon:
         self.events.put((ns, label, event))
         self._wake()
 
-    def _watch_netns(self, watcher: Inotify) -> bool:
-        if os.path.isdir(netns.NETNS_DIR):
-            watcher.watch(netns.NETNS_DIR)
-            return True
-        return False
-
     def _everything(self, urgent: bool) -> None:
         """Queue a look at the files and at every namespace."""
         self.queue.add(FILES, scope=None, urgent=urgent)
@@ -173,137 +158,97 @@ class Daemon:
         (the first round, and tests)."""
         self.workers.begin(trigger)
         self.workers.work_until_idle()
-        self._publish(force=True)
+        self.round_end.settle(force=True)
 
-    def _loop(self, watcher: Inotify, reader: Reader, rfd: int, efd: int,
-              netns_watched: bool) -> int:
+    # --- the loop ------------------------------------------------------------------
+
+    def _loop(self, watches: Watches, rfd: int, efd: int) -> int:
         now = self.clock()
-        next_resync = now + self.config.resync_interval
-        next_status = now + self.config.status_interval
-        watchdog = self.notifier.watchdog_interval()
-        next_watchdog = now
+        timers = _Timers(resync=now + self.config.resync_interval,
+                         status=now + self.config.status_interval, watchdog=now,
+                         watchdog_every=self.notifier.watchdog_interval())
         reported = None  # the status version last summarised for STATUS=
         while True:
-            deadlines = [next_resync, next_status]
-            if (due := self.queue.next_due()) is not None:
-                deadlines.append(due)
-            if watchdog is not None:
-                deadlines.append(next_watchdog)
-            timeout = max(0.0, min(deadlines) - self.clock())
-            readable, _, _ = select.select([rfd, efd, watcher.fd], [], [], timeout)
+            readable = self._wait(timers, (rfd, efd, watches.fd))
             for fd in (rfd, efd):
                 if fd in readable:
                     _drain(fd)
-            # What the reader holds (it wakes us through efd), then what is
-            # pending now: a loop that was idle reads a change itself, with
-            # no hand-over between threads. The order between the two does
-            # not matter: an event only says "look at this file again".
-            file_events = reader.take()
-            if watcher.fd in readable:
-                file_events += watcher.read()
+            file_events = watches.take(readable)
             self._take_events()
-            while self._signals:
-                signum = self._signals.pop(0)
-                if signum in (signal.SIGTERM, signal.SIGINT):
-                    # Tunnels stay up: charons run on without vpnd.
-                    self.log.info("vpnd stopping", signal=signal.Signals(signum).name)
-                    self.notifier.stopping()
-                    return 0
-                if signum == signal.SIGHUP:
-                    self.notifier.reloading()
-                    self._everything(urgent=True)
-                    self.workers.begin("SIGHUP")
+            if self._take_signals():
+                return 0
             if file_events:
-                state_changed, netns_changed = self._classify(watcher, file_events)
-                if state_changed is None or state_changed:
-                    self.queue.add(FILES, scope=state_changed, urgent=True)
-                    self.workers.begin("state change")
-                if netns_changed is None:
-                    self._everything(urgent=True)
-                    self.workers.begin("namespace change")
-                elif served := netns_changed & self.reconciler.namespaces():
-                    # A router's namespace came or went: a look at it alone
-                    # (a node with 500 routers makes and removes them all day).
-                    for ns in served:
-                        self.queue.add(ns_key(ns), scope=None, urgent=True)
-                    self.workers.begin("namespace change")
-            now = self.clock()
-            if now >= next_resync:
-                if not netns_watched:
-                    netns_watched = self._watch_netns(watcher)
-                self._everything(urgent=False)
-                self.workers.begin("resync")
-                next_resync = now + self.config.resync_interval
-                next_status = now + self.config.status_interval
-            elif now >= next_status:
-                for ns in self.reconciler.namespaces():
-                    self.queue.add(ns_key(ns), scope=None)
-                next_status = now + self.config.status_interval
+                self._queue_file_events(watches, file_events)
+            self._queue_timers(timers, watches)
             self.workers.collect()
             self.workers.dispatch()
-            self._publish()
+            self.round_end.settle()
             if self.reconciler.status.version != reported:
                 # Only when an entry moved (the book keeps the counts).
                 reported = self.reconciler.status.version
                 self.notifier.status(self.reconciler.status.summary())
-            if watchdog is not None and self.clock() >= next_watchdog:
+            if timers.watchdog_every is not None and self.clock() >= timers.watchdog:
                 # Only from the loop itself, and only while it is healthy: a
                 # wedged loop, or a dead event session, gets vpnd restarted.
                 if self.healthy():
                     self.notifier.watchdog()
-                next_watchdog = self.clock() + watchdog
+                timers.watchdog = self.clock() + timers.watchdog_every
 
-    def _publish(self, force: bool = False) -> None:
-        """Write status when looks finished (at most every STATUS_EVERY while
-        they go on), and close a round that is over: log it, and confirm a
-        reload only now that it has been applied."""
-        done = self.workers.end_round()
+    def _wait(self, timers: _Timers, fds) -> list[int]:
+        """Sleep until an fd is readable or the next timer or key is due."""
+        deadlines = [timers.resync, timers.status]
+        if (due := self.queue.next_due()) is not None:
+            deadlines.append(due)
+        if timers.watchdog_every is not None:
+            deadlines.append(timers.watchdog)
+        timeout = max(0.0, min(deadlines) - self.clock())
+        readable, _, _ = select.select(list(fds), [], [], timeout)
+        return readable
+
+    def _take_signals(self) -> bool:
+        """Act on the signals received; True: stop (tunnels stay up:
+        charons run on without vpnd)."""
+        for signum in self.signals.take():
+            if signum in STOPPING:
+                self.log.info("vpnd stopping", signal=signal.Signals(signum).name)
+                self.notifier.stopping()
+                return True
+            if signum == signal.SIGHUP:
+                self.notifier.reloading()
+                self._everything(urgent=True)
+                self.workers.begin("SIGHUP")
+        return False
+
+    def _queue_file_events(self, watches: Watches, file_events) -> None:
+        """A look at the state files and namespaces that changed."""
+        state_changed, netns_changed = watches.classify(file_events)
+        if state_changed is None or state_changed:
+            self.queue.add(FILES, scope=state_changed, urgent=True)
+            self.workers.begin("state change")
+        if netns_changed is None:
+            self._everything(urgent=True)
+            self.workers.begin("namespace change")
+        elif served := netns_changed & self.reconciler.namespaces():
+            # A router's namespace came or went: a look at it alone
+            # (a node with 500 routers makes and removes them all day).
+            for ns in served:
+                self.queue.add(ns_key(ns), scope=None, urgent=True)
+            self.workers.begin("namespace change")
+
+    def _queue_timers(self, timers: _Timers, watches: Watches) -> None:
+        """The full resync (the backstop for anything missed), or else the
+        status poll (a look at every namespace, not hurrying a back-off)."""
         now = self.clock()
-        # A long round (a cold start) shows its progress; a short one (a
-        # change) is not slowed by writing status before it has landed.
-        # At most every STATUS_EVERY, and never more than a tenth of the
-        # time (status.json of 10,000 connections is tens of ms to write).
-        every = max(STATUS_EVERY, 10 * self._status_cost)
-        progress = self.workers.running and self.workers.round is not None and \
-            now - self.workers.round["started"] >= every and now - self._status_at >= every
-        if not (force or done or progress
-                or (self.reconciler.record.problem and now - self._status_at >= 1.0)):
-            return
-        if done:
-            self.reconciler.reloads += done["reloads"]
-        if self.reconciler.record.problem:
-            self.reconciler.record.save()  # space may be back
-        extra = {"failing": self.workers.failing()}
-        if self.workers.errors:
-            extra["errors"] = sorted(set(self.workers.errors.values()))
-        if self.metrics is not None:
-            # A port held by another process is said here (and in `vpnd
-            # health`), never by vpnd's exit: tunnels do not wait for it.
-            extra["metrics"] = self.metrics.status(self._textfile_error)
-        self.reconciler.write_status(extra)
-        if done or force:
-            # The last valid copies of what this round applied: after it has
-            # landed and status says so, never beside a burst still under
-            # way (10,000 file creations would share the cores with it).
-            self.reconciler.statedir.flush_kept()
-        self._status_at = now
-        self._status_cost = self.clock() - now
-        if self.metrics is not None:
-            try:
-                self.metrics.write_textfile()
-                self._textfile_error = None
-            except OSError as e:
-                if str(e) != self._textfile_error:  # once, not at every status
-                    self.log.warning("metrics textfile not written", error=str(e))
-                    self._textfile_error = str(e)
-        if done:
-            self.rounds.add(done["ms"] / 1000, bool(done["failed"]),
-                            done["trigger"] in ("resync", "start", "SIGHUP"), time.time())
-            if done["changed"] or done["trigger"] not in ("resync", "look"):
-                self.log.info("reconciled", trigger=done["trigger"], keys=done["keys"],
-                              changed=done["changed"], failed=done["failed"], ms=done["ms"])
-            if done["reloads"]:
-                self.notifier.ready()
+        if now >= timers.resync:
+            watches.watch_netns()
+            self._everything(urgent=False)
+            self.workers.begin("resync")
+            timers.resync = now + self.config.resync_interval
+            timers.status = now + self.config.status_interval
+        elif now >= timers.status:
+            for ns in self.reconciler.namespaces():
+                self.queue.add(ns_key(ns), scope=None)
+            timers.status = now + self.config.status_interval
 
     def _take_events(self) -> None:
         """charon's events: into observed state, and a look at their
@@ -331,55 +276,8 @@ class Daemon:
         return self.reconciler.driver.watching(reachable)
 
     def _classify(self, watcher: Inotify, events) -> tuple[set[str] | None, set[str] | None]:
-        """(the state files that changed, the namespaces that came or went:
-        each a set, maybe empty, or None for "look at all")."""
-        state: set[str] | None = set()
-        netns_: set[str] | None = set()
-        state_dir = self.config.state_dir
-        for directory, name, mask in events:
-            if mask & IN_Q_OVERFLOW:
-                # Events were dropped (by the kernel, or past what the
-                # reader holds): any file, or namespace, may have changed.
-                if state is not None or netns_ is not None:
-                    self.log.warning("inotify queue overflowed",
-                                     meaning="events were lost: every state file and "
-                                             "namespace is looked at now",
-                                     limit="fs.inotify.max_queued_events")
-                state, netns_ = None, None
-                continue
-            if directory == netns.NETNS_DIR:
-                if not name:
-                    netns_ = None  # /run/netns itself moved: any namespace may have
-                elif netns_ is not None:
-                    netns_.add(name)
-            elif directory != state_dir:  # its parent
-                if os.path.join(directory, name) == state_dir:
-                    state = None  # the state dir came or went
-                    if os.path.isdir(state_dir):
-                        watcher.watch(state_dir)
-            elif not name or name == KUBERNETES_DATA:
-                # The directory itself, or a Kubernetes volume's atomic
-                # swap: every file may have changed.
-                state = None
-            elif is_state_file(name) and state is not None:
-                state.add(os.path.join(directory, name))
-        return state, netns_
-
-
-def _give_back_memory() -> None:
-    """After the first round: the plan and the messages of every load are
-    garbage now; glibc keeps freed heap for reuse unless asked to return
-    it (at 10,000 connections, tens of MB a daemon would hold for nothing)."""
-    gc.collect()
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass  # not glibc: nothing to ask
-    # What the first round made lives as long as vpnd (models, records,
-    # status): out of the collector's sight, so that a full collection
-    # does not walk millions of objects at 10,000 connections (seen: a
-    # change delayed by a second).
-    gc.freeze()
+        """watches.classify, with this daemon's state dir and log."""
+        return watches_mod.classify(events, self.config.state_dir, watcher, self.log)
 
 
 def _drain(fd: int) -> None:

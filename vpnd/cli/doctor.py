@@ -18,12 +18,13 @@ import tempfile
 from dataclasses import dataclass
 
 from vpnd.base.config import Config
-from vpnd.drivers import charon_plugins, compose
+from vpnd.drivers import charon_plugins, compose, kernel_esp
 from vpnd.drivers.charon_process import CharonSpawner
 from vpnd.drivers.strongswan import StrongswanDriver
 from vpnd.base.errors import DriverError
 from vpnd.cli.exits import EXIT_ERROR, EXIT_OK
 from vpnd.state.statefiles import StateDir
+from vpnd.system.netns import NETNS_DIR
 
 OK, WARN, FAIL = "ok", "warn", "FAIL"
 
@@ -42,7 +43,10 @@ def examine(config: Config) -> list[Finding]:
     if config.charon.mode != "external":
         findings.append(_trial_charon(config))
     findings += _running_charons(config)
-    findings.append(_state_files(config))
+    state = _scan(config)
+    findings.append(_state_files(config, state))
+    if config.charon.mode != "external":
+        findings += _kernel(config, state)
     return findings
 
 
@@ -124,15 +128,63 @@ def _running_charons(config: Config) -> list[Finding]:
     return findings
 
 
-def _state_files(config: Config) -> Finding:
-    state, _ = StateDir(config.state_dir, config.state_file_max_bytes,
-                        state_owner=config.state_owner,
-                            max_files=config.state_files_max).scan()
+def _scan(config: Config):
+    return StateDir(config.state_dir, config.state_file_max_bytes,
+                    state_owner=config.state_owner, max_files=config.state_files_max).scan()[0]
+
+
+def _state_files(config: Config, state) -> Finding:
     files = len(set(state.services) | set(state.errors))
     if state.problems():
         return Finding(WARN, f"{len(state.problems())} of {files} state file(s) in "
                              f"{config.state_dir} with problems (see `vpnd check`)")
     return Finding(OK, f"{files} state file(s) in {config.state_dir}, all valid")
+
+
+def _kernel(config: Config, state) -> list[Finding]:
+    """What the tunnels of these state files need from the kernel: ESP for
+    their algorithms (or, with libipsec, the TUN device), and forwarding
+    in each router namespace. Without ESP the IKE negotiation succeeds and
+    only the CHILD_SA's install fails, which the peer reports as "no
+    proposal chosen": this is where the cause gets its name."""
+    if os.geteuid() != 0:
+        return [Finding(WARN, "not root: the kernel's ESP and forwarding not checked")]
+    findings = []
+    if config.charon.libipsec:
+        problem = kernel_esp.tun_problem()
+        findings.append(Finding(FAIL, problem) if problem else
+                        Finding(OK, f"charon.libipsec: ESP in charon, over {kernel_esp.TUN}"))
+    else:
+        pairs, families = kernel_esp.needs(state.services.values())
+        problems = kernel_esp.probe(pairs, families or {4})
+        findings += [Finding(FAIL, p) for p in problems]
+        if not problems:
+            used = ", ".join(sorted(f"{e}/{a}" for e, a in pairs)) or "none configured yet"
+            findings.append(Finding(OK, f"kernel carries ESP (tunnel mode, UDP "
+                                        f"encapsulation) for the algorithms in use: {used}"))
+    namespaces = sorted({s.namespace for s in state.services.values()})
+    findings += [_forwarding(ns) for ns in namespaces]
+    return findings
+
+
+def _forwarding(namespace: str) -> Finding:
+    """IPv4 forwarding in a router namespace: traffic between the LAN and
+    the tunnel is forwarded traffic."""
+    path = f"{NETNS_DIR}/{namespace}"
+    if not os.path.exists(path):
+        return Finding(WARN, f"namespace {namespace} does not exist (yet): its forwarding "
+                             f"not checked")
+    try:
+        done = subprocess.run(["nsenter", f"--net={path}", "--", "cat",
+                               "/proc/sys/net/ipv4/ip_forward"],
+                              capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return Finding(WARN, f"namespace {namespace}: forwarding not checked ({e})")
+    if done.stdout.strip() == "1":
+        return Finding(OK, f"namespace {namespace} forwards IPv4")
+    return Finding(FAIL, f"namespace {namespace} does not forward IPv4 "
+                         f"(net.ipv4.ip_forward={done.stdout.strip() or '?'}): "
+                         f"ip netns exec {namespace} sysctl -w net.ipv4.ip_forward=1")
 
 
 def doctor(config, args) -> int:

@@ -1,0 +1,155 @@
+"""Can this kernel carry ESP for the algorithms in use?
+
+charon's kernel-netlink backend installs each CHILD_SA as XFRM states. On
+a kernel without ESP (CONFIG_INET_ESP off, esp4/esp6 not loaded, common in
+containers and minimal VMs) or without one algorithm's crypto module, the
+IKE negotiation succeeds and only the install fails: the user is told
+"no proposal chosen" by the peer, and compares algorithms for nothing. So
+vpnd asks the kernel itself, as charon will: one XFRM state per algorithm
+pair, ESP in tunnel mode with UDP encapsulation (which NAT-T and libipsec
+use), added in a network namespace of its own (`unshare --net`, gone with
+the process: nothing to clean up, nothing the node uses is touched).
+
+With charon.libipsec ESP is charon's own (userspace, over a TUN device):
+then the TUN device is what the kernel must give.
+
+The mapping from Neutron's names to the kernel's is pure (xfrm_algorithms);
+probe() runs `ip` and reads its errors.
+"""
+from __future__ import annotations
+
+import ipaddress
+import os
+import subprocess
+from dataclasses import dataclass
+from typing import Callable, Iterable
+
+TUN = "/dev/net/tun"
+UNSHARE = "/usr/bin/unshare"  # util-linux: essential on Debian
+IP = "/usr/sbin/ip"  # iproute2, which vpnd runs anyway
+
+# Neutron's encryption_algorithm -> (kind, kernel name, key bytes). AEAD
+# keys carry their salt (4 bytes for GCM, 3 for CCM), CTR its nonce.
+_ENC = {"3des": ("enc", "cbc(des3_ede)", 24),
+        **{f"aes-{k}": ("enc", "cbc(aes)", k // 8) for k in (128, 192, 256)},
+        **{f"aes-{k}-ctr": ("enc", "rfc3686(ctr(aes))", k // 8 + 4) for k in (128, 192, 256)},
+        **{f"aes-{k}-gcm-{icv}": ("aead", "rfc4106(gcm(aes))", k // 8 + 4)
+           for k in (128, 192, 256) for icv in (8, 12, 16)},
+        **{f"aes-{k}-ccm-{icv}": ("aead", "rfc4309(ccm(aes))", k // 8 + 3)
+           for k in (128, 192, 256) for icv in (8, 12, 16)}}
+# Neutron's auth_algorithm -> (kernel name, key bytes, truncated bits), as
+# charon's kernel-netlink installs them (RFC 4868 truncation for SHA-2).
+_AUTH = {"sha1": ("hmac(sha1)", 20, 96), "sha256": ("hmac(sha256)", 32, 128),
+         "sha384": ("hmac(sha384)", 48, 192), "sha512": ("hmac(sha512)", 64, 256),
+         "aes-xcbc": ("xcbc(aes)", 16, 96), "aes-cmac": ("cmac(aes)", 16, 96)}
+# Two documentation addresses a family: the state is never used.
+_ENDS = {4: ("192.0.2.1", "192.0.2.2"), 6: ("2001:db8::1", "2001:db8::2")}
+
+
+@dataclass(frozen=True)
+class XfrmAlgorithms:
+    """The algorithm arguments of `ip xfrm state add`, and their names."""
+    args: tuple[str, ...]
+    names: tuple[str, ...]
+
+
+def needs(services: Iterable) -> tuple[set[tuple[str, str]], set[int]]:
+    """The ESP algorithm pairs (encryption, auth) and address families the
+    admin-up connections of these services (vpnd.base.model.Service) ask
+    the kernel for. A peer given by name counts as IPv4 unless its local
+    address says otherwise."""
+    pairs, families = set(), set()
+    for service in services:
+        for conn in service.connections:
+            if not (service.admin_state_up and conn.admin_state_up):
+                continue
+            policy = conn.ipsecpolicy
+            pairs.add((policy.encryption_algorithm, policy.auth_algorithm))
+            families.add(_family(conn.peer_address) or _family(conn.external_ip) or 4)
+    return pairs, families
+
+
+def _family(address: str) -> int | None:
+    try:
+        return ipaddress.ip_address(address).version
+    except ValueError:
+        return None
+
+
+def xfrm_algorithms(encryption: str, auth: str) -> XfrmAlgorithms:
+    """What an ESP CHILD_SA of these (Neutron) algorithms asks the kernel
+    for. An AEAD cipher carries its own integrity: `auth` is unused then."""
+    kind, name, key = _ENC[encryption]
+    if kind == "aead":
+        icv = int(encryption.rsplit("-", 1)[1]) * 8
+        return XfrmAlgorithms(("aead", name, _key(key), str(icv)), (name,))
+    integ, integ_key, bits = _AUTH[auth]
+    return XfrmAlgorithms(("enc", name, _key(key), "auth-trunc", integ, _key(integ_key),
+                           str(bits)), (name, integ))
+
+
+def _key(n: int) -> str:
+    return "0x" + "01" * n
+
+
+def state_add(algorithms: XfrmAlgorithms, family: int, spi: int) -> list[str]:
+    src, dst = _ENDS[family]
+    return [IP, "xfrm", "state", "add", "src", src, "dst", dst, "proto", "esp",
+            "spi", hex(spi), "reqid", "1", "mode", "tunnel",
+            "encap", "espinudp", "4500", "4500", "0.0.0.0", *algorithms.args]
+
+
+def explain(stderr: str, algorithms: XfrmAlgorithms, family: int) -> str:
+    """The kernel's refusal, in words that name the cause and the fix."""
+    why = stderr.strip().removeprefix("Error: ").rstrip(".") or "refused"
+    names = ", ".join(algorithms.names)
+    if "type not found" in why or "Protocol not supported" in why:
+        return f"kernel has no ESP over IPv{family} (xfrm: {names}: {why}): load esp{family}, " \
+               f"or set charon.libipsec: true"
+    return f"kernel refuses ESP with {names} over IPv{family} ({why}): load its crypto " \
+           f"module, choose another algorithm, or set charon.libipsec: true"
+
+
+def probe(pairs: Iterable[tuple[str, str]], families: Iterable[int],
+          run: Callable = subprocess.run) -> list[str]:
+    """Each algorithm pair and address family the kernel refuses, said as
+    explain() says it; [] if it takes them all. ESP itself is tried first
+    with a pair every ESP kernel has: without ESP, the kernel names the
+    missing algorithm of an AEAD state ("Requested AEAD algorithm not
+    found") rather than the missing protocol, and one refusal of ESP
+    stands for every pair."""
+    problems = []
+    for family in sorted(set(families)):
+        baseline = _refusal(BASELINE, family, 0x100, run)
+        if baseline and baseline.startswith("kernel has no ESP"):
+            problems.append(baseline)
+            continue
+        for spi, pair in enumerate(sorted(set(pairs)), start=0x101):
+            problem = _refusal(pair, family, spi, run)
+            if problem:
+                problems.append(problem)
+    return problems
+
+
+BASELINE = ("aes-128", "sha256")
+
+
+def _refusal(pair: tuple[str, str], family: int, spi: int, run: Callable) -> str | None:
+    algorithms = xfrm_algorithms(*pair)
+    try:
+        done = run([UNSHARE, "--net", "--", *state_add(algorithms, family, spi)],
+                   capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return f"kernel ESP not checked: {UNSHARE} --net {IP} xfrm failed to run ({e})"
+    return None if done.returncode == 0 else explain(done.stderr, algorithms, family)
+
+
+def tun_problem() -> str | None:
+    """What keeps libipsec from its TUN device, or None."""
+    try:
+        fd = os.open(TUN, os.O_RDWR)
+    except OSError as e:
+        return f"{TUN} cannot be opened ({e.strerror}): charon.libipsec needs the tun " \
+               f"module (modprobe tun) and the device node"
+    os.close(fd)
+    return None

@@ -69,7 +69,7 @@ class Reconciler(NamespaceLooks):
         self.reloads = 0  # SIGHUPs handled; `vpnd reload` waits for it to move
         self.status = StatusBook()
         self._changed_files: set[str] = set()  # read since status was last built
-        self.write_problem: str | None = None  # what could not be written (publish.py)
+        self.status_file = publish.StatusFile(config.status_file, config.run_dir, self.log)
         self.on_event = lambda ns, label, event: None  # set by the daemon
 
     # --- the state files -----------------------------------------------------
@@ -153,7 +153,18 @@ class Reconciler(NamespaceLooks):
         return self.status.report()
 
     def write_status(self, extra: dict | None = None) -> None:
-        publish.write(self, extra)
+        """Bring status up to date (the entries of what moved) and write
+        status.json, with `extra` fields; log the status transitions."""
+        paths = publish.moved(self.observed, self.desired_state, self.take_changed_files(),
+                              self.source_of)
+        transitions = self.status.refresh(paths, publish.now(), self.desired_state,
+                                          self.observed, self.rendered)
+        fields = publish.problems(extra or {}, self.record.problem, self.statedir,
+                                  self.config.state_dir)
+        self.status_file.write(self.status.fragments(), {
+            "vici_writes": self.driver.writes(), "pid": os.getpid(), "reloads": self.reloads,
+            "charons": self.observed.charons(), **fields}, self.record.problem)
+        publish.log_transitions(transitions, self.log)
 
     # --- everything at once (vpnd plan, tests) -----------------------------------
 

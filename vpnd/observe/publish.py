@@ -1,73 +1,100 @@
 """Publishing status: status.json, and the journal lines for each change
-of a connection's status. Only what moved is rebuilt (status_book.py). A
-run_dir or data_dir that cannot be written is said once in the log (and
-in status, once it can be written) and tried again; it never stops vpnd."""
+of a connection's status. Only what moved is rebuilt (status_book.py):
+`moved` says which state files that is. A run_dir or data_dir that cannot
+be written is said once in the log (and in status, once it can be
+written) and tried again; it never stops vpnd (StatusFile).
+
+Every function takes what it reads as arguments, so that the import
+graph shows what status depends on: the desired state, observed state,
+what was rendered, and the status book.
+"""
 from __future__ import annotations
 
 import os
 import time
+from typing import Callable
 
 from vpnd.observe import status as status_mod
+from vpnd.observe.observed import Observed
 from vpnd.observe.status_book import Children
+from vpnd.plan.render import Rendered
+from vpnd.state.desired import DesiredState
+from vpnd.state.statefiles import StateDir
 
 
-def report(rec) -> list[dict]:
+def now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def report(desired: DesiredState, observed: Observed, rendered: Rendered) -> list[dict]:
     """The status now, all of it built afresh (changes nothing)."""
-    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    return rec.observed.report(rec.desired_state, Children(rec.rendered),
-                               rec.rendered.errors, now)
+    return observed.report(desired, Children(rendered), rendered.errors, now())
 
 
-def moved(rec) -> set[str]:
+def moved(observed: Observed, desired: DesiredState, files_read: set[str],
+          source_of: Callable[[str, str], str | None]) -> set[str]:
     """The state files whose entries may have moved since the last write:
-    files read, and the files of the connections (or namespaces) whose
-    view or books moved."""
-    keys, namespaces = rec.observed.dirty.take()
-    paths = rec.take_changed_files()
-    desired = rec.desired_state
+    the files read since, and the files of the connections (or
+    namespaces) whose view or books moved (`source_of(ns, name)`: the
+    state file a connection comes from). Takes what observed marked."""
+    keys, namespaces = observed.dirty.take()
+    paths = set(files_read)
     for ns in namespaces:
         paths |= desired.namespaces.get(ns, set())
     for ns, name in keys:
-        path = rec.source_of(ns, name)
+        path = source_of(ns, name)
         if path is not None:
             paths.add(path)
     return paths
 
 
-def write(rec, extra: dict | None = None) -> None:
-    """Bring status up to date and write status.json from reconciler
-    `rec`; log status transitions."""
-    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    transitions = rec.status.refresh(rec, moved(rec), now)
-    config = rec.config
-    extra = dict(extra or {})
-    if rec.record.problem:
-        extra["errors"] = [*extra.get("errors", ()), rec.record.problem]
-    if rec.statedir.not_read:
-        extra["errors"] = [*extra.get("errors", ()), rec.statedir.too_many()]
-    if rec.statedir.missing:
-        extra["warnings"] = [f"state dir {config.state_dir} is missing: what its "
+def problems(extra: dict, record_problem: str | None, statedir: StateDir,
+             state_dir: str) -> dict:
+    """`extra` (status.json's fields besides the entries) with what is
+    wrong with vpnd's own files: the record, too many state files, a
+    state dir that is missing."""
+    extra = dict(extra)
+    if record_problem:
+        extra["errors"] = [*extra.get("errors", ()), record_problem]
+    if statedir.not_read:
+        extra["errors"] = [*extra.get("errors", ()), statedir.too_many()]
+    if statedir.missing:
+        extra["warnings"] = [f"state dir {state_dir} is missing: what its "
                              "files said stands until it is back"]
-    try:
-        os.makedirs(config.run_dir, exist_ok=True)
-        status_mod.write_fragments(config.status_file, rec.status.fragments(),
-                                   vici_writes=rec.driver.writes(), pid=os.getpid(),
-                                   reloads=rec.reloads, charons=rec.observed.charons(), **extra)
-        _problem(rec, None)
-    except OSError as e:  # a full run_dir: say so, keep going, write again later
-        _problem(rec, f"cannot write {config.status_file}: {e.strerror or e}")
+    return extra
+
+
+def log_transitions(transitions, log) -> None:
+    """One journal line for each connection whose status changed."""
     for service, cid, ns, status, reason in transitions:
-        method = rec.log.warning if status == status_mod.ERROR else rec.log.info
+        method = log.warning if status == status_mod.ERROR else log.info
         method("connection status", service=service, connection=cid, netns=ns,
                status=status, reason=reason)
 
 
-def _problem(rec, problem: str | None) -> None:
-    """Log what vpnd cannot write (status, record) once, not per try."""
-    problem = problem or rec.record.problem
-    if problem != rec.write_problem:
-        if problem:
-            rec.log.error("cannot write", error=problem)
-        else:
-            rec.log.info("writing again")
-        rec.write_problem = problem
+class StatusFile:
+    """status.json, written from ready fragments; what vpnd cannot write
+    (status, or the record) is logged once, not per try."""
+
+    def __init__(self, path: str, run_dir: str, log):
+        self.path = path
+        self.run_dir = run_dir
+        self.log = log
+        self.problem: str | None = None  # what could not be written, last said
+
+    def write(self, fragments: list[str], fields: dict, record_problem: str | None) -> None:
+        try:
+            os.makedirs(self.run_dir, exist_ok=True)
+            status_mod.write_fragments(self.path, fragments, **fields)
+            self._say(None, record_problem)
+        except OSError as e:  # a full run_dir: say so, keep going, write again later
+            self._say(f"cannot write {self.path}: {e.strerror or e}", record_problem)
+
+    def _say(self, problem: str | None, record_problem: str | None) -> None:
+        problem = problem or record_problem
+        if problem != self.problem:
+            if problem:
+                self.log.error("cannot write", error=problem)
+            else:
+                self.log.info("writing again")
+            self.problem = problem

@@ -14,6 +14,9 @@ import json
 from collections import Counter
 
 from vpnd.observe import status as status_mod
+from vpnd.observe.observed import Observed
+from vpnd.plan.render import Rendered
+from vpnd.state.desired import DesiredState
 
 
 class StatusBook:
@@ -27,10 +30,11 @@ class StatusBook:
         self.counts: Counter = Counter()  # summary: services, connections, ACTIVE, invalid
         self.version = 0  # moves whenever an entry does
 
-    def refresh(self, rec, paths: set[str], now: str) -> list[tuple]:
-        """Rebuild the entries of these files (and drop those of files gone);
+    def refresh(self, paths: set[str], now: str, desired: DesiredState,
+                observed: Observed, rendered: Rendered) -> list[tuple]:
+        """Rebuild the entries of these files (and drop those of files gone)
+        from the desired state, observed state and what was rendered;
         returns the statuses that changed (observed.settle_entry)."""
-        desired, observed, rendered = rec.desired_state, rec.observed, rec.rendered
         changed = []
         for path in paths:
             old = self.tallies.pop(path, None)
@@ -78,7 +82,6 @@ class StatusBook:
         return text
 
 
-
 def _tally(entry: dict) -> tuple:
     """What one entry adds to the counts."""
     conns = entry["ipsec_site_connections"].values()
@@ -97,7 +100,7 @@ def _keys(entry: dict) -> tuple[tuple[str, str], ...]:
 class Children:
     """(namespace, connection) -> its CHILD_SA names, looked up."""
 
-    def __init__(self, rendered):
+    def __init__(self, rendered: Rendered):
         self.rendered = rendered
 
     def get(self, key, default=None):

@@ -15,7 +15,8 @@ from vpnd.drivers import charon_plugins
 from vpnd.drivers.base import Driver
 from vpnd.drivers.charon_instances import CharonInstances
 from vpnd.drivers.charon_algorithms import missing_algorithms
-from vpnd.drivers.strongswan_mapping import (charon_settings, not_started, render,
+from vpnd.drivers.charon_conf import charon_settings
+from vpnd.drivers.strongswan_mapping import (not_started, render,
     with_initial_contact)
 from vpnd.drivers.vici_client import ViciClient
 from vpnd.drivers.vici_requests import initiate_request, terminate_request

@@ -89,7 +89,18 @@ def secret_id(conn_id: str) -> str:
 
 def render(conn: Connection, libipsec: bool) -> Rendered:
     """Map one connection; raises Unsupported with a reason a user can act on."""
-    ike, ipsec = conn.ikepolicy, conn.ipsecpolicy
+    _check_data_plane(conn.ipsecpolicy, libipsec)
+    local_id = conn.local_id or conn.external_ip
+    ike_msg = _ike_side(conn, local_id)
+    children = _children(conn, _child_side(conn, libipsec))
+    ike_msg["children"] = children
+    return Rendered(name=conn.id, conn={conn.id: ike_msg},
+                    secret_id=secret_id(conn.id), secret=_secret(conn, local_id),
+                    children=tuple(children))
+
+
+def _check_data_plane(ipsec, libipsec: bool) -> None:
+    """What the data plane in use (or strongSwan itself) cannot carry."""
     if libipsec and ipsec.transform_protocol != "esp":
         raise Unsupported(f"transform_protocol {ipsec.transform_protocol} needs "
                           "kernel IPsec; the userspace data plane (kernel-libipsec) "
@@ -100,7 +111,10 @@ def render(conn: Connection, libipsec: bool) -> Rendered:
     if ipsec.transform_protocol == "ah-esp":
         raise Unsupported("strongSwan cannot bundle AH with ESP (ah-esp)")
 
-    local_id = conn.local_id or conn.external_ip
+
+def _ike_side(conn: Connection, local_id: str) -> dict:
+    """The IKE-level part of the load-conn message (children still empty)."""
+    ike = conn.ikepolicy
     ike_msg = {
         "version": IKE_VERSION[ike.ike_version],
         "remote_addrs": [conn.peer_address],
@@ -121,7 +135,12 @@ def render(conn: Connection, libipsec: bool) -> Rendered:
     }
     if conn.external_ip:
         ike_msg["local_addrs"] = [conn.external_ip]
+    return ike_msg
 
+
+def _child_side(conn: Connection, libipsec: bool) -> dict:
+    """What every CHILD_SA of the connection shares (all but its selectors)."""
+    ipsec = conn.ipsecpolicy
     child = {
         "mode": ipsec.encapsulation_mode,
         "start_action": START_ACTION[conn.initiator],
@@ -130,9 +149,14 @@ def render(conn: Connection, libipsec: bool) -> Rendered:
     }
     key = "ah_proposals" if ipsec.transform_protocol == "ah" else "esp_proposals"
     child[key] = [_child_proposal(ipsec)]
+    return child
 
+
+def _children(conn: Connection, child: dict) -> dict:
+    """The CHILD_SAs by name, each with its traffic selectors."""
     children = {}
-    if children_of(len(conn.local_cidrs), len(conn.peer_cidrs), ike.ike_version) > 1:
+    if children_of(len(conn.local_cidrs), len(conn.peer_cidrs),
+                   conn.ikepolicy.ike_version) > 1:
         # IKEv1 negotiates one subnet pair per CHILD_SA: one child per pair,
         # rather than silently using only the first.
         pairs = [(l, p) for l in conn.local_cidrs for p in conn.peer_cidrs]
@@ -141,14 +165,13 @@ def render(conn: Connection, libipsec: bool) -> Rendered:
     else:
         children[conn.id] = {**child, "local_ts": list(conn.local_cidrs),
                              "remote_ts": list(conn.peer_cidrs)}
-    ike_msg["children"] = children
+    return children
 
+
+def _secret(conn: Connection, local_id: str) -> dict:
+    """The load-shared message: the PSK, under an id of vpnd's own."""
     owners = [o for o in (local_id, conn.peer_id) if o]
-    secret = {"id": secret_id(conn.id), "type": "IKE", "data": conn.psk,
-              "owners": owners}
-    return Rendered(name=conn.id, conn={conn.id: ike_msg},
-                    secret_id=secret_id(conn.id), secret=secret,
-                    children=tuple(children))
+    return {"id": secret_id(conn.id), "type": "IKE", "data": conn.psk, "owners": owners}
 
 
 def with_initial_contact(conn_message: dict) -> dict:
@@ -234,43 +257,3 @@ def _dpd_action(conn: Connection, libipsec: bool) -> str:
         # good, so the SA is re-established at once instead.
         return "restart"
     return DPD_ACTION[conn.dpd.action]
-
-
-# charon retransmits an unanswered request (a DPD probe too) after
-# timeout * base^n for n = 0..tries; with base 1.8 and 4 tries the waits
-# add up to 22.3 timeouts. IKEv2 has no DPD timeout of its own: this
-# budget is what declares a peer dead.
-RETRANSMIT_TRIES = 4
-RETRANSMIT_BASE = 1.8
-_RETRANSMIT_SUM = sum(RETRANSMIT_BASE ** n for n in range(RETRANSMIT_TRIES + 1))
-
-
-def charon_settings(conns) -> dict:
-    """strongswan.conf settings for one charon, from its connections.
-
-    Retransmission is per charon, not per connection: it is sized so that
-    the connection with the shortest DPD budget is declared dead in time;
-    others are then declared dead sooner than they ask, never later. The
-    budget is dpd_timeout less up to two dpd_intervals: charon checks for
-    inbound traffic every interval, so the first probe leaves between one
-    and two intervals after the peer fell silent.
-    """
-    settings = {}
-    if any(c.ikepolicy.ike_version == "v1" and c.ikepolicy.phase1_negotiation_mode
-           == "aggressive" for c in conns):
-        # charon refuses to answer IKEv1 aggressive mode with a PSK unless
-        # told to: the PSK hash is exposed to offline guessing. Neutron
-        # allows the mode, so a user who asks for it gets it (docs/design.md).
-        settings["i_dont_care_about_security_and_use_aggressive_mode_psk"] = "yes"
-    budgets = [_dpd_budget(c) for c in conns
-               if c.dpd.action != "disabled" and c.ikepolicy.ike_version == "v2"]
-    if budgets:
-        timeout = max(0.2, min(budgets) / _RETRANSMIT_SUM)
-        settings.update(retransmit_tries=RETRANSMIT_TRIES, retransmit_base=RETRANSMIT_BASE,
-                        retransmit_timeout=round(timeout, 2))
-    return settings
-
-
-def _dpd_budget(conn) -> int:
-    two = conn.dpd.timeout - 2 * conn.dpd.interval
-    return two if two > 0 else conn.dpd.timeout - conn.dpd.interval

@@ -201,7 +201,7 @@ def test_identities_by_name_and_default_local_id():
 
 
 def test_retransmission_is_sized_by_the_shortest_dpd_budget():
-    from vpnd.drivers.strongswan_mapping import RETRANSMIT_BASE, RETRANSMIT_TRIES, charon_settings
+    from vpnd.drivers.charon_conf import RETRANSMIT_BASE, RETRANSMIT_TRIES, charon_settings
     fast = conn(ike={"ike_version": "v2"}, dpd_interval=2, dpd_timeout=10)
     slow = conn(ike={"ike_version": "v2"})  # 30 / 120
     settings = charon_settings([slow, fast])

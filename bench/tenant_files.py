@@ -16,7 +16,7 @@ from pathlib import Path
 from lab.factory import service_doc
 from lab.hostile_input import ikev1_cross, worst_cases
 from vpnd.base import bounds
-from vpnd.state.statefiles import MAX_BYTES
+from vpnd.state.one_file import MAX_BYTES
 
 ROOT = Path(__file__).resolve().parent.parent
 

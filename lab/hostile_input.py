@@ -63,9 +63,9 @@ def cost(path: str) -> dict:
     """Read, validate and render one file as the daemon does; its cost."""
     from vpnd.drivers.strongswan_mapping import render
     from vpnd.base.errors import Unsupported
-    from vpnd.state.statefiles import _read
+    from vpnd.state.one_file import read_parsed
     t0 = time.perf_counter()
-    parsed = _read(path, 1 << 30, None)[0]
+    parsed = read_parsed(path, 1 << 30, None)
     service, errors = parsed.service, parsed.all_errors
     rendered = 0
     for conn in (service.connections if service else ()):

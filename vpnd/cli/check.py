@@ -9,7 +9,8 @@ from vpnd.base.printable import printable
 from vpnd.cli.exits import EXIT_ERROR, EXIT_OK
 
 def check(args) -> int:
-    from vpnd.state.statefiles import StateDir, check_file
+    from vpnd.state.one_file import check_file
+    from vpnd.state.statefiles import StateDir
     files = args.files
     deprecated = []
     if not files:

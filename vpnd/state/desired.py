@@ -4,9 +4,13 @@ file, not a rebuild of everything."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from vpnd.base.errors import InputError
 from vpnd.base.model import Service
+
+if TYPE_CHECKING:
+    from vpnd.state.file_state import FileState
 
 
 @dataclass
@@ -52,6 +56,31 @@ class DesiredState:
             paths.discard(path)
             if not paths:
                 self.namespaces.pop(service.namespace, None)
+
+    def record(self, path: str, file: FileState, clashes: list[InputError]) -> None:
+        """What one file says, after forget(path): `clashes`, the ids an
+        earlier file keeps, make it invalid (what it served stays held)."""
+        parsed = file.parsed
+        if parsed.errors or clashes:
+            self.errors[path] = [*parsed.errors, *clashes]
+        if file.warning:
+            self.warnings[path] = file.warning
+        if parsed.warnings:
+            self.deprecations[path] = list(parsed.warnings)
+        if parsed.broken:
+            self.broken[path] = dict(parsed.broken)
+        if file.service is None:
+            self.ids[path] = parsed.ids
+        if file.serves is None or clashes:
+            self.held.add(path)
+        else:
+            self.add(path, file.serves)
+
+    def forget(self, path: str) -> None:
+        """Nothing of this file any more (before it is recorded anew)."""
+        for book in (self.errors, self.warnings, self.deprecations, self.broken, self.ids):
+            book.pop(path, None)
+        self.drop(path)
 
     def problems(self) -> dict[str, list[InputError]]:
         """file -> every problem in it: the service's and its connections'."""

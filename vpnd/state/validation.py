@@ -42,6 +42,11 @@ class Parsed:
     def all_errors(self) -> list[InputError]:
         return [*self.errors, *(e for errs in self.broken.values() for e in errs)]
 
+    @property
+    def whole(self) -> Service | None:
+        """The service, if all of it is valid: a last valid version."""
+        return self.service if self.service is not None and not self.broken else None
+
 
 def parse_service(data: Any, file: str) -> tuple[Service | None, list[InputError]]:
     """Validate one state file's content; returns (service, []) or (None,

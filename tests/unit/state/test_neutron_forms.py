@@ -17,7 +17,8 @@ import pytest
 from lab.factory import connection_doc, service_doc
 from vpnd.state import neutron
 from vpnd.drivers.strongswan_mapping import render
-from vpnd.state.statefiles import MAX_ERRORS, StateDir
+from vpnd.state.one_file import MAX_ERRORS
+from vpnd.state.statefiles import StateDir
 from vpnd.observe.status import service_entry
 from vpnd.state.validation import parse_confined
 

@@ -10,7 +10,8 @@ import os
 import pytest
 
 from lab.factory import connection_doc, service_doc
-from vpnd.state.statefiles import MAX_ERRORS, StateDir, read_file
+from vpnd.state.one_file import MAX_ERRORS, read_file
+from vpnd.state.statefiles import StateDir
 
 GOOD = json.dumps(service_doc())
 

@@ -8,7 +8,7 @@ import jsonschema
 import pytest
 
 from vpnd.state import neutron
-from vpnd.state.statefiles import read_file
+from vpnd.state.one_file import read_file
 
 CONF = Path(__file__).resolve().parents[3] / "conf"
 SCHEMA = json.loads((CONF / "vpnservice.schema.json").read_text())

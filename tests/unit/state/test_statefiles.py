@@ -7,7 +7,7 @@ import stat
 import threading
 
 from lab.factory import connection_doc, service_doc
-from vpnd.state import kept_copies, statefiles
+from vpnd.state import kept_copies, one_file
 from vpnd.state.statefiles import StateDir, is_state_file
 
 
@@ -169,9 +169,9 @@ def test_a_file_rewritten_with_the_same_bytes_is_not_parsed_again(tmp_path, monk
     d = StateDir(str(tmp_path))
     d.scan()
     parsed = []
-    real = statefiles.parse_confined
-    monkeypatch.setattr(statefiles, "parse_confined", lambda *a: (parsed.append(a[1]),
-                                                                  real(*a))[1])
+    real = one_file.parse_confined
+    monkeypatch.setattr(one_file, "parse_confined", lambda *a: (parsed.append(a[1]),
+                                                                real(*a))[1])
     for path in paths:  # by atomic rename, as agents write
         tmp = tmp_path / f".{path.name}.tmp"
         tmp.write_bytes(path.read_bytes())

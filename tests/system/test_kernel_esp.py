@@ -16,6 +16,8 @@ import pytest
 
 from conftest import connection, require_system, service
 from lab.factory import write_service
+from lab.testbed import wait_for
+from vpnd.observe.reasons import KERNEL_REFUSED, NO_PROPOSAL
 
 PSK = "kernel-esp-psk-5d2"
 
@@ -67,3 +69,43 @@ def test_with_libipsec_doctor_checks_the_tun_device_not_the_kernels_esp(
     # The router namespace is not there: said, not failed.
     assert "warn  namespace vk-gw-a does not exist (yet)" in result.stdout
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def two_sites(lab, vpnd_factory, libipsec: bool):
+    ends = []
+    for side, me, peer in (("a", lab.a, lab.b), ("b", lab.b, lab.a)):
+        v = vpnd_factory(side, charon={"libipsec": libipsec})
+        v.write("svc.json", service(f"svc-{side}", me, [connection("c1", me, peer, PSK)]))
+        v.start()
+        ends.append(v)
+    return ends
+
+
+def test_without_libipsec_on_a_kernel_without_esp_the_reason_names_the_kernel(
+        lab, vpnd_factory):
+    if kernel_has_esp():
+        pytest.skip("this kernel carries ESP: the failure cannot be brought about here")
+    a, b = two_sites(lab, vpnd_factory, libipsec=False)
+    # Both kernels refuse (one machine). The side that tried to install the
+    # CHILD_SA names its kernel, and what its peer answers after (a DELETE,
+    # NO_PROPOSAL_CHOSEN) does not hide that; a side that only initiated
+    # hears NO_PROPOSAL_CHOSEN from the refusing peer and says what it can
+    # honestly say: no proposal chosen, or the peer's kernel.
+    def settled():
+        got = [(v.conn_status(sid, "c1") or {}).get("reason", "")
+               for v, sid in ((a, "svc-a"), (b, "svc-b"))]
+        if all(r in (KERNEL_REFUSED, NO_PROPOSAL) for r in got) and KERNEL_REFUSED in got:
+            return got
+        return None
+    reasons_seen = wait_for(settled, 60, what="the kernel named as the cause")
+    assert all("kernel" in r for r in reasons_seen)
+    # The IKE_SA is up: it is the CHILD_SA the kernel refused.
+    assert a.conn_status("svc-a", "c1")["ike_sa"]["state"] == "ESTABLISHED"
+    assert not lab.ping(lab.a.host, lab.b.host4, count=1, timeout=1)
+    assert PSK not in a.log_path.read_text() + b.log_path.read_text()
+
+
+def test_the_same_two_sites_with_libipsec_pass_traffic(lab, vpnd_factory):
+    a, b = two_sites(lab, vpnd_factory, libipsec=True)
+    a.wait_conn("svc-a", "c1", "ACTIVE", timeout=60)
+    wait_for(lambda: lab.ping(lab.a.host, lab.b.host4), 30, what="ping A to B through ESP")

@@ -161,7 +161,7 @@ class Observed:
                 # namespace (an HA router's VIP moving): look at once.
                 return True, None
             name, reason = event.get("ikesa-name"), reasons.classify(event.get("msg", ""))
-            if name and reason and self.failures.get((ns, name)) != reason:
+            if name and reason and reasons.replaces(self.failures.get((ns, name)), reason):
                 self._put(self._failures, (ns, name), reason)
                 return True, (name, reason, event.get("msg", ""))
             return False, None

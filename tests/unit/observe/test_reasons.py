@@ -22,3 +22,35 @@ from vpnd.observe import reasons
 ])
 def test_classify(message, reason):
     assert reasons.classify(message) == reason
+
+
+# charon 5.9.8's own lines when kernel-netlink cannot add the SAs (seen on
+# this project's kernel, which has no ESP: tests/system/test_kernel_esp.py).
+KERNEL_LINES = [
+    "unable to add SAD entry with SPI c51c0d8f (FAILED)",
+    "unable to install inbound and outbound IPsec SA (SAD) in kernel",
+]
+
+
+@pytest.mark.parametrize("message", KERNEL_LINES)
+def test_a_kernel_refusal_is_named_as_the_kernels(message):
+    assert reasons.classify(message) == reasons.KERNEL_REFUSED
+    assert "kernel" in reasons.KERNEL_REFUSED and "libipsec" in reasons.KERNEL_REFUSED
+
+
+def test_what_the_peer_says_after_our_kernel_refused_does_not_hide_it():
+    k = reasons.KERNEL_REFUSED
+    for after in ("received NO_PROPOSAL_CHOSEN notify, no CHILD_SA built",
+                  "received DELETE for IKE_SA c1[1]"):
+        assert not reasons.replaces(k, reasons.classify(after))
+    # A cause of its own still replaces it, and the kernel's replaces others.
+    assert reasons.replaces(k, reasons.AUTH_FAILED)
+    assert reasons.replaces(reasons.NO_PROPOSAL, k)
+    assert reasons.replaces(None, reasons.NO_PROPOSAL)
+    assert not reasons.replaces(reasons.NO_PROPOSAL, reasons.NO_PROPOSAL)
+
+
+def test_no_proposal_says_the_peers_kernel_may_be_why():
+    # The peer of a kernel without ESP gets NO_PROPOSAL_CHOSEN for a
+    # proposal that matched: the reason must not send it to the algorithms only.
+    assert "kernel" in reasons.NO_PROPOSAL

@@ -2,11 +2,15 @@
 each, turned into a validated model or into errors that name the file and
 the JSON path.
 
-statefiles watches the directory and keeps each file's last valid
-version; jsondoc decodes bounded bytes; checker and validation turn JSON
-into the model, with Neutron's vocabulary (neutron); desired is the
-namespace-by-namespace result; kept_copies keeps last valid copies on disk.
+statefiles (StateDir) is the directory and its bookkeeping; a file is read
+by safe_read and judged by one_file: jsondoc decodes bounded bytes, and
+validation (the service), connection_checks and policy_checks turn JSON
+into the model through checker's typed fields, with ike_identities (one
+peer per id) and Neutron's vocabulary (neutron). file_state is what is
+held of one file, id_claims which file keeps a clashing id, desired the
+namespace-by-namespace result, kept_copies the last valid copies on disk.
 
 May import: vpnd.base, vpnd.system (safe reads, logging). Pure apart from
-the file reads: no VICI, no netlink, no processes.
+the file reads (statefiles, safe_read, one_file, kept_copies): no VICI, no
+netlink, no processes.
 """

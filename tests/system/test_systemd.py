@@ -28,7 +28,9 @@ PSK = "systemd-test-psk-c41"
 ROOT = Path(__file__).resolve().parents[2]
 INSTALLED = [Path("/opt/vpnd"), Path("/etc/vpnd"), Path("/usr/local/bin/vpnd"),
              Path("/etc/systemd/system/vpnd.service"),
-             Path("/etc/systemd/system/vpnd-charon@.service"), Path("/var/lib/vpnd")]
+             Path("/etc/systemd/system/vpnd-charon@.service"), Path("/var/lib/vpnd"),
+             Path("/usr/local/share/man/man8/vpnd.8"),
+             Path("/usr/local/share/man/man5/vpnd.yaml.5")]
 
 
 class BootedSystemd:
@@ -211,6 +213,19 @@ def history(systemd) -> str:
     """What vpnd and charon said of c1: the message of a failed assertion."""
     return systemd.run("journalctl", "--no-pager", "-o", "short-monotonic",
                        "IKE_SA_NAME=c1", "+", "VPND_CONNECTION=c1", check=False).stdout
+
+
+def test_install_fits_the_configuration_to_this_kernel_and_man_works(systemd):
+    """Before `site` rewrites vpnd.yaml: the installed one says libipsec
+    exactly when this kernel has no ESP (asked here on our own), and the
+    man pages are found."""
+    from test_kernel_esp import kernel_has_esp
+    installed = systemd.run("cat", "/etc/vpnd/vpnd.yaml").stdout
+    want = "false" if kernel_has_esp() else "true"
+    assert f"\n  libipsec: {want} " in installed, installed
+    assert "\n  mode: systemd" in installed
+    assert systemd.run("man", "-w", "vpnd").stdout.strip().endswith("man8/vpnd.8")
+    assert systemd.run("man", "-w", "vpnd.yaml").stdout.strip().endswith("man5/vpnd.yaml.5")
 
 
 def test_units_verify_and_are_hardened(systemd):

@@ -153,3 +153,17 @@ def tun_problem() -> str | None:
                f"module (modprobe tun) and the device node"
     os.close(fd)
     return None
+
+
+def main() -> int:
+    """`python -m vpnd.drivers.kernel_esp`: exit 0 if this kernel carries
+    ESP over IPv4 (scripts/install chooses charon.libipsec by it), else
+    say why and exit 1."""
+    problems = probe([BASELINE], [4])
+    for problem in problems:
+        print(problem)
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

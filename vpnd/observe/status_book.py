@@ -1,7 +1,7 @@
 """The status report, kept up to date entry by entry.
 
 A change marks what it moved (the files read, the connections whose
-views or books moved: observed.Dirty); `refresh` rebuilds those entries
+views or books moved: dirty.Dirty); `refresh` rebuilds those entries
 only, and keeps each entry's JSON text, so that status.json is written
 from ready pieces. At 10,000 connections a change then costs its own
 entry, not a report of everything. Pure: the caller writes the file and

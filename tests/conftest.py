@@ -21,16 +21,6 @@ from lab.testbed import TwoSites, VpndProcess, wait_steady
 collect_ignore = [] if importlib.util.find_spec("neutron_vpnaas") else ["neutron"]
 
 
-class Clock:
-    """A clock for code that takes one: it says what the test sets."""
-
-    def __init__(self, now: float = 1000.0):
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
 # scripts/faults sets this: where each fault case's figures and outcome go.
 FIGURES = os.environ.get("VPND_FAULT_FIGURES")
 

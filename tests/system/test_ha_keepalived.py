@@ -13,7 +13,7 @@ import pytest
 from conftest import require_system
 from lab.ha import HOST_B, PEER_WAN, VIP, HaLab
 from lab.testbed import wait_for
-from test_independent_peer import start_charon
+from lab.hand_charon import start_charon
 from vpnd.plan.standby import reason
 
 PSK = "ha-psk-9c2"

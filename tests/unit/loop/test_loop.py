@@ -8,10 +8,10 @@ import json
 
 import pytest
 
-from conftest import Clock
+from lab.fakes import Clock
 import structlog
 
-from test_reconciler_order import RecordingDriver, service_file
+from lab.fakes import RecordingDriver, service_file
 from vpnd.apply import applier as apply_mod
 from vpnd.loop import workers as workers_mod
 from vpnd.system import log

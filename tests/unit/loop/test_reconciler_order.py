@@ -7,67 +7,10 @@ from __future__ import annotations
 
 import pytest
 
-from lab.factory import many_service, write_service
+from lab.fakes import RecordingDriver, service_file
 from vpnd.base.config import CharonConfig, Config
-from vpnd.drivers.base import Driver
-from vpnd.drivers.strongswan_mapping import render
-from vpnd.base.live import EMPTY
 from vpnd.loop.reconciler import Reconciler
 from vpnd.loop.subscribing import EVENTS_BEFORE_LOADS_MAX
-
-
-class RecordingDriver(Driver):
-    def __init__(self):
-        self.calls: list[tuple] = []
-        self.running: set[str] = set()
-
-    def render(self, conn):
-        return render(conn, True)
-
-    def unsupported(self, namespace, conn):
-        return None
-
-    def configure(self, namespace, conns):
-        self.calls.append(("configure", namespace))
-
-    def ensure_running(self, namespace):
-        self.running.add(namespace)
-
-    def start(self, namespace):
-        self.calls.append(("start", namespace))
-
-    def live_state(self, namespace, start=True):
-        if start and namespace not in self.running:
-            self.calls.append(("wait-started", namespace))
-            self.running.add(namespace)
-        return EMPTY
-
-    def sas_of(self, namespace, names):
-        return ()
-
-    def execute(self, namespace, action):
-        self.calls.append(("execute", namespace, action.describe()))
-
-    def apply_many(self, namespace, pairs):
-        for _ in pairs:
-            self.calls.append(("load", namespace))
-            yield None
-
-    def watch(self, namespace, callback, wait=0.0):
-        self.calls.append(("watch", namespace, wait))
-
-    def watching(self, namespaces):
-        return True
-
-    def writes(self):
-        return 0
-
-    def close(self):
-        pass
-
-
-def service_file(directory, namespace: str, n: int, initiator="response-only") -> None:
-    write_service(directory, f"{namespace}.json", many_service(namespace, n, initiator))
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import Clock
+from lab.fakes import Clock
 from vpnd.loop.workqueue import BACKOFF_MAX, Done, RequeueAfter, Retry, Terminal, WorkQueue
 
 

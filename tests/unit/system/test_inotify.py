@@ -17,7 +17,7 @@ from vpnd.base.config import Config
 from vpnd.loop.daemon import Daemon
 from vpnd.system.inotify import IN_Q_OVERFLOW, Inotify, Reader
 
-from test_reconciler_order import RecordingDriver
+from lab.fakes import RecordingDriver
 
 
 def max_queued() -> int:

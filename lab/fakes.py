@@ -1,0 +1,74 @@
+"""Stand-ins the unit tests share: a clock the test sets, and a driver
+that records the order of its calls instead of talking to charon (the
+one complete fake driver; the real one is tested against real charons in
+tests/system)."""
+from __future__ import annotations
+
+from lab.factory import many_service, write_service
+from vpnd.base.live import EMPTY
+from vpnd.drivers.base import Driver
+from vpnd.drivers.strongswan_mapping import render
+
+
+class Clock:
+    """A clock for code that takes one: it says what the test sets."""
+
+    def __init__(self, now: float = 1000.0):
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class RecordingDriver(Driver):
+    def __init__(self):
+        self.calls: list[tuple] = []
+        self.running: set[str] = set()
+
+    def render(self, conn):
+        return render(conn, True)
+
+    def unsupported(self, namespace, conn):
+        return None
+
+    def configure(self, namespace, conns):
+        self.calls.append(("configure", namespace))
+
+    def ensure_running(self, namespace):
+        self.running.add(namespace)
+
+    def start(self, namespace):
+        self.calls.append(("start", namespace))
+
+    def live_state(self, namespace, start=True):
+        if start and namespace not in self.running:
+            self.calls.append(("wait-started", namespace))
+            self.running.add(namespace)
+        return EMPTY
+
+    def sas_of(self, namespace, names):
+        return ()
+
+    def execute(self, namespace, action):
+        self.calls.append(("execute", namespace, action.describe()))
+
+    def apply_many(self, namespace, pairs):
+        for _ in pairs:
+            self.calls.append(("load", namespace))
+            yield None
+
+    def watch(self, namespace, callback, wait=0.0):
+        self.calls.append(("watch", namespace, wait))
+
+    def watching(self, namespaces):
+        return True
+
+    def writes(self):
+        return 0
+
+    def close(self):
+        pass
+
+
+def service_file(directory, namespace: str, n: int, initiator="response-only") -> None:
+    write_service(directory, f"{namespace}.json", many_service(namespace, n, initiator))

@@ -99,6 +99,17 @@ def test_without_libipsec_on_a_kernel_without_esp_the_reason_names_the_kernel(
         return None
     reasons_seen = wait_for(settled, 60, what="the kernel named as the cause")
     assert all("kernel" in r for r in reasons_seen)
+    # vpnd asked the kernel itself when the charon's session began: the
+    # charon as a whole is wrong, in status.json and first in `vpnd status`.
+    for v, gw in ((a, lab.a.gw), (b, lab.b.gw)):
+        charon = wait_for(lambda: (v.status_document() or {}).get("charons", {}).get(gw), 30,
+                          what=f"{gw}'s charon in status.json")
+        assert charon == {"status": "ERROR", "reason": "kernel has no ESP over IPv4 (xfrm: "
+                          "cbc(aes), hmac(sha256): Requested type not found): load esp4, "
+                          "or set charon.libipsec: true"}
+        table = v.cli("status").stdout.splitlines()
+        assert table[1].split()[:3] == ["(charon)", "-", gw], table
+        assert "kernel has no ESP over IPv4" in table[1]
     # The IKE_SA is up: it is the CHILD_SA the kernel refused.
     assert a.conn_status("svc-a", "c1")["ike_sa"]["state"] == "ESTABLISHED"
     assert not lab.ping(lab.a.host, lab.b.host4, count=1, timeout=1)
@@ -109,3 +120,5 @@ def test_the_same_two_sites_with_libipsec_pass_traffic(lab, vpnd_factory):
     a, b = two_sites(lab, vpnd_factory, libipsec=True)
     a.wait_conn("svc-a", "c1", "ACTIVE", timeout=60)
     wait_for(lambda: lab.ping(lab.a.host, lab.b.host4), 30, what="ping A to B through ESP")
+    # The TUN device was there: nothing wrong with either charon.
+    assert a.status_document()["charons"] == {} and b.status_document()["charons"] == {}

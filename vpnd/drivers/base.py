@@ -27,6 +27,11 @@ class Driver(ABC):
         (strongSwan: plugins it was asked for and did not load), or None."""
         return None
 
+    def kernel_problem(self, namespace: str, conns) -> str | None:
+        """What the kernel lacks for the namespace's daemon to install the
+        CHILD_SAs of `conns` (no ESP for their algorithms), or None."""
+        return None
+
     def restart(self, namespace: str) -> bool:
         """Restart the namespace's daemon if vpnd runs it (it stopped
         answering); False when vpnd does not run it."""

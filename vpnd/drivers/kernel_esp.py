@@ -56,16 +56,21 @@ class XfrmAlgorithms:
 def needs(services: Iterable) -> tuple[set[tuple[str, str]], set[int]]:
     """The ESP algorithm pairs (encryption, auth) and address families the
     admin-up connections of these services (vpnd.base.model.Service) ask
-    the kernel for. A peer given by name counts as IPv4 unless its local
-    address says otherwise."""
+    the kernel for."""
+    return conns_need(c for service in services if service.admin_state_up
+                      for c in service.connections)
+
+
+def conns_need(conns: Iterable) -> tuple[set[tuple[str, str]], set[int]]:
+    """needs() of connections (vpnd.base.model.Connection). A peer given by
+    name counts as IPv4 unless its local address says otherwise."""
     pairs, families = set(), set()
-    for service in services:
-        for conn in service.connections:
-            if not (service.admin_state_up and conn.admin_state_up):
-                continue
-            policy = conn.ipsecpolicy
-            pairs.add((policy.encryption_algorithm, policy.auth_algorithm))
-            families.add(_family(conn.peer_address) or _family(conn.external_ip) or 4)
+    for conn in conns:
+        if not conn.admin_state_up:
+            continue
+        policy = conn.ipsecpolicy
+        pairs.add((policy.encryption_algorithm, policy.auth_algorithm))
+        families.add(_family(conn.peer_address) or _family(conn.external_ip) or 4)
     return pairs, families
 
 

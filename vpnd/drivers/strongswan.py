@@ -49,6 +49,9 @@ class StrongswanDriver(Driver):
     def unsupported(self, namespace: str, conn) -> str | None:
         return self.reader.unsupported(namespace, conn)
 
+    def kernel_problem(self, namespace: str, conns) -> str | None:
+        return self.reader.kernel_problem(namespace, conns)
+
     def live_state(self, namespace: str, start: bool = True) -> LiveState:
         # Ask first: a charon that answers needs no readiness check, and a
         # pass that costs one round trip less lands a change sooner. Only

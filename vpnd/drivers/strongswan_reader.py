@@ -10,7 +10,7 @@ import os
 from dataclasses import dataclass
 
 from vpnd.base.live import LiveState
-from vpnd.drivers import charon_plugins
+from vpnd.drivers import charon_plugins, kernel_esp
 from vpnd.drivers.charon_algorithms import missing_algorithms
 from vpnd.drivers.strongswan_clients import Clients
 
@@ -33,6 +33,8 @@ class Reader:
         self._capabilities: dict[str, tuple[int, Capabilities]] = {}
         # (capabilities, IKE policy, ESP policy) -> (capabilities, why not)
         self._unsupported: dict = {}
+        # namespace -> ((VICI session, what was asked), the kernel's problem)
+        self._kernel: dict[str, tuple[tuple, str | None]] = {}
 
     def live_state(self, namespace: str) -> LiveState:
         return self.clients.of(namespace).live_state()
@@ -42,6 +44,30 @@ class Reader:
 
     def charon_problem(self, namespace: str) -> str | None:
         return self._capabilities_of(namespace).missing_plugins or None
+
+    def kernel_problem(self, namespace: str, conns) -> str | None:
+        """What the kernel lacks for this charon's CHILD_SAs: ESP for the
+        algorithms of `conns` (kernel_esp.probe), or with libipsec the TUN
+        device. Asked once per VICI session and set of algorithms: a new
+        session may follow `modprobe esp4` and a restart."""
+        if self.clients.spawner is None or os.geteuid() != 0:
+            # An external charon's data plane is its owner's choice; and
+            # only root can make the namespace the probe runs in.
+            return None
+        session = self.clients.of(namespace).sessions
+        if self.libipsec:
+            asked = (session, "tun")
+        else:
+            pairs, families = kernel_esp.conns_need(conns)
+            asked = (session, frozenset(pairs), frozenset(families))
+        cached = self._kernel.get(namespace)
+        if cached is None or cached[0] != asked:
+            if self.libipsec:
+                problem = kernel_esp.tun_problem()
+            else:
+                problem = "; ".join(kernel_esp.probe(pairs, families)) or None
+            cached = self._kernel[namespace] = (asked, problem)
+        return cached[1]
 
     def unsupported(self, namespace: str, conn) -> str | None:
         capabilities = self._capabilities_of(namespace)

@@ -122,15 +122,16 @@ class NamespaceLooks:
         if reason := self._gone(ns):
             return self._terminal(ns, reason)
         desired, applied = self.rendered.of(ns), self.record.applied(ns)
+        models = self._models(ns)
         try:
             # charon-wide settings (retransmission) follow all of a
             # namespace's connections: full looks keep them current.
-            self.checks.configure(ns, self._models(ns))
+            self.checks.configure(ns, models)
             live = self.reads.whole(ns, running=_running(self.observed.views.get(ns)))
         except DriverUnavailable as e:
             return self._unavailable(ns, e)
         if live is not EMPTY:
-            self.checks.check(ns)
+            self.checks.check(ns, models)
             desired = self.checks.drop_unsupported(ns, desired, whole=True)
         standby = self._read_standby(ns, desired)
         steps = self._plan(ns, desired, applied, live, standby)
@@ -167,7 +168,7 @@ class NamespaceLooks:
         except DriverUnavailable as e:
             return self._unavailable(ns, e)
         if live is not EMPTY:
-            self.checks.check(ns)
+            self.checks.check(ns)  # the kernel as the last full look found it
             desired = self.checks.drop_unsupported(ns, desired, whole=False)
         standby = dict(self.observed.standby.get(ns, {}))
         steps = self._plan(ns, desired, applied, live, standby)

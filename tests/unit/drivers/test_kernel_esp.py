@@ -95,3 +95,54 @@ def test_what_the_state_files_need_is_read_from_admin_up_connections():
         "c2", "psk-two-2", admin_state_up=False, ipsecpolicy={"encryption_algorithm": "3des"})])
     services = [parsed(d) for d in (v6, down)]
     assert kernel_esp.needs(services) == ({("aes-256", "sha512")}, {6})
+
+
+class _Client:
+    sessions = 1
+
+
+class _Clients:
+    def __init__(self):
+        self.spawner, self.client = object(), _Client()
+
+    def of(self, namespace):
+        return self.client
+
+
+def test_the_driver_asks_the_kernel_once_per_charon_session_and_set_of_algorithms(
+        monkeypatch):
+    from vpnd.drivers.strongswan_reader import Reader
+    asked = []
+    monkeypatch.setattr(kernel_esp, "probe", lambda pairs, families: asked.append(
+        (set(pairs), set(families))) or ["kernel has no ESP over IPv4 (...)"])
+    monkeypatch.setattr("os.geteuid", lambda: 0)
+    clients = _Clients()
+    reader = Reader(clients, libipsec=False)
+    conns = [parsed(service_doc()).connections[0]]
+    assert reader.kernel_problem("ns1", conns) == "kernel has no ESP over IPv4 (...)"
+    assert reader.kernel_problem("ns1", conns) == "kernel has no ESP over IPv4 (...)"
+    assert len(asked) == 1
+    clients.client.sessions = 2  # charon restarted: perhaps after `modprobe esp4`
+    reader.kernel_problem("ns1", conns)
+    assert len(asked) == 2
+    reader.kernel_problem("ns1", [])  # the algorithms in use changed
+    assert len(asked) == 3 and asked[-1] == (set(), set())
+
+
+def test_with_libipsec_the_driver_asks_for_the_tun_device(monkeypatch):
+    from vpnd.drivers.strongswan_reader import Reader
+    monkeypatch.setattr(kernel_esp, "probe", lambda *a: pytest.fail("ESP probed with libipsec"))
+    monkeypatch.setattr(kernel_esp, "tun_problem", lambda: "/dev/net/tun cannot be opened")
+    monkeypatch.setattr("os.geteuid", lambda: 0)
+    assert Reader(_Clients(), libipsec=True).kernel_problem("ns1", []) == \
+        "/dev/net/tun cannot be opened"
+
+
+def test_an_external_charon_or_a_non_root_vpnd_is_not_probed(monkeypatch):
+    from vpnd.drivers.strongswan_reader import Reader
+    monkeypatch.setattr(kernel_esp, "probe", lambda *a: pytest.fail("probed"))
+    clients = _Clients()
+    clients.spawner = None
+    assert Reader(clients, libipsec=False).kernel_problem("ns1", []) is None
+    monkeypatch.setattr("os.geteuid", lambda: 1000)
+    assert Reader(_Clients(), libipsec=False).kernel_problem("ns1", []) is None

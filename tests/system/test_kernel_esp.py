@@ -110,6 +110,10 @@ def test_without_libipsec_on_a_kernel_without_esp_the_reason_names_the_kernel(
         table = v.cli("status").stdout.splitlines()
         assert table[1].split()[:3] == ["(charon)", "-", gw], table
         assert "kernel has no ESP over IPv4" in table[1]
+    # And doctor, on the same node and files, names it and says NOT READY.
+    doctor = a.cli("doctor")
+    assert doctor.returncode == 1, doctor.stdout + doctor.stderr
+    assert "FAIL  kernel has no ESP over IPv4" in doctor.stdout
     # The IKE_SA is up: it is the CHILD_SA the kernel refused.
     assert a.conn_status("svc-a", "c1")["ike_sa"]["state"] == "ESTABLISHED"
     assert not lab.ping(lab.a.host, lab.b.host4, count=1, timeout=1)

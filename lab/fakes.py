@@ -20,16 +20,54 @@ class Clock:
         return self.now
 
 
-class RecordingDriver(Driver):
-    def __init__(self):
-        self.calls: list[tuple] = []
-        self.running: set[str] = set()
+class QuietDriver(Driver):
+    """A driver that does nothing and has nothing: the base of the fakes,
+    each of which overrides what its tests look at."""
 
     def render(self, conn):
         return render(conn, True)
 
     def unsupported(self, namespace, conn):
         return None
+
+    def configure(self, namespace, conns):
+        pass
+
+    def ensure_running(self, namespace):
+        pass
+
+    def live_state(self, namespace, start=True):
+        return EMPTY
+
+    def sas_of(self, namespace, names):
+        return ()
+
+    def execute(self, namespace, action):
+        pass
+
+    def apply_many(self, namespace, pairs):
+        for _ in pairs:
+            yield None
+
+    def watch(self, namespace, callback, wait=0.0):
+        pass
+
+    def watching(self, namespaces):
+        return True
+
+    def writes(self):
+        return 0
+
+    def close(self):
+        pass
+
+
+class RecordingDriver(QuietDriver):
+    """Records the order of its calls (the loop's order tests)."""
+
+    def __init__(self):
+        self.calls: list[tuple] = []
+        self.running: set[str] = set()
 
     def configure(self, namespace, conns):
         self.calls.append(("configure", namespace))
@@ -46,9 +84,6 @@ class RecordingDriver(Driver):
             self.running.add(namespace)
         return EMPTY
 
-    def sas_of(self, namespace, names):
-        return ()
-
     def execute(self, namespace, action):
         self.calls.append(("execute", namespace, action.describe()))
 
@@ -59,15 +94,6 @@ class RecordingDriver(Driver):
 
     def watch(self, namespace, callback, wait=0.0):
         self.calls.append(("watch", namespace, wait))
-
-    def watching(self, namespaces):
-        return True
-
-    def writes(self):
-        return 0
-
-    def close(self):
-        pass
 
 
 def service_file(directory, namespace: str, n: int, initiator="response-only") -> None:

@@ -9,11 +9,10 @@ import json
 import pytest
 
 from lab.factory import connection_doc, service_doc
+from lab.fakes import QuietDriver
 from vpnd.loop import workers as workers_mod
 from vpnd.base.config import CharonConfig, Config
 from vpnd.loop.daemon import Daemon
-from vpnd.drivers.base import Driver
-from vpnd.drivers.strongswan_mapping import render
 from vpnd.base.live import LiveState
 from vpnd.plan.actions import LoadConn, LoadShared, UnloadConn, UnloadShared
 from vpnd.loop.live_reads import one_read_pays
@@ -24,23 +23,13 @@ from vpnd.loop.workers import FILES, ns_key
 NS = "qr-burst"
 
 
-class CharonStandIn(Driver):
+class CharonStandIn(QuietDriver):
+    """Keeps charon's loaded state and records every call."""
+
     def __init__(self):
         self.calls: list[tuple] = []
         self.conns: set[str] = set()
         self.shared: set[str] = set()
-
-    def render(self, conn):
-        return render(conn, True)
-
-    def unsupported(self, namespace, conn):
-        return None
-
-    def configure(self, namespace, conns):
-        pass
-
-    def ensure_running(self, namespace):
-        pass
 
     def live_state(self, namespace, start=True):
         self.calls.append(("live_state",))
@@ -72,20 +61,8 @@ class CharonStandIn(Driver):
                 self._do(action)
             yield None
 
-    def watch(self, namespace, callback, wait=0.0):
-        pass
-
     def mute_log(self, namespace, muted):
         self.calls.append(("mute_log", muted))
-
-    def watching(self, namespaces):
-        return True
-
-    def writes(self):
-        return 0
-
-    def close(self):
-        pass
 
 
 def write_files(state, n: int, lifetime: int = 3600) -> list[str]:

@@ -8,28 +8,21 @@ import json
 import pytest
 
 from lab.factory import connection_doc, service_doc
+from lab.fakes import QuietDriver
 from vpnd.base.config import CharonConfig, Config
 from vpnd.base.errors import DriverUnavailable
 from vpnd.base.live import LiveState
-from vpnd.drivers.base import Driver
-from vpnd.drivers.strongswan_mapping import render
 from vpnd.loop.reconciler import Reconciler
 
 NS = "qr-plan"
 
 
-class ReadOnlyCharon(Driver):
+class ReadOnlyCharon(QuietDriver):
     """Answers reads (or refuses them, `down`); any write fails the test."""
 
     def __init__(self, down: bool = False):
         self.down = down
         self.reads: list[bool] = []  # each live_state's `start`
-
-    def render(self, conn):
-        return render(conn, True)
-
-    def unsupported(self, namespace, conn):
-        return None
 
     def live_state(self, namespace, start=True):
         self.reads.append(start)
@@ -37,22 +30,10 @@ class ReadOnlyCharon(Driver):
             raise DriverUnavailable("no charon here")
         return LiveState(frozenset(), frozenset(), ())
 
-    def sas_of(self, namespace, names):
-        return ()
-
-    def watching(self, namespaces):
-        return True
-
-    def writes(self):
-        return 0
-
-    def close(self):
-        pass
-
     def _written(self, *args, **kwargs):
         raise AssertionError("a dry run wrote to charon")
 
-    configure = ensure_running = execute = watch = start = _written
+    configure = ensure_running = execute = apply_many = watch = start = restart = _written
 
 
 @pytest.mark.parametrize("down", [False, True], ids=["charon answers", "charon down"])

@@ -160,6 +160,20 @@ def _cmdline(pid: int) -> bytes:
 
 
 @pytest.fixture
+def logs():
+    """vpnd's log as JSON lines into a buffer the test reads."""
+    import io
+
+    import structlog
+
+    from vpnd.system import log
+    stream = io.StringIO()
+    log.setup("json", "info", stream=stream)
+    yield stream
+    structlog.reset_defaults()
+
+
+@pytest.fixture
 def sleeper():
     """`sleep 1000` processes of the test's own (they die of any signal
     they are sent), killed at the end."""

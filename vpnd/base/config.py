@@ -145,13 +145,18 @@ def load(path: str) -> Config:
     return parse(data if data is not None else {}, path)
 
 
-def _metrics(metrics, fail) -> MetricsConfig:
-    if not isinstance(metrics, dict):
-        fail("metrics", "must be a mapping")
-    known = section_keys("metrics")
-    for key in metrics:
+def _section(name: str, value, fail) -> None:
+    """A nested section (metrics:, charon:) is a mapping of known keys."""
+    if not isinstance(value, dict):
+        fail(name, "must be a mapping")
+    known = section_keys(name)
+    for key in value:
         if key not in known:
-            fail(f"metrics.{key}", f"unknown key (known: {', '.join(known)})")
+            fail(f"{name}.{key}", f"unknown key (known: {', '.join(known)})")
+
+
+def _metrics(metrics, fail) -> MetricsConfig:
+    _section("metrics", metrics, fail)
     listen = metrics.get("listen")
     if listen is not None:
         host, _, port = str(listen).rpartition(":")
@@ -231,12 +236,7 @@ def parse(data, path: str = "<config>") -> Config:
 
 def _charon(charon, run_dir: str, fail) -> CharonConfig:
     """The `charon:` section."""
-    if not isinstance(charon, dict):
-        fail("charon", "must be a mapping")
-    charon_keys = section_keys("charon")
-    for key in charon:
-        if key not in charon_keys:
-            fail(f"charon.{key}", f"unknown key (known: {', '.join(charon_keys)})")
+    _section("charon", charon, fail)
     restart_after = charon.get("restart_unanswering_after",
                                KEY["charon.restart_unanswering_after"].default)
     if isinstance(restart_after, bool) or not isinstance(restart_after, (int, float)) \

@@ -3,18 +3,14 @@ injected clock: an exception stays with its key, and a slow key yields to
 the others once it is over its budget."""
 from __future__ import annotations
 
-import io
 import json
 
-import pytest
 
 from lab.fakes import Clock
-import structlog
 
 from lab.fakes import RecordingDriver, service_file
 from vpnd.apply import applier as apply_mod
 from vpnd.loop import workers as workers_mod
-from vpnd.system import log
 from vpnd.base.config import CharonConfig, Config
 from vpnd.loop.daemon import Daemon, ns_key
 from vpnd.drivers.base import Driver
@@ -22,14 +18,6 @@ from vpnd.base.live import LiveState
 from vpnd.base.conns import AppliedConn
 from vpnd.plan.actions import LoadConn
 from vpnd.loop.reconciler import Reconciler
-
-
-@pytest.fixture
-def logs():
-    stream = io.StringIO()
-    log.setup("json", "info", stream=stream)
-    yield stream
-    structlog.reset_defaults()
 
 
 def make(tmp_path, driver, clock, workers=4):

@@ -3,16 +3,13 @@ event of its own, the reader empties the queue while the loop is busy,
 and the loop reads an overflow as "look at everything"."""
 from __future__ import annotations
 
-import io
 import json
 import os
 import threading
 import time
 
-import pytest
-import structlog
 
-from vpnd.system import log, netns
+from vpnd.system import netns
 from vpnd.base.config import Config
 from vpnd.loop.daemon import Daemon
 from vpnd.system.inotify import IN_Q_OVERFLOW, Inotify, Reader
@@ -90,14 +87,6 @@ def test_the_reader_holds_a_bounded_number_of_events_then_one_overflow(tmp_path)
         reader.stop()
         watcher.close()
     assert held[0] == ("", "", IN_Q_OVERFLOW) and len(held) <= 50
-
-
-@pytest.fixture
-def logs():
-    stream = io.StringIO()
-    log.setup("json", "info", stream=stream)
-    yield stream
-    structlog.reset_defaults()
 
 
 def test_an_overflow_means_every_file_and_namespace_and_is_logged(tmp_path, logs):

@@ -1,4 +1,4 @@
-"""vpnd's Neutron vocabulary (vpnd/neutron.py) agrees with Neutron's own.
+"""vpnd's Neutron vocabulary (vpnd/state/neutron.py) agrees with Neutron's own.
 
 Read from the installed neutron-lib API definitions (vpn.py and every
 definition neutron-vpnaas's extensions load, vpn_aes_ctr's CTR names

@@ -31,3 +31,10 @@ def test_every_module_is_in_the_layout_under_its_package():
 def test_vpnd_holds_only_subpackages_and_its_entry_points():
     flat = {p.name for p in (ROOT / "vpnd").glob("*.py")}
     assert flat == {"__init__.py", "__main__.py"}
+
+
+def test_test_files_have_unique_basenames():
+    """tests/ has no __init__.py (rootdir imports): two test files of one
+    name fail the whole collection, as CI would find out."""
+    names = [p.name for p in (ROOT / "tests").rglob("test_*.py")]
+    assert sorted(n for n in set(names) if names.count(n) > 1) == []

@@ -24,7 +24,7 @@ from vpnd.drivers.strongswan import StrongswanDriver
 from vpnd.base.errors import DriverError
 from vpnd.cli.exits import EXIT_ERROR, EXIT_OK
 from vpnd.state.statefiles import StateDir
-from vpnd.system.netns import NETNS_DIR
+from vpnd.system import netns
 
 OK, WARN, FAIL = "ok", "warn", "FAIL"
 
@@ -170,12 +170,11 @@ def _kernel(config: Config, state) -> list[Finding]:
 def _forwarding(namespace: str) -> Finding:
     """IPv4 forwarding in a router namespace: traffic between the LAN and
     the tunnel is forwarded traffic."""
-    path = f"{NETNS_DIR}/{namespace}"
-    if not os.path.exists(path):
+    if not netns.exists(namespace):
         return Finding(WARN, f"namespace {namespace} does not exist (yet): its forwarding "
                              f"not checked")
     try:
-        done = subprocess.run(["nsenter", f"--net={path}", "--", "cat",
+        done = subprocess.run(["nsenter", f"--net={netns.NETNS_DIR}/{namespace}", "--", "cat",
                                "/proc/sys/net/ipv4/ip_forward"],
                               capture_output=True, text=True, timeout=10)
     except (OSError, subprocess.TimeoutExpired) as e:

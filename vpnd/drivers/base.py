@@ -27,9 +27,10 @@ class Driver(ABC):
         (strongSwan: plugins it was asked for and did not load), or None."""
         return None
 
-    def kernel_problem(self, namespace: str, conns) -> str | None:
+    def kernel_problem(self, namespace: str, conns=None) -> str | None:
         """What the kernel lacks for the namespace's daemon to install the
-        CHILD_SAs of `conns` (no ESP for their algorithms), or None."""
+        CHILD_SAs of `conns` (no ESP for their algorithms), or None;
+        without `conns`, the last answer for the running daemon."""
         return None
 
     def restart(self, namespace: str) -> bool:

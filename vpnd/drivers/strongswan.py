@@ -49,7 +49,7 @@ class StrongswanDriver(Driver):
     def unsupported(self, namespace: str, conn) -> str | None:
         return self.reader.unsupported(namespace, conn)
 
-    def kernel_problem(self, namespace: str, conns) -> str | None:
+    def kernel_problem(self, namespace: str, conns=None) -> str | None:
         return self.reader.kernel_problem(namespace, conns)
 
     def live_state(self, namespace: str, start: bool = True) -> LiveState:

@@ -45,22 +45,26 @@ class Reader:
     def charon_problem(self, namespace: str) -> str | None:
         return self._capabilities_of(namespace).missing_plugins or None
 
-    def kernel_problem(self, namespace: str, conns) -> str | None:
+    def kernel_problem(self, namespace: str, conns=None) -> str | None:
         """What the kernel lacks for this charon's CHILD_SAs: ESP for the
         algorithms of `conns` (kernel_esp.probe), or with libipsec the TUN
         device. Asked once per VICI session and set of algorithms: a new
-        session may follow `modprobe esp4` and a restart."""
+        session may follow `modprobe esp4` and a restart. Without `conns`
+        (a scoped look, which must not walk the namespace) the answer this
+        session last had."""
         if self.clients.spawner is None or os.geteuid() != 0:
             # An external charon's data plane is its owner's choice; and
             # only root can make the namespace the probe runs in.
             return None
         session = self.clients.of(namespace).sessions
+        cached = self._kernel.get(namespace)
+        if conns is None:
+            return cached[1] if cached is not None and cached[0][0] == session else None
         if self.libipsec:
             asked = (session, "tun")
         else:
             pairs, families = kernel_esp.conns_need(conns)
             asked = (session, frozenset(pairs), frozenset(families))
-        cached = self._kernel.get(namespace)
         if cached is None or cached[0] != asked:
             if self.libipsec:
                 problem = kernel_esp.tun_problem()

@@ -29,23 +29,21 @@ class CharonChecks:
         self.driver = driver
         self.observed = observed
         self.log = log
-        self._kernel: dict[str, str | None] = {}  # namespace -> the kernel's last answer
 
     def check(self, ns: str, conns=None) -> None:
         """Whether the charon that answers is what vpnd asked for (its
         plugins) and the kernel can carry its CHILD_SAs (ESP for the
         algorithms of `conns`), noted in observed state; the driver asks
         once per VICI session. Without `conns` (a scoped look, which must
-        not walk the whole namespace) the kernel's answer is the last one."""
+        not walk the whole namespace) the driver gives its last answer."""
         problem = self._problem(ns)
         if problem is _UNKNOWN:
             return
-        if conns is not None:
-            try:
-                self._kernel[ns] = self.driver.kernel_problem(ns, conns)
-            except DriverError as e:
-                self.log.warning("cannot ask the kernel for ESP", netns=ns, error=str(e))
-        kernel = self._kernel.get(ns)
+        try:
+            kernel = self.driver.kernel_problem(ns, conns)
+        except DriverError as e:
+            self.log.warning("cannot ask the kernel for ESP", netns=ns, error=str(e))
+            kernel = None
         self.note(ns, "; ".join(p for p in (problem, kernel) if p) or None, "charon incomplete")
 
     def log_problem(self, ns: str) -> None:

@@ -56,7 +56,7 @@ class Reader:
             # An external charon's data plane is its owner's choice; and
             # only root can make the namespace the probe runs in.
             return None
-        session = self.clients.of(namespace).sessions
+        session = _session(self.clients.of(namespace))
         cached = self._kernel.get(namespace)
         if conns is None:
             return cached[1] if cached is not None and cached[0][0] == session else None
@@ -94,10 +94,10 @@ class Reader:
     def _capabilities_of(self, namespace: str) -> Capabilities:
         client = self.clients.of(namespace)
         cached = self._capabilities.get(namespace)
-        if cached is None or cached[0] != client.sessions:
+        if cached is None or cached[0] != _session(client):
             loaded = client.plugins()
             found = Capabilities(client.algorithms(), self._missing_plugins(loaded))
-            cached = self._capabilities[namespace] = (client.sessions, found)
+            cached = self._capabilities[namespace] = (_session(client), found)
         return cached[1]
 
     def _missing_plugins(self, loaded) -> str:
@@ -111,3 +111,11 @@ class Reader:
         on_disk = {p.name for p in gone if os.path.exists(
             f"{charon_plugins.PLUGIN_DIR}/libstrongswan-{p.name}.so")}
         return charon_plugins.describe(gone, on_disk)
+
+
+def _session(client) -> tuple:
+    """One VICI session to one charon. A restarted charon gets a new client
+    (Clients.forget), whose session count starts again: the client itself
+    (compared by identity, and held, so its id is never another's) is part
+    of what names the session."""
+    return (client, client.sessions)

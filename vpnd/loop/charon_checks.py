@@ -42,8 +42,9 @@ class CharonChecks:
         try:
             kernel = self.driver.kernel_problem(ns, conns)
         except DriverError as e:
+            # Unknown is not fixed: the problem noted stays as it was.
             self.log.warning("cannot ask the kernel for ESP", netns=ns, error=str(e))
-            kernel = None
+            return
         self.note(ns, "; ".join(p for p in (problem, kernel) if p) or None, "charon incomplete")
 
     def log_problem(self, ns: str) -> None:

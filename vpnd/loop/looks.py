@@ -122,7 +122,7 @@ class NamespaceLooks:
         if reason := self._gone(ns):
             return self._terminal(ns, reason)
         desired, applied = self.rendered.of(ns), self.record.applied(ns)
-        models = self._models(ns)
+        models = [c.model for c in desired.values()]
         try:
             # charon-wide settings (retransmission) follow all of a
             # namespace's connections: full looks keep them current.
@@ -158,17 +158,19 @@ class NamespaceLooks:
         recorded = self.record.applied(ns)
         applied = {**self.record.applied_from(ns, scope),
                    **{k: recorded[k] for k in desired if k in recorded}}
+        models = None  # the namespace's connections: walked only when charon (re)starts
         try:
             if not _running(self.observed.views.get(ns)):
-                self.checks.configure(ns, self._models(ns))
+                models = self._models(ns)
+                self.checks.configure(ns, models)
                 live, whole = self.reads.whole(ns, running=False), True
             else:
-                live, whole = self.reads.scoped(ns, desired, applied,
-                                                len(self.record.applied(ns)))
+                live, whole = self.reads.scoped(ns, desired, applied, len(recorded))
         except DriverUnavailable as e:
             return self._unavailable(ns, e)
         if live is not EMPTY:
-            self.checks.check(ns)  # the kernel as the last full look found it
+            # A new charon's kernel check, or the session's last answer.
+            self.checks.check(ns, models)
             desired = self.checks.drop_unsupported(ns, desired, whole=False)
         standby = dict(self.observed.standby.get(ns, {}))
         steps = self._plan(ns, desired, applied, live, standby)

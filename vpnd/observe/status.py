@@ -64,12 +64,15 @@ def entry(path: str, desired: DesiredState, facts: Facts, now: str) -> dict:
     standby = facts.standby.get(ns, {})
     for cid, conn in service["ipsec_site_connections"].items():
         key = (ns, cid)
-        state = (conn["status"], conn.get("reason", ""))
-        began = facts.since.get((service["id"], cid))
-        conn["since"] = began[1] if began and began[0] == state else now
         absent = standby.get(cid)
         if absent and conn["status"] != ACTIVE:
             conn["status"], conn["reason"] = DOWN, standby_reason(absent)
+        # Since when it has been in this state, as settle_entry books it
+        # (after the standby reason: compared before it, a standby
+        # connection's "since" moved at every rebuild).
+        state = (conn["status"], conn.get("reason", ""))
+        began = facts.since.get((service["id"], cid))
+        conn["since"] = began[1] if began and began[0] == state else now
         ike, child = facts.rekeys.get(key, (0, 0))
         conn["rekeys"] = ike + child
         conn["ike_rekeys"], conn["child_rekeys"] = ike, child

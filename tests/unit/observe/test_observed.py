@@ -79,3 +79,13 @@ def test_a_failure_charon_logs_is_taken_once_and_shown_as_the_reason():
     assert seen.take("ns1", "log", {"ikesa-name": "c1", "msg": "sending packet"}) == \
         (False, None)
     assert "authentication failed" in conn(seen.report(state(), {}, {}, now="T"))["reason"]
+
+
+def test_a_standby_connections_since_stays_across_rebuilds():
+    seen = Observed(views={"ns1": NamespaceView(LOADED)})
+    seen.set_standby("ns1", {"c1": "203.0.113.50"})
+    first = seen.report(state(), {}, {}, now="T1")
+    assert conn(first)["reason"].startswith("standby") and conn(first)["since"] == "T1"
+    settle(seen, first)
+    again = seen.report(state(), {}, {}, now="T2")
+    assert conn(again)["since"] == "T1" and settle(seen, again) == []

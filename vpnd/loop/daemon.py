@@ -28,11 +28,9 @@ from vpnd import __version__
 from vpnd.system import log, own_dirs
 from vpnd.base.config import Config
 from vpnd.drivers import compose
-from vpnd.system.inotify import Inotify
 from vpnd.observe.metric_families import Rounds, Snapshot
 from vpnd.system.notify import Notifier
 from vpnd.loop import memory
-from vpnd.loop import watches as watches_mod
 from vpnd.loop.reconciler import Reconciler
 from vpnd.loop.round_end import RoundEnd
 from vpnd.loop.signals import STOPPING, Signals
@@ -275,9 +273,6 @@ class Daemon:
                      if view.live is not None]
         return self.reconciler.driver.watching(reachable)
 
-    def _classify(self, watcher: Inotify, events) -> tuple[set[str] | None, set[str] | None]:
-        """watches.classify, with this daemon's state dir and log."""
-        return watches_mod.classify(events, self.config.state_dir, watcher, self.log)
 
 
 def _drain(fd: int) -> None:

@@ -12,6 +12,7 @@ from lab.fakes import QuietDriver
 from vpnd.base.config import CharonConfig, Config
 from vpnd.base.errors import DriverUnavailable
 from vpnd.base.live import LiveState
+from vpnd.apply.record import Record
 from vpnd.loop.reconciler import Reconciler
 
 NS = "qr-plan"
@@ -50,7 +51,9 @@ def test_a_dry_run_plans_the_loads_and_writes_nothing(tmp_path, down):
     config = Config(state_dir=str(state), run_dir=str(tmp_path / "run"),
                     data_dir=str(tmp_path / "data"), charon=CharonConfig(libipsec=True))
     driver = ReadOnlyCharon(down)
-    rec = Reconciler(config, driver, namespace_exists=lambda ns: True)
+    # As `vpnd plan` reads the record: a dry run writes no first key either.
+    record = Record(str(tmp_path / "data")).load(create_key=False)
+    rec = Reconciler(config, driver, record=record, namespace_exists=lambda ns: True)
     rec.observed.dirty.take()  # what construction marked
 
     result = rec.reconcile(dry_run=True)
@@ -61,3 +64,4 @@ def test_a_dry_run_plans_the_loads_and_writes_nothing(tmp_path, down):
     assert dict(rec.observed.capability_errors) == {} and rec.observed.charon_problems == {}
     assert rec.observed.dirty.take() == (set(), set())
     assert not (tmp_path / "run").exists()
+    assert not (tmp_path / "data").exists()

@@ -9,12 +9,10 @@ import threading
 import time
 
 
-from vpnd.system import netns
-from vpnd.base.config import Config
-from vpnd.loop.daemon import Daemon
+from vpnd.system import log as vpnd_log, netns
+from vpnd.loop.watches import classify
 from vpnd.system.inotify import IN_Q_OVERFLOW, Inotify, Reader
 
-from lab.fakes import RecordingDriver
 
 
 def max_queued() -> int:
@@ -92,17 +90,15 @@ def test_the_reader_holds_a_bounded_number_of_events_then_one_overflow(tmp_path)
 def test_an_overflow_means_every_file_and_namespace_and_is_logged(tmp_path, logs):
     state = tmp_path / "state"
     state.mkdir()
-    config = Config(state_dir=str(state), run_dir=str(tmp_path / "run"),
-                    data_dir=str(tmp_path / "data"))
-    from vpnd.loop.reconciler import Reconciler
-    daemon = Daemon(config, Reconciler(config, RecordingDriver(), namespace_exists=lambda n: True))
+    log = vpnd_log.get()
     watcher = Inotify()
     try:
         one = (str(state), "one.json", 0x80)
         router = (netns.NETNS_DIR, "qrouter-r9", 0x100)
-        assert daemon._classify(watcher, [one, router]) == ({str(state / "one.json")},
-                                                            {"qrouter-r9"})
-        assert daemon._classify(watcher, [one, ("", "", IN_Q_OVERFLOW), one]) == (None, None)
+        assert classify([one, router], str(state), watcher, log) == (
+            {str(state / "one.json")}, {"qrouter-r9"})
+        assert classify([one, ("", "", IN_Q_OVERFLOW), one], str(state), watcher, log) == \
+            (None, None)
     finally:
         watcher.close()
     [line] = [json.loads(x) for x in logs.getvalue().splitlines() if "overflowed" in x]

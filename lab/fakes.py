@@ -45,10 +45,6 @@ class QuietDriver(Driver):
     def execute(self, namespace, action):
         pass
 
-    def apply_many(self, namespace, pairs):
-        for _ in pairs:
-            yield None
-
     def watch(self, namespace, callback, wait=0.0):
         pass
 

@@ -65,7 +65,7 @@ def cost(path: str) -> dict:
     from vpnd.base.errors import Unsupported
     from vpnd.state.one_file import read_parsed
     t0 = time.perf_counter()
-    parsed = read_parsed(path, 1 << 30, None)
+    parsed = read_parsed(path, 1 << 30)
     service, errors = parsed.service, parsed.all_errors
     rendered = 0
     for conn in (service.connections if service else ()):

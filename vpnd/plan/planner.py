@@ -15,7 +15,7 @@ from typing import Mapping
 from vpnd.base.conns import AppliedConn, DesiredConn, Intent
 from vpnd.base.live import LiveState
 from vpnd.plan.actions import LoadConn, LoadShared, TerminateIke, UnloadConn, UnloadShared
-from vpnd.plan.steps import Reason, Step, disruption
+from vpnd.plan.steps import Reason, Step, disruption, ike_ids
 
 
 def plan_namespace(namespace: str,
@@ -59,7 +59,7 @@ def _removed(namespace: str, name: str, old: AppliedConn, live: LiveState) -> St
     if old.secret_id in live.shared:
         actions.append(UnloadShared(old.secret_id))
     return Step(namespace, name, old.service_id, Reason.REMOVED, tuple(actions), None,
-                disruption(live, _ike_ids(live, name),
+                disruption(live, ike_ids(live, name),
                            "no longer wanted (removed, or admin_state_up false)"))
 
 
@@ -104,13 +104,13 @@ def _changed(namespace, name, want: DesiredConn, old: AppliedConn, live: LiveSta
     if name in live.conns:
         actions.append(UnloadConn(name))
     if name in live.ike_sas:
-        actions.append(TerminateIke(name, _ike_ids(live, name)))
+        actions.append(TerminateIke(name, ike_ids(live, name)))
     if old.secret_id != want.secret_id and old.secret_id in live.shared:
         actions.append(UnloadShared(old.secret_id))
     if _same_secret(old, want, live):
         load = load[1:]
     return Step(namespace, name, want.service_id, Reason.CHANGED, (*actions, *load), record,
-                disruption(live, _ike_ids(live, name), _why(old.parts, want), name=name))
+                disruption(live, ike_ids(live, name), _why(old.parts, want), name=name))
 
 
 def _resumed(namespace, name, want, old, live, intent: Intent, load, record) -> Step:
@@ -120,8 +120,8 @@ def _resumed(namespace, name, want, old, live, intent: Intent, load, record) -> 
     the new SA too."""
     actions = []
     ending: tuple[str, ...] = ()
-    if set(_ike_ids(live, name)) & set(intent.ending):
-        ending = _ike_ids(live, name)
+    if set(ike_ids(live, name)) & set(intent.ending):
+        ending = ike_ids(live, name)
         actions.append(TerminateIke(name, ending))
     if old.secret_id != want.secret_id and old.secret_id in live.shared:
         actions.append(UnloadShared(old.secret_id))
@@ -129,10 +129,6 @@ def _resumed(namespace, name, want, old, live, intent: Intent, load, record) -> 
         "a change begun before vpnd was killed, whose SAs were already ended"
     return Step(namespace, name, want.service_id, Reason.RESUMED, (*actions, *load), record,
                 disruption(live, ending, why, name=name))
-
-
-def _ike_ids(live: LiveState, name: str) -> tuple[str, ...]:
-    return tuple(sorted(sa.uniqueid for sa in live.by_name.get(name, ())))
 
 
 _PARTS = {"psk": "PSK", "ike": "IKE settings", "child": "CHILD_SA settings"}

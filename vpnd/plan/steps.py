@@ -102,3 +102,9 @@ class Step:
                 "service": self.service_id, "reason": self.reason,
                 "actions": [a.describe() for a in self.actions],
                 "disrupts": self.disrupts.to_dict()}
+
+
+def ike_ids(live, name: str) -> tuple[str, ...]:
+    """The unique ids of a connection's IKE_SAs, as a step that ends them
+    names them (and its Disruption)."""
+    return tuple(sorted(sa.uniqueid for sa in live.by_name.get(name, ())))

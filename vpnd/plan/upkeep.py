@@ -22,7 +22,7 @@ from typing import Mapping
 from vpnd.base.live import LiveState
 from vpnd.base.conns import DesiredConn
 from vpnd.plan.actions import Initiate, TerminateDuplicate, TerminateIke
-from vpnd.plan.steps import Reason, Step, disruption
+from vpnd.plan.steps import Reason, Step, disruption, ike_ids
 from vpnd.plan.standby import reason as standby_reason
 
 # How long a duplicate SA must persist before vpnd ends it (seconds): a
@@ -62,7 +62,7 @@ class Upkeep:
         standby = standby or {}
         steps = []
         for name in sorted(n for n in standby if n in loaded and n in live.ike_sas):
-            ids = tuple(sorted(sa.uniqueid for sa in live.by_name.get(name, ())))
+            ids = ike_ids(live, name)
             steps.append(Step(ns, name, _service(loaded, name), Reason.STANDBY,
                               (TerminateIke(name, ids),), None,
                               disruption(live, ids, standby_reason(standby[name]))))

@@ -37,8 +37,9 @@ class FileState:
     @classmethod
     def judged(cls, stamp, digest: bytes, parsed: Parsed, warning: str | None,
                last_valid: Service | None) -> FileState:
-        """A file as read now; `last_valid`: what it said validly before."""
-        last_valid = parsed.whole or last_valid
+        """A file as read now; `last_valid`: what it last said validly (now,
+        if it is valid: the caller's to say, as it reads a kept copy only
+        when it must)."""
         service = None if parsed.service is None else \
             _merged(parsed.service, parsed.broken, last_valid)
         return cls(stamp, digest, parsed, last_valid, service, warning)

@@ -25,27 +25,25 @@ MAX_BYTES = 1 << 20
 MAX_ERRORS = 20
 
 
-def read_file(path: str, limit: int = MAX_BYTES,
-              trusted: frozenset[int] | None = None) -> tuple[Service | None, list[InputError]]:
+def read_file(path: str, limit: int = MAX_BYTES) -> tuple[Service | None, list[InputError]]:
     """Read, decode and validate one file, all or nothing. Whatever it
     holds, the answer is a service or errors naming the file: never an
     exception, never a hang."""
-    errors = (parsed := read_parsed(path, limit, trusted)).all_errors
+    errors = (parsed := read_parsed(path, limit)).all_errors
     return (None, errors) if errors else (parsed.service, [])
 
 
 def check_file(path: str, limit: int = MAX_BYTES) -> tuple[list[InputError], list[InputError]]:
     """`vpnd check` of one named file: its errors, and its warnings (values
     accepted but deprecated), which read_file has no place for."""
-    parsed = read_parsed(path, limit, None)
+    parsed = read_parsed(path, limit)
     return parsed.all_errors, list(parsed.warnings)
 
 
-def read_parsed(path: str, limit: int = MAX_BYTES,
-                trusted: frozenset[int] | None = None) -> Parsed:
+def read_parsed(path: str, limit: int = MAX_BYTES) -> Parsed:
     """What the file at `path` says, read safely (safe_read.read_trusted)."""
     try:
-        raw, _ = read_trusted(path, limit, trusted)
+        raw, _ = read_trusted(path, limit, None)
     except Unreadable as e:
         return Parsed(None, [e.problem])
     except Exception as e:  # noqa: BLE001 - a bug must not stop the others

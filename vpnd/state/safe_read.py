@@ -55,7 +55,7 @@ def read_trusted(path: str, limit: int, trusted: frozenset[int] | None,
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
-            raise Unreadable(path, f"not a regular file (a {_kind(st.st_mode)})")
+            raise Unreadable(path, f"not a regular file ({trust.kind(st.st_mode)})")
         warning = None
         if trusted is not None:
             _check_trust(path, real, st, trusted)
@@ -89,12 +89,3 @@ def _check_trust(path: str, real: str, st, trusted: frozenset[int]) -> None:
             problem = f"directory {parent}: {e.strerror}"
     if problem:
         raise Unreadable(path, f"refused: {problem}")
-
-
-def _kind(mode: int) -> str:
-    for test, name in ((stat.S_ISDIR, "directory"), (stat.S_ISFIFO, "FIFO"),
-                       (stat.S_ISSOCK, "socket"), (stat.S_ISCHR, "character device"),
-                       (stat.S_ISBLK, "block device")):
-        if test(mode):
-            return name
-    return "special file"

@@ -56,7 +56,6 @@ class StateDir:
         self.max_files = max_files
         self.not_read = 0  # state files beyond max_files, at the last listing
         self.trusted = trust.trusted_owners(os.geteuid(), state_owner)
-        self.keep_dir = keep_dir
         self.keep = keep and keep_dir is not None
         self.missing = False  # the directory itself is gone
         self.state = DesiredState({}, {})  # kept up to date by scan()

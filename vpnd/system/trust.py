@@ -95,7 +95,7 @@ def own_dir_refusal(chain, trusted: frozenset[int], what: str,
                 f"someone else could make it first: chmod go-w {path}, or make it yourself "
                 f"as root")
     if not stat.S_ISDIR(st.st_mode):
-        return f"{what} is {_kind(st.st_mode)}, not a directory"
+        return f"{what} is {kind(st.st_mode)}, not a directory"
     mode = stat.S_IMODE(st.st_mode)
     if st.st_uid not in trusted:
         return (f"{what} is owned by uid {st.st_uid}, who could replace vpnd's files, "
@@ -127,7 +127,7 @@ def own_file_refusal(st, trusted: frozenset[int], what: str) -> str | None:
     not to be believed, or None. `st`: its fstat (of an fd opened without
     following links)."""
     if not stat.S_ISREG(st.st_mode):
-        return f"{what} is {_kind(st.st_mode)}, not a regular file"
+        return f"{what} is {kind(st.st_mode)}, not a regular file"
     mode = stat.S_IMODE(st.st_mode)
     if st.st_uid not in trusted:
         return f"{what} is owned by uid {st.st_uid}, not by root or vpnd's user"
@@ -136,7 +136,8 @@ def own_file_refusal(st, trusted: frozenset[int], what: str) -> str | None:
     return None
 
 
-def _kind(mode: int) -> str:
+def kind(mode: int) -> str:
+    """What a file is, said with its article (\"a FIFO\")."""
     for test, kind in ((stat.S_ISLNK, "a symlink"), (stat.S_ISDIR, "a directory"),
                        (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
                        (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),

@@ -10,6 +10,7 @@ import random
 import pytest
 
 from lab.factory import connection_doc, service_doc
+from lab.fakes import QuietDriver
 from vpnd.observe import publish
 from vpnd.base.config import CharonConfig, Config
 from vpnd.drivers.strongswan_mapping import render
@@ -121,14 +122,6 @@ def test_a_scoped_scan_stats_only_the_changed_file(tmp_path, monkeypatch):
     assert files == [str(changed)], files  # not the 199 others
 
 
-class _Driver:
-    def render(self, conn):
-        return render(conn, libipsec=True)
-
-    def writes(self):
-        return 0
-
-
 def _without_times(value):
     """status fields that follow the clock (SA ages as timestamps, since)."""
     if isinstance(value, dict):
@@ -147,7 +140,7 @@ def test_status_rebuilt_entry_by_entry_equals_status_built_whole(tmp_path, seed)
 
     config = Config(state_dir=str(state_dir), run_dir=str(tmp_path / "run"),
                     data_dir=str(tmp_path / "data"), charon=CharonConfig(libipsec=True))
-    rec = Reconciler(config, _Driver(), statedir=StateDir(str(state_dir)),
+    rec = Reconciler(config, QuietDriver(), statedir=StateDir(str(state_dir)),
                      record=Record(config.data_dir).load(), namespace_exists=lambda ns: True)
     for step in range(120):
         if rng.random() < 0.5:

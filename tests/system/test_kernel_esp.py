@@ -9,26 +9,17 @@ same tests check that a kernel with ESP is not blamed.
 from __future__ import annotations
 
 import shutil
-import subprocess
 from types import SimpleNamespace
 
 import pytest
 
 from conftest import connection, require_system, service
 from lab.factory import write_service
+from lab.kernel import kernel_has_esp
 from lab.testbed import wait_for
 from vpnd.observe.reasons import KERNEL_REFUSED, NO_PROPOSAL
 
 PSK = "kernel-esp-psk-5d2"
-
-
-def kernel_has_esp() -> bool:
-    done = subprocess.run(
-        ["unshare", "--net", "--", "ip", "xfrm", "state", "add", "src", "192.0.2.1",
-         "dst", "192.0.2.2", "proto", "esp", "spi", "0x200", "mode", "tunnel",
-         "enc", "cbc(aes)", "0x" + "02" * 16, "auth-trunc", "hmac(sha256)",
-         "0x" + "02" * 32, "128"], capture_output=True, text=True, timeout=10)
-    return done.returncode == 0
 
 
 @pytest.fixture

@@ -22,6 +22,7 @@ import pytest
 
 from conftest import connection, require_system, service
 from vpnd.drivers.charon_units import unit_name
+from lab.kernel import kernel_has_esp
 from lab.testbed import TwoSites, wait_for, wait_steady
 
 PSK = "systemd-test-psk-c41"
@@ -219,7 +220,6 @@ def test_install_fits_the_configuration_to_this_kernel_and_man_works(systemd):
     """Before `site` rewrites vpnd.yaml: the installed one says libipsec
     exactly when this kernel has no ESP (asked here on our own), and the
     man pages are found."""
-    from test_kernel_esp import kernel_has_esp
     installed = systemd.run("cat", "/etc/vpnd/vpnd.yaml").stdout
     want = "false" if kernel_has_esp() else "true"
     assert f"\n  libipsec: {want} " in installed, installed

@@ -149,19 +149,15 @@ def _kernel(config: Config, state) -> list[Finding]:
     proposal chosen": this is where the cause gets its name."""
     if os.geteuid() != 0:
         return [Finding(WARN, "not root: the kernel's ESP and forwarding not checked")]
-    findings = []
-    if config.charon.libipsec:
-        problem = kernel_esp.tun_problem()
-        findings.append(Finding(FAIL, problem) if problem else
-                        Finding(OK, f"charon.libipsec: ESP in charon, over {kernel_esp.TUN}"))
-    else:
-        pairs, families = kernel_esp.needs(state.services.values())
-        problems = kernel_esp.probe(pairs, families or {4})
-        findings += [Finding(FAIL, p) for p in problems]
-        if not problems:
-            used = ", ".join(sorted(f"{e}/{a}" for e, a in pairs)) or "none configured yet"
-            findings.append(Finding(OK, f"kernel carries ESP (tunnel mode, UDP "
-                                        f"encapsulation) for the algorithms in use: {used}"))
+    pairs, families = kernel_esp.needs(state.services.values())
+    problems = kernel_esp.problems(config.charon.libipsec, pairs, families)
+    findings = [Finding(FAIL, p) for p in problems]
+    if not problems and config.charon.libipsec:
+        findings.append(Finding(OK, f"charon.libipsec: ESP in charon, over {kernel_esp.TUN}"))
+    elif not problems:
+        used = ", ".join(sorted(f"{e}/{a}" for e, a in pairs)) or "none configured yet"
+        findings.append(Finding(OK, f"kernel carries ESP (tunnel mode, UDP "
+                                    f"encapsulation) for the algorithms in use: {used}"))
     namespaces = sorted({s.namespace for s in state.services.values()})
     findings += [_forwarding(ns) for ns in namespaces]
     return findings

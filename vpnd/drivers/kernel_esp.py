@@ -24,18 +24,20 @@ import subprocess
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
+from vpnd.drivers.strongswan_mapping import is_aead
+
 TUN = "/dev/net/tun"
 UNSHARE = "/usr/bin/unshare"  # util-linux: essential on Debian
 IP = "/usr/sbin/ip"  # iproute2, which vpnd runs anyway
 
 # Neutron's encryption_algorithm -> (kind, kernel name, key bytes). AEAD
 # keys carry their salt (4 bytes for GCM, 3 for CCM), CTR its nonce.
-_ENC = {"3des": ("enc", "cbc(des3_ede)", 24),
-        **{f"aes-{k}": ("enc", "cbc(aes)", k // 8) for k in (128, 192, 256)},
-        **{f"aes-{k}-ctr": ("enc", "rfc3686(ctr(aes))", k // 8 + 4) for k in (128, 192, 256)},
-        **{f"aes-{k}-gcm-{icv}": ("aead", "rfc4106(gcm(aes))", k // 8 + 4)
+_ENC = {"3des": ("cbc(des3_ede)", 24),
+        **{f"aes-{k}": ("cbc(aes)", k // 8) for k in (128, 192, 256)},
+        **{f"aes-{k}-ctr": ("rfc3686(ctr(aes))", k // 8 + 4) for k in (128, 192, 256)},
+        **{f"aes-{k}-gcm-{icv}": ("rfc4106(gcm(aes))", k // 8 + 4)
            for k in (128, 192, 256) for icv in (8, 12, 16)},
-        **{f"aes-{k}-ccm-{icv}": ("aead", "rfc4309(ccm(aes))", k // 8 + 3)
+        **{f"aes-{k}-ccm-{icv}": ("rfc4309(ccm(aes))", k // 8 + 3)
            for k in (128, 192, 256) for icv in (8, 12, 16)}}
 # Neutron's auth_algorithm -> (kernel name, key bytes, truncated bits), as
 # charon's kernel-netlink installs them (RFC 4868 truncation for SHA-2).
@@ -84,8 +86,8 @@ def _family(address: str) -> int | None:
 def xfrm_algorithms(encryption: str, auth: str) -> XfrmAlgorithms:
     """What an ESP CHILD_SA of these (Neutron) algorithms asks the kernel
     for. An AEAD cipher carries its own integrity: `auth` is unused then."""
-    kind, name, key = _ENC[encryption]
-    if kind == "aead":
+    name, key = _ENC[encryption]
+    if is_aead(encryption):
         icv = int(encryption.rsplit("-", 1)[1]) * 8
         return XfrmAlgorithms(("aead", name, _key(key), str(icv)), (name,))
     integ, integ_key, bits = _AUTH[auth]
@@ -126,14 +128,25 @@ def probe(pairs: Iterable[tuple[str, str]], families: Iterable[int],
     problems = []
     for family in sorted(set(families)):
         baseline = _refusal(BASELINE, family, 0x100, run)
-        if baseline and baseline.startswith("kernel has no ESP"):
+        if baseline and not baseline.startswith("kernel refuses ESP with"):
+            # No ESP at all, or the probe could not run: one line says it.
             problems.append(baseline)
             continue
-        for spi, pair in enumerate(sorted(set(pairs)), start=0x101):
+        others = sorted(set(pairs) - ({BASELINE} if baseline is None else set()))
+        for spi, pair in enumerate(others, start=0x101):
             problem = _refusal(pair, family, spi, run)
             if problem:
                 problems.append(problem)
     return problems
+
+
+def problems(libipsec: bool, pairs, families) -> list[str]:
+    """What the kernel lacks for charon's data plane: the TUN device with
+    libipsec, else ESP for these pairs and families (IPv4 when none is in
+    use yet: a node about to get its files)."""
+    if libipsec:
+        return [p for p in (tun_problem(),) if p]
+    return probe(pairs, families or {4})
 
 
 BASELINE = ("aes-128", "sha256")

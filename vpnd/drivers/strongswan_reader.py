@@ -7,12 +7,18 @@ strongswan.py).
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 
 from vpnd.base.live import LiveState
 from vpnd.drivers import charon_plugins, kernel_esp
 from vpnd.drivers.charon_algorithms import missing_algorithms
 from vpnd.drivers.strongswan_clients import Clients
+
+
+# A kernel that refused ESP is asked again, at a new charon session, after
+# this long at the earliest: 500 charons starting make one probe, not 500.
+RECHECK_REFUSED = 60.0
 
 
 @dataclass(frozen=True)
@@ -33,8 +39,10 @@ class Reader:
         self._capabilities: dict[str, tuple[int, Capabilities]] = {}
         # (capabilities, IKE policy, ESP policy) -> (capabilities, why not)
         self._unsupported: dict = {}
-        # namespace -> ((VICI session, what was asked), the kernel's problem)
+        # namespace -> (VICI session, the kernel's problem it was told)
         self._kernel: dict[str, tuple[tuple, str | None]] = {}
+        # (ESP pairs, families) -> (the host kernel's problem, when asked)
+        self._host_kernel: dict[tuple, tuple[str | None, float]] = {}
 
     def live_state(self, namespace: str) -> LiveState:
         return self.clients.of(namespace).live_state()
@@ -47,31 +55,31 @@ class Reader:
 
     def kernel_problem(self, namespace: str, conns=None) -> str | None:
         """What the kernel lacks for this charon's CHILD_SAs: ESP for the
-        algorithms of `conns` (kernel_esp.probe), or with libipsec the TUN
-        device. Asked once per VICI session and set of algorithms: a new
-        session may follow `modprobe esp4` and a restart. Without `conns`
-        (a scoped look, which must not walk the namespace) the answer this
-        session last had."""
+        algorithms of `conns`, or with libipsec the TUN device
+        (kernel_esp.problems). The kernel is the host's, so one answer
+        serves every namespace that asks the same; a refusal is asked again
+        when a charon's session begins (it may follow `modprobe esp4` and a
+        restart), at most every RECHECK_REFUSED seconds however many
+        charons start. Without `conns` (a scoped look, which must not walk
+        the namespace) the answer this session last had."""
         if self.clients.spawner is None or os.geteuid() != 0:
             # An external charon's data plane is its owner's choice; and
             # only root can make the namespace the probe runs in.
             return None
         session = _session(self.clients.of(namespace))
-        cached = self._kernel.get(namespace)
+        mine = self._kernel.get(namespace)
         if conns is None:
-            return cached[1] if cached is not None and cached[0][0] == session else None
-        if self.libipsec:
-            asked = (session, "tun")
-        else:
-            pairs, families = kernel_esp.conns_need(conns)
-            asked = (session, frozenset(pairs), frozenset(families))
-        if cached is None or cached[0] != asked:
-            if self.libipsec:
-                problem = kernel_esp.tun_problem()
-            else:
-                problem = "; ".join(kernel_esp.probe(pairs, families)) or None
-            cached = self._kernel[namespace] = (asked, problem)
-        return cached[1]
+            return mine[1] if mine is not None and mine[0] == session else None
+        pairs, families = (set(), set()) if self.libipsec else kernel_esp.conns_need(conns)
+        key = (frozenset(pairs), frozenset(families))
+        known = self._host_kernel.get(key)
+        new_session = mine is None or mine[0] != session
+        if known is None or (known[0] and new_session
+                             and time.monotonic() - known[1] > RECHECK_REFUSED):
+            problem = "; ".join(kernel_esp.problems(self.libipsec, pairs, families)) or None
+            known = self._host_kernel[key] = (problem, time.monotonic())
+        self._kernel[namespace] = (session, known[0])
+        return known[0]
 
     def unsupported(self, namespace: str, conn) -> str | None:
         capabilities = self._capabilities_of(namespace)

@@ -17,10 +17,16 @@ def test_every_neutron_pair_has_its_kernel_names(encryption, auth):
     algs = kernel_esp.xfrm_algorithms(encryption, auth)
     if "-gcm-" in encryption or "-ccm-" in encryption:
         assert algs.args[0] == "aead" and len(algs.names) == 1
-        assert int(algs.args[3]) == int(encryption.rsplit("-", 1)[1]) * 8
     else:
         assert algs.args[0] == "enc" and algs.args[3] == "auth-trunc"
         assert algs.names[1] == algs.args[4]
+
+
+def test_an_aead_cipher_carries_its_icv_and_no_integrity():
+    gcm = kernel_esp.xfrm_algorithms("aes-256-gcm-12", "sha512")
+    assert gcm.args == ("aead", "rfc4106(gcm(aes))", "0x" + "01" * 36, "96")
+    ccm = kernel_esp.xfrm_algorithms("aes-128-ccm-8", "sha1")
+    assert ccm.args[1:] == ("rfc4309(ccm(aes))", "0x" + "01" * 19, "64")
 
 
 def test_key_lengths_are_what_the_kernel_wants():
@@ -82,6 +88,20 @@ def test_one_missing_algorithm_is_named_and_the_others_pass():
     assert len(kernel.calls) == 4  # the baseline, then each pair once
 
 
+def test_a_probe_that_cannot_run_says_so_once_a_family():
+    def cannot(cmd, **kw):
+        raise OSError(2, "No such file or directory")
+    [problem] = kernel_esp.probe([("aes-256", "sha256"), ("aes-128-gcm-16", "sha1")], [4],
+                                 run=cannot)
+    assert problem.startswith("kernel ESP not checked:")
+
+
+def test_the_baseline_pair_is_tried_once():
+    kernel = Kernel(lambda c: None)
+    kernel_esp.probe([kernel_esp.BASELINE, ("aes-256", "sha512")], [4], run=kernel)
+    assert len(kernel.calls) == 2
+
+
 def test_a_kernel_that_takes_them_all_has_no_problem():
     assert kernel_esp.probe([("aes-256", "sha256")], [4, 6], run=Kernel(lambda c: None)) == []
 
@@ -109,24 +129,36 @@ class _Clients:
         return self.client
 
 
-def test_the_driver_asks_the_kernel_once_per_charon_session_and_set_of_algorithms(
+def test_the_driver_asks_the_host_kernel_once_and_a_refusal_again_at_a_later_session(
         monkeypatch):
-    from vpnd.drivers.strongswan_reader import Reader
-    asked = []
+    from vpnd.drivers import strongswan_reader
+    from vpnd.drivers.strongswan_reader import RECHECK_REFUSED, Reader
+    asked, now = [], [1000.0]
+    answer = ["kernel has no ESP over IPv4 (...)"]
     monkeypatch.setattr(kernel_esp, "probe", lambda pairs, families: asked.append(
-        (set(pairs), set(families))) or ["kernel has no ESP over IPv4 (...)"])
+        (set(pairs), set(families))) or list(answer))
+    monkeypatch.setattr(strongswan_reader.time, "monotonic", lambda: now[0])
     monkeypatch.setattr("os.geteuid", lambda: 0)
     clients = _Clients()
     reader = Reader(clients, libipsec=False)
     conns = [parsed(service_doc()).connections[0]]
-    assert reader.kernel_problem("ns1", conns) == "kernel has no ESP over IPv4 (...)"
-    assert reader.kernel_problem("ns1", conns) == "kernel has no ESP over IPv4 (...)"
+    assert reader.kernel_problem("ns1", conns) == answer[0]
+    assert reader.kernel_problem("ns1", conns) == answer[0]
+    assert reader.kernel_problem("ns2", conns) == answer[0]  # the same host kernel
     assert len(asked) == 1
-    clients.client.sessions = 2  # charon restarted: perhaps after `modprobe esp4`
+    clients.client.sessions = 2  # charon restarted at once: not asked again yet
+    reader.kernel_problem("ns1", conns)
+    assert len(asked) == 1
+    now[0] += RECHECK_REFUSED + 1
+    clients.client.sessions = 3  # restarted later, perhaps after `modprobe esp4`
+    answer.clear()
+    assert reader.kernel_problem("ns1", conns) is None and len(asked) == 2
+    now[0] += RECHECK_REFUSED + 1
+    clients.client.sessions = 4  # a kernel that took them is not asked again
     reader.kernel_problem("ns1", conns)
     assert len(asked) == 2
     reader.kernel_problem("ns1", [])  # the algorithms in use changed
-    assert len(asked) == 3 and asked[-1] == (set(), set())
+    assert len(asked) == 3 and asked[-1] == (set(), {4})
 
 
 def test_with_libipsec_the_driver_asks_for_the_tun_device(monkeypatch):

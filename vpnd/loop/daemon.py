@@ -125,7 +125,7 @@ class Daemon:
         rec = self.reconciler
         return Snapshot(
             report=rec.last_report,
-            charons={ns: v.live is not None for ns, v in dict(rec.observed.views).items()},
+            charons={ns: v.answering for ns, v in dict(rec.observed.views).items()},
             charon_restarts=dict(rec.observed.charon_restarts),
             vici_writes=rec.driver.writes(),
             invalid_files=rec.status.counts["problems"],
@@ -270,7 +270,7 @@ class Daemon:
     def healthy(self) -> bool:
         """The event sessions of every reachable charon are alive."""
         reachable = [ns for ns, view in list(self.reconciler.observed.views.items())
-                     if view.live is not None]
+                     if view.answering]
         return self.reconciler.driver.watching(reachable)
 
 

@@ -254,7 +254,7 @@ class NamespaceLooks:
 
 def _running(view: NamespaceView | None) -> bool:
     """Whether the last look found the namespace's charon answering."""
-    return view is not None and view.live is not None
+    return view is not None and view.answering
 
 
 def _outcome(failed, left, missing, recheck) -> Outcome:

@@ -137,7 +137,7 @@ class Reconciler(NamespaceLooks):
             return
         for ns in namespaces:
             view = self.observed.views.get(ns)
-            if (view is not None and view.live is not None) or not self.namespace_exists(ns):
+            if (view is not None and view.answering) or not self.namespace_exists(ns):
                 continue
             try:
                 self.checks.configure(ns, self._models(ns))

@@ -33,6 +33,11 @@ class NamespaceView:
     live: LiveState | None
     reason: str = ""
 
+    @property
+    def answering(self) -> bool:
+        """The last look found the namespace's charon answering."""
+        return self.live is not None
+
 
 @dataclass(frozen=True)
 class Facts:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import secrets
 import stat
+from collections.abc import Iterable
 
 from vpnd.system import trust
 
@@ -40,10 +41,12 @@ def owners() -> frozenset[int]:
     return trust.trusted_owners(os.geteuid(), None)
 
 
-def write_atomically(path: str, data: bytes, mode: int = 0o644, durable: bool = True) -> None:
+def write_atomically(path: str, data: bytes | Iterable[bytes], mode: int = 0o644,
+                     durable: bool = True) -> None:
     """Readers see the old file or the new one, never half of one.
-    `durable`: on disk before it replaces the old one (fsync). Whatever
-    was at `path` is replaced, not written through."""
+    `data`: the bytes, or pieces of them (a large file need not be held
+    whole as well). `durable`: on disk before it replaces the old one
+    (fsync). Whatever was at `path` is replaced, not written through."""
     directory, name = os.path.split(path)
     # 64 random bits: a name planted in advance is not this one, and if it
     # were, O_EXCL fails rather than reusing it.
@@ -51,7 +54,11 @@ def write_atomically(path: str, data: bytes, mode: int = 0o644, durable: bool = 
     fd = os.open(tmp, _NEW, mode)
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            if isinstance(data, (bytes, bytearray, memoryview)):
+                f.write(data)
+            else:
+                for piece in data:
+                    f.write(piece)
             f.flush()
             if durable:
                 os.fsync(f.fileno())

@@ -1,9 +1,12 @@
 """Status: neutron-vpnaas report shape, with reasons."""
 from __future__ import annotations
 
+import json
+
 from lab.factory import connection_doc, parsed, service_doc
 from vpnd.base.live import ChildSa, IkeSa, LiveState
 from vpnd.state.desired import DesiredState
+from vpnd.observe import status as status_mod
 from vpnd.observe.status import NamespaceView, service_entry
 from vpnd.base.errors import InputError
 
@@ -97,3 +100,14 @@ def test_an_invalid_connection_is_error_and_its_neighbours_are_not():
     assert conns["c3"] == {"status": "ERROR", "reason": "invalid connection",
                            "errors": [str(new)]}
     assert entry["status"] == "DOWN" and entry["reason"] == "2 of 3 connections not ACTIVE"
+
+
+def test_status_json_written_in_blocks_is_the_entries_whole(tmp_path):
+    # Written a block of entries at a time (never held whole): the same
+    # document as one made whole, on either side of a block's edge.
+    for n in (0, 1, status_mod._BLOCK, status_mod._BLOCK + 1, 2 * status_mod._BLOCK + 3):
+        entries = [{"id": f"s{i}", "ipsec_site_connections": {}} for i in range(n)]
+        path = str(tmp_path / "status.json")
+        status_mod.write_fragments(path, [json.dumps(e) for e in entries], pid=7)
+        doc = status_mod.read(path)
+        assert doc["services"] == entries and doc["pid"] == 7

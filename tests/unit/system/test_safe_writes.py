@@ -188,3 +188,16 @@ def test_kept_copies_are_not_written_into_a_linked_directory(own, victim):
 def _as_root():
     if os.geteuid() != 0:
         pytest.fail("this case chowns a file: run it as root, as vpnd runs")
+
+
+def test_written_in_pieces_and_a_piece_that_fails_leaves_the_old_file(own):
+    target = own / "status.json"
+    files.write_atomically(str(target), (b"{", b'"a":1', b"}\n"))
+    assert target.read_bytes() == b'{"a":1}\n'
+
+    def pieces():
+        yield b"{"
+        raise ValueError("the next piece could not be made")
+    with pytest.raises(ValueError):
+        files.write_atomically(str(target), pieces())
+    assert target.read_bytes() == b'{"a":1}\n' and list(own.iterdir()) == [target]

@@ -64,6 +64,7 @@ class Observed:
         # (service id, connection id) -> ((status, reason), when it began),
         # as the published entries settled it (settle_entry)
         self.since: dict[tuple[str, str], tuple[tuple[str, str], str]] = {}
+        self._settled: tuple = ((None, None), None)  # the last value booked in since
 
     # --- the books: each change marks what it moved -----------------------------
 
@@ -195,20 +196,24 @@ class Observed:
         """One state file's status (pure; status.entry builds it)."""
         return status_mod.entry(path, desired, self.facts(children, render_errors), now)
 
-    def settle_entry(self, service: dict, gone=()) -> list[tuple]:
+    def settle_entry(self, service: dict, gone=(), keys=None) -> list[tuple]:
         """Book one published entry: "since" for each status, and failures
         an ACTIVE connection has left behind; `gone`: (service id,
-        connection id) of the entry it replaces that it no longer has.
-        Returns the statuses that changed: (service, connection,
-        namespace, status, reason)."""
+        connection id) of the entry it replaces that it no longer has;
+        `keys`: those of its connections, in order, if the caller holds
+        them already (they are then not made again). Returns the statuses
+        that changed: (service, connection, namespace, status, reason)."""
         for key in gone:
             self.since.pop(key, None)
         changed = []
         ns = service.get("namespace")
-        for cid, conn in service["ipsec_site_connections"].items():
+        conns = service["ipsec_site_connections"]
+        for key, (cid, conn) in zip(keys or [(service["id"], c) for c in conns], conns.items()):
             state = (conn["status"], conn.get("reason", ""))
-            key = (service["id"], cid)
-            if self.since.get(key, (None,))[0] != state:
+            before = self.since.get(key, (None,))
+            if before[0] == state and before[1] == conn["since"]:
+                continue  # as it was: the value held stays
+            if before[0] != state:
                 changed.append((service["id"], cid, ns, *state))
                 # Coming up clears what failed before. Only coming up:
                 # a failure charon logs while a report still shows the
@@ -216,8 +221,16 @@ class Observed:
                 # is what the next report must show.
                 if conn["status"] == status_mod.ACTIVE:
                     self._drop(self._failures, (ns, cid))
-            self.since[key] = (state, conn["since"])
+            self.since[key] = self._settled = self._one_of(state, conn["since"])
         return changed
+
+    def _one_of(self, state: tuple[str, str], since: str) -> tuple:
+        """(state, since), the same tuple as the last one booked if equal:
+        a cold start's 10,000 entries settle as one."""
+        last = self._settled
+        if last[1] == since and last[0] == state:
+            return last
+        return (last[0] if last[0] == state else state, since)
 
 
 class _Errors:

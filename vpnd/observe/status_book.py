@@ -24,11 +24,13 @@ class StatusBook:
         # state file -> its entry, as JSON text only (the dicts would cost
         # 1 kB a connection more), and what it adds to the counts
         self.texts: dict[str, str] = {}
-        self.tallies: dict[str, tuple] = {}
+        self.tallies: dict[str, tuple[int, ...]] = {}  # as _tally, one of _shared
         self.ids: dict[str, tuple] = {}  # state file -> its (service id, connection id)s
         self.order: list[str] = []  # the files, sorted (status.json's order)
         self.counts: Counter = Counter()  # summary: services, connections, ACTIVE, invalid
         self.version = 0  # moves whenever an entry does
+        # Equal tallies are one tuple: at 10,000 files nearly all are alike.
+        self._shared: dict[tuple[int, ...], tuple[int, ...]] = {}
 
     def refresh(self, paths: set[str], now: str, desired: DesiredState,
                 observed: Observed, rendered: Rendered) -> list[tuple]:
@@ -39,7 +41,7 @@ class StatusBook:
         for path in paths:
             old = self.tallies.pop(path, None)
             if old is not None:
-                self.counts.subtract(dict(old))
+                self.counts.subtract(dict(zip(TALLIED, old)))
             old_keys = self.ids.pop(path, ())
             if path not in desired.services and path not in desired.errors:
                 if old is not None:
@@ -51,15 +53,22 @@ class StatusBook:
                 continue
             entry = observed.entry(path, desired, Children(rendered), rendered.errors, now)
             keys = _keys(entry)
-            changed += observed.settle_entry(entry, set(old_keys) - set(keys))
+            if keys == old_keys:
+                keys = old_keys  # the tuples observed.since is keyed by: held once
+            changed += observed.settle_entry(entry, set(old_keys) - set(keys), keys)
             if old is None:
                 bisect.insort(self.order, path)
             self.texts[path] = json.dumps(entry, separators=(",", ":"))
             self.ids[path] = keys
-            self.tallies[path] = tally = _tally(entry)
-            self.counts.update(dict(tally))
+            self.tallies[path] = tally = self._share(_tally(entry))
+            self.counts.update(dict(zip(TALLIED, tally)))
             self.version += 1
         return changed
+
+    def _share(self, tally: tuple[int, ...]) -> tuple[int, ...]:
+        if len(self._shared) > 1000:  # files of many connections: bounded
+            self._shared.clear()
+        return self._shared.setdefault(tally, tally)
 
     def report(self) -> list[dict]:
         """Every entry, in file order (metrics, tests): parsed back from
@@ -82,15 +91,19 @@ class StatusBook:
         return text
 
 
-def _tally(entry: dict) -> tuple:
-    """What one entry adds to the counts."""
+# What a tally counts, in its order.
+TALLIED = ("services", "invalid", "problems", "connections", "active")
+
+
+def _tally(entry: dict) -> tuple[int, ...]:
+    """What one entry adds to the counts (TALLIED)."""
     conns = entry["ipsec_site_connections"].values()
-    return (("services", int(bool(entry.get("id")))),
-            ("invalid", int(bool(entry.get("errors")))),
+    return (int(bool(entry.get("id"))),
+            int(bool(entry.get("errors"))),
             # files with any problem, a connection's included (the metric)
-            ("problems", int(bool(entry.get("errors") or any(c.get("errors") for c in conns)))),
-            ("connections", len(conns)),
-            ("active", sum(1 for c in conns if c["status"] == status_mod.ACTIVE)))
+            int(bool(entry.get("errors") or any(c.get("errors") for c in conns))),
+            len(conns),
+            sum(1 for c in conns if c["status"] == status_mod.ACTIVE))
 
 
 def _keys(entry: dict) -> tuple[tuple[str, str], ...]:

@@ -106,9 +106,16 @@ class Record:
     def _save(self) -> None:
         with self._lock:
             os.makedirs(self.data_dir, mode=0o700, exist_ok=True)
-            raw = record_format.document(self.namespaces, self.intents)
-            write_atomically(self.path, raw, 0o600)
-            self._record_bytes = len(raw)
+            size = 0
+
+            def counted(pieces):
+                nonlocal size
+                for piece in pieces:
+                    size += len(piece)
+                    yield piece
+            write_atomically(self.path, counted(record_format.document_pieces(
+                self.namespaces, self.intents)), 0o600)
+            self._record_bytes = size
             if self._journal is not None:  # folded in: start it afresh
                 os.ftruncate(self._journal, 0)
             self._journal_bytes = 0

@@ -38,3 +38,22 @@ def test_what_an_earlier_vpnd_wrote_is_read(tmp_path):
                                                                   "vpnd-c4")}
     assert dict(r.intended("ns")) == {"c2": Intent("fp2", ("7",))}
     assert r.applied("ns")["c1"].parts == C1.parts
+
+
+def test_a_record_written_in_blocks_is_the_json_of_the_whole(monkeypatch):
+    # Made a block of connections at a time (never whole as dicts and as
+    # text): byte for byte what json.dumps of the whole document writes.
+    import json
+    monkeypatch.setattr(record_format, "_BLOCK", 3)
+    for n in (0, 1, 3, 4, 7):
+        conns = {f"c{i:02d}": AppliedConn(f"c{i:02d}", "svc", "a.json", f"fp{i}", "vpnd-c")
+                 for i in range(n)}
+        books = {"ns2": conns, "ns1": dict(conns), "empty": {}}
+        intents = {"ns1": {f"c{i}": Intent("f", ("1",)) for i in range(n)}}
+        whole = {"version": 1, "namespaces": {
+            ns: {k: record_format.applied_to_json(a) for k, a in sorted(c.items())}
+            for ns, c in sorted(books.items()) if c},
+            "intents": {ns: {k: record_format.intent_to_json(i) for k, i in sorted(c.items())}
+                        for ns, c in sorted(intents.items()) if c}}
+        assert record_format.document(books, intents) == \
+            json.dumps(whole, separators=(",", ":")).encode()

@@ -228,3 +228,38 @@ def test_a_kept_copy_planted_as_a_link_is_not_believed(tmp_path):
     state, _ = StateDir(str(state_dir), keep_dir=str(keep), keep=False).scan()
     assert str(path) not in state.services  # no last valid version believed
     assert str(path) in state.errors
+
+
+def test_an_id_named_by_three_files_goes_to_each_in_turn(tmp_path):
+    # One claimant is held as a path, more as a tuple of them: the
+    # earliest standing file keeps the id as the others come and go.
+    d = StateDir(str(tmp_path))
+    for name in ("a", "b", "c"):
+        write(tmp_path / f"{name}.json", svc("s", ["c1"]))
+    assert list(d.scan()[0].services) == [str(tmp_path / "a.json")]
+    (tmp_path / "a.json").unlink()
+    assert list(d.scan()[0].services) == [str(tmp_path / "b.json")]
+    (tmp_path / "b.json").unlink()
+    state, _ = d.scan()
+    assert list(state.services) == [str(tmp_path / "c.json")] and not state.errors
+    (tmp_path / "c.json").unlink()
+    d.scan()
+    assert d._claims._books == {} and d._claims._claimed == {}
+
+
+def test_a_file_without_problems_holds_no_parsed_of_its_own(tmp_path):
+    from vpnd.state.file_state import CLEAN
+    path = tmp_path / "a.json"
+    d = StateDir(str(tmp_path))
+    write(path, svc("a"))
+    d.scan()
+    assert d._files[str(path)].parsed is CLEAN
+    doc = svc("a", ("c1", "c2"))
+    doc["ipsec_site_connections"][1]["mtu"] = "huge"
+    write(path, doc)
+    state, _ = d.scan()
+    assert d._files[str(path)].parsed is not CLEAN and set(state.broken[str(path)]) == {"c2"}
+    write(path, svc("a"))
+    state, _ = d.scan()
+    assert d._files[str(path)].parsed is CLEAN and not state.broken and not state.errors
+    assert CLEAN.errors == [] and CLEAN.broken == {} and CLEAN.warnings == []

@@ -37,14 +37,14 @@ def policy(c: Checker, path: str, d: Any, ike: bool) -> IkePolicy | IpsecPolicy 
                            neutron.IKE_VERSIONS)
         if None in (auth, enc, pfs, lifetime, mode, version):
             return None
-        return _one(IkePolicy(auth, enc, mode, lifetime, version, pfs))
+        return one(IkePolicy(auth, enc, mode, lifetime, version, pfs))
     proto = c.choice(f"{path}.transform_protocol", value["transform_protocol"],
                      neutron.TRANSFORM_PROTOCOLS)
     encap = c.choice(f"{path}.encapsulation_mode", value["encapsulation_mode"],
                      neutron.ENCAPSULATION_MODES)
     if None in (auth, enc, pfs, lifetime, proto, encap):
         return None
-    return _one(IpsecPolicy(proto, auth, enc, encap, lifetime, pfs))
+    return one(IpsecPolicy(proto, auth, enc, encap, lifetime, pfs))
 
 
 def _removed_in_29(c: Checker, path: str, d: dict, key: str, value) -> None:
@@ -68,7 +68,7 @@ def _lifetime(c: Checker, path: str, d: dict) -> Lifetime | None:
                       maximum=neutron.MAX_LIFETIME.get(units, 2**31 - 1))
     if units is None or value is None:
         return None
-    return _one(Lifetime(units, value))
+    return one(Lifetime(units, value))
 
 
 # Policies are few and connections many: equal ones are one object (at
@@ -76,7 +76,8 @@ def _lifetime(c: Checker, path: str, d: dict) -> Lifetime | None:
 _SEEN: dict = {}
 
 
-def _one(value):
+def one(value):
+    """`value`, or an equal one seen before (immutable values only)."""
     if len(_SEEN) > 4096:
         _SEEN.clear()
     return _SEEN.setdefault(value, value)

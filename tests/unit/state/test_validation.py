@@ -238,3 +238,19 @@ def test_an_error_quotes_only_the_start_of_a_long_value():
     long = shown("x" * 70_000)
     assert long.startswith("'xxx") and long.endswith("... (70000 characters)")
     assert len(long) < 100
+
+
+def test_values_alike_in_many_connections_are_one_object():
+    # Read from two files (two JSON documents): the local side, DPD, the
+    # local address and the policies are shared; a peer_id that is the
+    # peer_address is that string. What differs stays each one's own.
+    a, _ = parse_service(json.loads(json.dumps(MINIMAL)), "a.json")
+    other = copy.deepcopy(MINIMAL)
+    other["id"] = "svc2"
+    other["ipsec_site_connections"][0].update(id="c2", peer_cidrs=["198.51.100.64/26"])
+    b, _ = parse_service(json.loads(json.dumps(other)), "b.json")
+    [x], [y] = a.connections, b.connections
+    for field in ("local_cidrs", "dpd", "external_ip", "ikepolicy", "ipsecpolicy"):
+        assert getattr(x, field) is getattr(y, field), field
+    assert x.peer_id is x.peer_address and x.peer_id == y.peer_id
+    assert x.peer_cidrs != y.peer_cidrs

@@ -34,15 +34,21 @@ class Fingerprinter:
         self.path = os.path.join(data_dir, KEY_FILE)
         self._create_key = create_key
         self._lock = threading.Lock()  # looks in parallel threads: one key
+        self._keyed: hmac.HMAC | None = None  # the HMAC of the key, to copy
         try:
             self._key: bytes | None = read_own(self.path)
         except FileNotFoundError:
             self._key = None
 
     def __call__(self, *messages: dict) -> str:
-        key = self._key or self._first_key()
+        if self._keyed is None:
+            # Keyed once: hashlib's own SHA-256 (vpnd loads no OpenSSL,
+            # see vpnd/__init__.py) is as quick as OpenSSL's HMAC so.
+            self._keyed = hmac.new(self._key or self._first_key(), digestmod=hashlib.sha256)
         payload = json.dumps(messages, sort_keys=True, separators=(",", ":"))
-        return hmac.new(key, payload.encode(), hashlib.sha256).hexdigest()
+        h = self._keyed.copy()
+        h.update(payload.encode())
+        return h.hexdigest()
 
     def _first_key(self) -> bytes:
         with self._lock:

@@ -1,0 +1,36 @@
+"""What vpnd's process does not load: libraries it never uses, that cost
+a daemon's RSS (vpnd/__init__.py)."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+DAEMON = ("import json, sys\n"
+          "import vpnd.cli, vpnd.cli.run, vpnd.loop.daemon, vpnd.drivers.compose\n"
+          "from vpnd.apply.fingerprint import Fingerprinter\n"
+          "import hashlib, hmac, secrets\n"
+          "f = Fingerprinter(sys.argv[1])\n"
+          "fp = f({'a': 1})\n"
+          "maps = open('/proc/self/maps').read()\n"
+          "loaded = type(sys.modules['asyncio']).__name__ == 'module'\n"
+          "import asyncio\n"
+          "async def answer():\n"
+          "    return 42\n"
+          "print(json.dumps({'asyncio': loaded, 'ssl': 'ssl' in sys.modules,\n"
+          "                  'libcrypto': 'libcrypto' in maps, 'libssl': 'libssl' in maps,\n"
+          "                  'fp': fp, 'key': open(f.path, 'rb').read().hex(),\n"
+          "                  'asyncio works': asyncio.run(answer())}))\n")
+
+
+def test_the_daemon_loads_no_openssl_nor_asyncio_until_asked(tmp_path):
+    done = subprocess.run([sys.executable, "-c", DAEMON, str(tmp_path)],
+                          capture_output=True, text=True, check=True)
+    seen = json.loads(done.stdout)
+    assert not (seen["asyncio"] or seen["ssl"] or seen["libcrypto"] or seen["libssl"]), seen
+    # asyncio, asked for, is there; the fingerprint is HMAC-SHA256 as before.
+    assert seen["asyncio works"] == 42
+    import hashlib
+    import hmac
+    assert seen["fp"] == hmac.new(bytes.fromhex(seen["key"]), b'[{"a":1}]',
+                                  hashlib.sha256).hexdigest()

@@ -6,6 +6,8 @@ import os
 import stat
 import threading
 
+import pytest
+
 from lab.factory import connection_doc, service_doc
 from vpnd.state import kept_copies, one_file
 from vpnd.state.statefiles import StateDir, is_state_file
@@ -263,3 +265,50 @@ def test_a_file_without_problems_holds_no_parsed_of_its_own(tmp_path):
     state, _ = d.scan()
     assert d._files[str(path)].parsed is CLEAN and not state.broken and not state.errors
     assert CLEAN.errors == [] and CLEAN.broken == {} and CLEAN.warnings == []
+
+
+def _copies_as_written(state_dir, keep, names):
+    want = {kept_copies.kept_path(str(keep), str(state_dir / n)): n for n in names}
+    assert sorted(str(p) for p in keep.glob("*.json")) == sorted(want)
+    return all(open(kept, "rb").read() == (state_dir / n).read_bytes()
+               for kept, n in want.items())
+
+
+def test_noted_copies_wait_in_a_spool_not_in_memory(tmp_path, monkeypatch):
+    # Spilled a few hundred bytes at a time here (256 kB in vpnd): what is
+    # written is what was read, across the spills; vpnd holds only where
+    # each copy is, and the writer closes the spool once it is done.
+    monkeypatch.setattr(kept_copies.Spool, "SPILL", 300)
+    monkeypatch.setattr(kept_copies, "SPOOL_FROM", 2)  # 100 in vpnd
+    state_dir, keep = tmp_path / "state", tmp_path / "data" / "last-valid"
+    state_dir.mkdir()
+    names = [f"s{i}.json" for i in range(7)]
+    for i, name in enumerate(names):
+        write(state_dir / name, svc(f"s{i}", (f"c{i}",)))
+    d = StateDir(str(state_dir), keep_dir=str(keep), keep=True)
+    d.scan()
+    copies = d._copies
+    assert all(isinstance(v, int) for v in copies._noted.values())
+    spool = copies._spool
+    assert spool.size > 300 and spool._held_size < 300  # spilled, what is held bounded
+    assert os.listdir(keep) == []  # the spool has no name
+    d.flush_kept()
+    d.close()
+    assert _copies_as_written(state_dir, keep, names)
+    with pytest.raises(OSError):
+        os.fstat(spool.fd)  # closed
+
+
+def test_without_a_spool_noted_copies_are_held_and_written_all_the_same(tmp_path, monkeypatch):
+    monkeypatch.setattr(kept_copies.Spool, "open", classmethod(lambda cls, keep_dir: None))
+    monkeypatch.setattr(kept_copies, "SPOOL_FROM", 0)
+    state_dir, keep = tmp_path / "state", tmp_path / "data" / "last-valid"
+    state_dir.mkdir()
+    names = [f"s{i}.json" for i in range(3)]
+    for i, name in enumerate(names):
+        write(state_dir / name, svc(f"s{i}", (f"c{i}",)))
+    d = StateDir(str(state_dir), keep_dir=str(keep), keep=True)
+    d.scan()
+    assert all(isinstance(v, bytes) for v in d._copies._noted.values())
+    d.close()
+    assert _copies_as_written(state_dir, keep, names)

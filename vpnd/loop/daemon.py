@@ -37,6 +37,7 @@ from vpnd.loop.signals import STOPPING, Signals
 from vpnd.loop.watches import Watches
 from vpnd.loop.workers import FILES, WORKERS, Workers, ns_key
 from vpnd.loop.workqueue import WorkQueue
+from vpnd.state.statefiles import is_state_file
 
 # charon's events come in bursts (log lines, up/down, rekeys): one look.
 EVENT_DELAY = 0.05
@@ -90,8 +91,7 @@ class Daemon:
             watches.start()
             self.log.info("vpnd started", state_dir=self.config.state_dir,
                           charon_mode=self.config.charon.mode, pid=os.getpid())
-            self._everything(urgent=True)
-            self._round("start")
+            self._first_round()
             memory.after_first_round()
             # Ready means: the first look at everything has been applied.
             self.notifier.ready()
@@ -150,6 +150,13 @@ class Daemon:
         self.queue.add(FILES, scope=None, urgent=urgent)
         for ns in self.reconciler.namespaces():
             self.queue.add(ns_key(ns), scope=None, urgent=urgent)
+
+    def _first_round(self) -> None:
+        """The first look at everything: the files read in passes first if
+        there are many (Workers.read_in_passes), then the full looks."""
+        self.workers.read_in_passes(_state_files(self.config.state_dir))
+        self._everything(urgent=True)
+        self._round("start")
 
     def _round(self, trigger: str) -> None:
         """Work every key due now, and what that makes due, to the end
@@ -273,6 +280,14 @@ class Daemon:
                      if view.answering]
         return self.reconciler.driver.watching(reachable)
 
+
+
+def _state_files(state_dir: str) -> list[str]:
+    try:
+        names = os.listdir(state_dir)
+    except OSError:
+        return []  # the full scan says why
+    return [os.path.join(state_dir, n) for n in names if is_state_file(n)]
 
 
 def _drain(fd: int) -> None:

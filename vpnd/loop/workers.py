@@ -129,11 +129,27 @@ class Workers:
             self.dispatch()
             if self.idle():
                 return
-            if not self.running:
-                continue  # more files to read (one pass per dispatch)
+            if not self.running or FILES in self.queue.due():
+                # More files to read (one pass per dispatch), while the
+                # looks at what was read run.
+                self.collect()
+                continue
             key, steps, outcome, error = self.finished.get()
             self.running.pop(key, None)
             self._book(key, steps, outcome, error)
+
+    def read_in_passes(self, paths: list[str]) -> None:
+        """Many files at a start: read in passes, each pass's namespaces
+        looked at (scoped to what it read) while the next pass is read,
+        so that charon loads the first connections while the rest are
+        still being read and checked. The caller's full looks come after:
+        one before every file was read would take the files not read yet
+        for gone (at a restart, their tunnels)."""
+        if len(paths) <= FILES_PER_PASS:
+            return  # the full scan reads them at once
+        self.queue.add(FILES, scope=paths, urgent=True)
+        self.begin("start")
+        self.work_until_idle()
 
     def failing(self) -> dict[str, str]:
         return {"/".join(k): why for k, why in sorted(self.queue.failing().items())}

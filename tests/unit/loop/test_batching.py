@@ -218,3 +218,60 @@ def test_a_small_change_has_the_sas_of_what_it_applied_asked_while_it_is_read(tm
     assert driver.calls == []
     del daemon.workers.running[ns_key(NS)]
     daemon.workers.close()
+
+
+def _daemon(tmp_path, driver):
+    state = tmp_path / "state"
+    state.mkdir(exist_ok=True)
+    config = Config(state_dir=str(state), run_dir=str(tmp_path / "run"),
+                    data_dir=str(tmp_path / "data"), charon=CharonConfig(libipsec=True))
+    return state, Daemon(config, Reconciler(config, driver, namespace_exists=lambda ns: True),
+                         workers=1)
+
+
+class CountingStandIn(CharonStandIn):
+    """Notes how many services were read when each batch was applied."""
+
+    def __init__(self):
+        super().__init__()
+        self.read_at_apply: list[int] = []
+        self.daemon = None
+
+    def apply_many(self, namespace, steps):
+        self.read_at_apply.append(len(self.daemon.reconciler.desired_state.services))
+        return super().apply_many(namespace, steps)
+
+
+def test_a_start_of_many_files_reads_them_in_passes_with_looks_between(tmp_path, monkeypatch):
+    """charon loads the first connections while the rest are still read."""
+    monkeypatch.setattr(workers_mod, "FILES_PER_PASS", 10)
+    driver = CountingStandIn()
+    state, daemon = _daemon(tmp_path, driver)
+    driver.daemon = daemon
+    write_files(state, 35)
+    daemon._first_round()
+    assert driver.read_at_apply[0] < 35  # the first batch went out before the last pass
+    assert len(driver.conns) == 35 and len(daemon.reconciler.desired_state.services) == 35
+    daemon.workers.close()
+
+
+def test_a_restart_in_passes_removes_nothing_until_every_file_is_read(tmp_path, monkeypatch):
+    """At a restart the record holds every connection: a look before the
+    last pass must not take the files not read yet for gone. The one file
+    removed while vpnd was down goes, at the full look after the passes."""
+    monkeypatch.setattr(workers_mod, "FILES_PER_PASS", 10)
+    driver = CharonStandIn()
+    state, daemon = _daemon(tmp_path, driver)
+    write_files(state, 35)
+    daemon._first_round()
+    daemon.workers.close()
+    assert len(driver.conns) == 35
+    (state / "s20.json").unlink()
+    driver.calls.clear()
+    _, again = _daemon(tmp_path, driver)
+    again._first_round()
+    again.workers.close()
+    unloads = [a for c in driver.calls if c[0] in ("apply_many", "execute")
+               for a in (c[1] if c[0] == "apply_many" else [c[1]]) if a.startswith("unload")]
+    assert sorted(unloads) == ["unload-conn c20", "unload-shared vpnd-c20"]
+    assert driver.conns == {f"c{i}" for i in range(35)} - {"c20"}

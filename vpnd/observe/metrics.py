@@ -19,12 +19,9 @@ from __future__ import annotations
 import threading
 import time
 
-from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.registry import Collector
-
 from vpnd.system import log as log_mod
 from vpnd.system.files import write_atomically
-from vpnd.observe.metric_families import connection_exposition, families
+from vpnd.observe.metric_families import connection_parts, daemon_exposition
 from vpnd.observe.metrics_server import Server, bound
 
 # A scraper sends its request at once (Prometheus: a few hundred bytes).
@@ -88,25 +85,11 @@ def status_of(listening: Listening | None, textfile: str | None,
 
 # --- side effects: the exporter ------------------------------------------------------
 
-class _Daemon(Collector):
-    """The daemon's and charons' families, from the snapshot being served."""
-
-    def __init__(self):
-        self.snap = None
-        self.now = 0.0
-
-    def collect(self):
-        return families(self.snap, self.now)
-
-
 class Metrics:
     def __init__(self, snapshot, listen: str | None, textfile: str | None, log=None):
         self.snapshot = snapshot  # () -> metric_families.Snapshot
         self.textfile = textfile
         self.log = log or log_mod.get()
-        self._daemon = _Daemon()
-        self._registry = CollectorRegistry(auto_describe=False)
-        self._registry.register(self._daemon)
         self._lock = threading.Lock()  # scrapes (the metrics thread) and the textfile (the loop)
         self._state = threading.Lock()  # listening and server, between the threads
         self._stop = threading.Event()
@@ -161,9 +144,7 @@ class Metrics:
     def exposition(self) -> bytes:
         with self._lock:
             snap, now = self.snapshot(), time.time()
-            self._daemon.snap, self._daemon.now = snap, now
-            return connection_exposition(snap.report, now).encode() + \
-                generate_latest(self._registry)
+            return b"".join([*connection_parts(snap.report, now), daemon_exposition(snap, now)])
 
     def write_textfile(self) -> None:
         """Atomically: node_exporter never reads half a file."""

@@ -8,6 +8,7 @@ import sys
 
 DAEMON = ("import json, sys\n"
           "import vpnd.cli, vpnd.cli.run, vpnd.loop.daemon, vpnd.drivers.compose\n"
+          "import vpnd.observe.metrics  # metrics on\n"
           "from vpnd.apply.fingerprint import Fingerprinter\n"
           "import hashlib, hmac, secrets\n"
           "f = Fingerprinter(sys.argv[1])\n"
@@ -18,6 +19,7 @@ DAEMON = ("import json, sys\n"
           "async def answer():\n"
           "    return 42\n"
           "print(json.dumps({'asyncio': loaded, 'ssl': 'ssl' in sys.modules,\n"
+          "                  'prometheus_client': 'prometheus_client' in sys.modules,\n"
           "                  'libcrypto': 'libcrypto' in maps, 'libssl': 'libssl' in maps,\n"
           "                  'fp': fp, 'key': open(f.path, 'rb').read().hex(),\n"
           "                  'asyncio works': asyncio.run(answer())}))\n")
@@ -27,7 +29,8 @@ def test_the_daemon_loads_no_openssl_nor_asyncio_until_asked(tmp_path):
     done = subprocess.run([sys.executable, "-c", DAEMON, str(tmp_path)],
                           capture_output=True, text=True, check=True)
     seen = json.loads(done.stdout)
-    assert not (seen["asyncio"] or seen["ssl"] or seen["libcrypto"] or seen["libssl"]), seen
+    assert not (seen["asyncio"] or seen["ssl"] or seen["libcrypto"] or seen["libssl"]
+                or seen["prometheus_client"]), seen
     # asyncio, asked for, is there; the fingerprint is HMAC-SHA256 as before.
     assert seen["asyncio works"] == 42
     import hashlib

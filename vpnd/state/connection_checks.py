@@ -55,12 +55,13 @@ def connection(c: Checker, path: str, d: Any, ext: dict,
         return None
     # Equal values are one object (one(), sys.intern): the local side, DPD
     # and the local address are most often alike in every connection, and
-    # an agent's peer_id is its peer_address (0.3 kB a connection).
+    # an agent's peer_id is its peer_address (0.3 kB a connection). The
+    # peer side is each one's own.
     return Connection(
         id=cid, peer_address=peer_address,
         peer_id=peer_address if peer_id == peer_address else peer_id, local_id=local_id,
         local_cidrs=one(tuple(sys.intern(str(n)) for n in local_cidrs)),
-        peer_cidrs=tuple(sys.intern(str(n)) for n in peer_cidrs),
+        peer_cidrs=tuple(str(n) for n in peer_cidrs),
         psk=psk, mtu=mtu, initiator=initiator, dpd=one(dpd), admin_state_up=admin,
         external_ip=sys.intern(str(external)) if external is not None else "",
         ikepolicy=ike, ipsecpolicy=ipsec)

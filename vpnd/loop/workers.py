@@ -31,6 +31,12 @@ KEY_BUDGET = 2.0
 # 10,000 files landed in 7.0 s instead of ~10 s, because charon loads the
 # first passes while the later ones are still being read.
 FILES_PER_PASS = 250
+# At a start read in passes, a namespace is looked at between passes only
+# once this many of its connections are read: its full look after the
+# passes repeats the charon start and the whole read of the scoped one,
+# which pays for a namespace with thousands of loads to overlap with the
+# reading, not for 500 routers of two connections each.
+PASS_LOOK_MIN = 250
 # A change of this many files or fewer has the SAs of what they applied
 # asked for while they are read (Driver.prefetch_sas): charon answers
 # while the loop's thread reads and checks the files.
@@ -55,6 +61,10 @@ class Workers:
         self.errors: dict[tuple, str] = {}  # key -> an exception in its work
         self._prestarted: set = set()
         self._served: set[str] | None = None  # the namespaces served, last seen
+        # While a start is read in passes: each namespace's files read and
+        # not yet looked at (PASS_LOOK_MIN), None once it has been; not
+        # passing: None.
+        self._passing: dict[str, set[str] | None] | None = None
         # The round under way: what started it, when, and what it did.
         self.round: dict | None = None
 
@@ -149,7 +159,11 @@ class Workers:
             return  # the full scan reads them at once
         self.queue.add(FILES, scope=paths, urgent=True)
         self.begin("start")
-        self.work_until_idle()
+        self._passing = {}
+        try:
+            self.work_until_idle()
+        finally:
+            self._passing = None
 
     def failing(self) -> dict[str, str]:
         return {"/".join(k): why for k, why in sorted(self.queue.failing().items())}
@@ -199,7 +213,26 @@ class Workers:
             self.rec.observed.forget_namespaces(served)
             self._served = None if busy else served
         for ns in touched & served:  # a namespace no file names any more: nothing to do
-            self.queue.add(ns_key(ns), scope=None if scope is None else changed, urgent=True)
+            if self._passing is not None:
+                self._look_between_passes(ns, changed)
+            else:
+                self.queue.add(ns_key(ns), scope=None if scope is None else changed,
+                               urgent=True)
+
+    def _look_between_passes(self, ns: str, changed: set[str]) -> None:
+        """A start read in passes: a look at `ns`, scoped to all of its files
+        read so far, once it has PASS_LOOK_MIN connections (the full looks
+        after the passes see to the others)."""
+        by_source = self.rec.rendered.by_source
+        mine = {p for p in changed if by_source.get(p, ("",))[0] == ns}
+        waiting = self._passing.get(ns, set())
+        if waiting is not None:  # not looked at yet
+            mine |= waiting
+            if len(self.rec.rendered.conns.get(ns, {})) < PASS_LOOK_MIN:
+                self._passing[ns] = mine
+                return
+            self._passing[ns] = None
+        self.queue.add(ns_key(ns), scope=mine, urgent=True)
 
     def _prefetch(self, paths) -> None:
         """The SAs of what these files applied, asked before they are read,

@@ -9,7 +9,7 @@ import json
 import pytest
 
 from lab.factory import connection_doc, service_doc
-from lab.fakes import QuietDriver
+from lab.fakes import QuietDriver, RecordingDriver, service_file
 from vpnd.loop import workers as workers_mod
 from vpnd.base.config import CharonConfig, Config
 from vpnd.loop.daemon import Daemon
@@ -245,6 +245,7 @@ class CountingStandIn(CharonStandIn):
 def test_a_start_of_many_files_reads_them_in_passes_with_looks_between(tmp_path, monkeypatch):
     """charon loads the first connections while the rest are still read."""
     monkeypatch.setattr(workers_mod, "FILES_PER_PASS", 10)
+    monkeypatch.setattr(workers_mod, "PASS_LOOK_MIN", 10)
     driver = CountingStandIn()
     state, daemon = _daemon(tmp_path, driver)
     driver.daemon = daemon
@@ -260,6 +261,7 @@ def test_a_restart_in_passes_removes_nothing_until_every_file_is_read(tmp_path, 
     last pass must not take the files not read yet for gone. The one file
     removed while vpnd was down goes, at the full look after the passes."""
     monkeypatch.setattr(workers_mod, "FILES_PER_PASS", 10)
+    monkeypatch.setattr(workers_mod, "PASS_LOOK_MIN", 10)
     driver = CharonStandIn()
     state, daemon = _daemon(tmp_path, driver)
     write_files(state, 35)
@@ -275,3 +277,30 @@ def test_a_restart_in_passes_removes_nothing_until_every_file_is_read(tmp_path, 
                for a in (c[1] if c[0] == "apply_many" else [c[1]]) if a.startswith("unload")]
     assert sorted(unloads) == ["unload-conn c20", "unload-shared vpnd-c20"]
     assert driver.conns == {f"c{i}" for i in range(35)} - {"c20"}
+
+
+def test_a_start_in_passes_looks_once_at_each_small_namespace(tmp_path, monkeypatch):
+    """500 routers of two connections each: a look between passes would be
+    repeated by the full look after them (a whole read again, the checks,
+    standby, upkeep), so a namespace is looked at between passes only once
+    it has PASS_LOOK_MIN connections read."""
+    monkeypatch.setattr(workers_mod, "FILES_PER_PASS", 10)
+    monkeypatch.setattr(workers_mod, "PASS_LOOK_MIN", 10)
+
+    class Reads(RecordingDriver):
+        def live_state(self, namespace, start=True):
+            self.calls.append(("read", namespace))
+            return super().live_state(namespace, start)
+    driver = Reads()
+    state, daemon = _daemon(tmp_path, driver)
+    for i in range(30):
+        service_file(state, f"qr-small{i:02d}", 2)
+    service_file(state, "qr-big", 12)
+    daemon._first_round()
+    daemon.workers.close()
+    reads = [c[1] for c in driver.calls if c[0] == "read"]
+    # A small one: one look that applied (its read, and the read after);
+    # the big one is looked at between passes too.
+    assert {ns: reads.count(ns) for ns in set(reads) if ns != "qr-big"} == {
+        f"qr-small{i:02d}": 2 for i in range(30)}
+    assert reads.count("qr-big") > 2

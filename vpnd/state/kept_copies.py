@@ -52,6 +52,10 @@ class Spool:
         self.size = 0  # appended, and held
         self._held: list[bytes] = []
         self._held_size = 0
+        # Why an append failed (a full disk): the copies are then not
+        # kept, as they could not be written beside it either; reading
+        # the files goes on regardless.
+        self.error: str | None = None
 
     @classmethod
     def open(cls, keep_dir: str) -> "Spool | None":
@@ -80,13 +84,22 @@ class Spool:
         return at
 
     def spill(self) -> None:
+        """Append what is held; never raises (see `error`)."""
         if self._held:
             data, self._held, self._held_size = b"".join(self._held), [], 0
+            if self.error is not None:
+                return
             written = 0
-            while written < len(data):  # pwrite: at its offset, whatever was read
-                written += os.pwrite(self.fd, data[written:], self.size - len(data) + written)
+            try:
+                while written < len(data):  # pwrite: at its offset, whatever was read
+                    written += os.pwrite(self.fd, data[written:],
+                                         self.size - len(data) + written)
+            except OSError as e:
+                self.error = f"the spool of copies could not be written: {e.strerror or e}"
 
     def read(self, at: int) -> bytes:
+        if self.error is not None:
+            raise OSError(5, self.error)
         offset, length = at >> 32, at & 0xFFFFFFFF
         raw = os.pread(self.fd, length, offset)
         if len(raw) != length:
@@ -138,6 +151,10 @@ class KeptCopies:
         except OSError as e:
             log.get().error("last valid versions not kept", error=str(e))
             return
+        if spool is not None and spool.error is not None:
+            # Said once, not once a copy; the copies held in memory still go.
+            log.get().error("last valid versions not kept", error=spool.error)
+            copies = [c for c in copies if isinstance(c[1], bytes)]
         while copies:
             # Taken off the list as written: a cold start's 10,000 copies
             # are not all held until the last is written.

@@ -312,3 +312,29 @@ def test_without_a_spool_noted_copies_are_held_and_written_all_the_same(tmp_path
     assert all(isinstance(v, bytes) for v in d._copies._noted.values())
     d.close()
     assert _copies_as_written(state_dir, keep, names)
+
+
+def test_a_spool_that_cannot_be_written_stops_no_read_and_is_said_once(tmp_path, monkeypatch,
+                                                                        capsys):
+    """A full disk under data_dir: the copies cannot be kept (nor could
+    they be written beside the spool), but every file is read and served,
+    and the flush says so in one line."""
+    monkeypatch.setattr(kept_copies.Spool, "SPILL", 300)
+    monkeypatch.setattr(kept_copies, "SPOOL_FROM", 2)
+
+    def full(fd, data, offset):
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(kept_copies.os, "pwrite", full)
+    state_dir, keep = tmp_path / "state", tmp_path / "data" / "last-valid"
+    state_dir.mkdir()
+    for i in range(7):
+        write(state_dir / f"s{i}.json", svc(f"s{i}", (f"c{i}",)))
+    d = StateDir(str(state_dir), keep_dir=str(keep), keep=True)
+    state, _ = d.scan()
+    assert len(state.services) == 7
+    assert "No space left" in d._copies._spool.error
+    d.flush_kept()
+    d.close()
+    assert list(keep.glob("*.json")) == []
+    out = capsys.readouterr().out
+    assert out.count("last valid versions not kept") == 1 and "No space left" in out

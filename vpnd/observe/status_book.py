@@ -25,7 +25,9 @@ class StatusBook:
         # 1 kB a connection more), and what it adds to the counts
         self.texts: dict[str, str] = {}
         self.tallies: dict[str, tuple[int, ...]] = {}  # as _tally, one of _shared
-        self.ids: dict[str, tuple] = {}  # state file -> its (service id, connection id)s
+        # state file -> its (service id, connection id)s; the one pair
+        # itself for a file of one connection (_packed)
+        self.ids: dict[str, tuple] = {}
         self.order: list[str] = []  # the files, sorted (status.json's order)
         self.counts: Counter = Counter()  # summary: services, connections, ACTIVE, invalid
         self.version = 0  # moves whenever an entry does
@@ -42,7 +44,7 @@ class StatusBook:
             old = self.tallies.pop(path, None)
             if old is not None:
                 self.counts.subtract(dict(zip(TALLIED, old)))
-            old_keys = self.ids.pop(path, ())
+            old_keys = _unpacked(self.ids.pop(path, ()))
             if path not in desired.services and path not in desired.errors:
                 if old is not None:
                     del self.texts[path]
@@ -59,7 +61,7 @@ class StatusBook:
             if old is None:
                 bisect.insort(self.order, path)
             self.texts[path] = json.dumps(entry, separators=(",", ":"))
-            self.ids[path] = keys
+            self.ids[path] = _packed(keys)
             self.tallies[path] = tally = self._share(_tally(entry))
             self.counts.update(dict(zip(TALLIED, tally)))
             self.version += 1
@@ -108,6 +110,17 @@ def _tally(entry: dict) -> tuple[int, ...]:
 
 def _keys(entry: dict) -> tuple[tuple[str, str], ...]:
     return tuple((entry["id"], cid) for cid in entry["ipsec_site_connections"])
+
+
+def _packed(keys: tuple) -> tuple:
+    """The keys as held: a file of one connection holds its pair alone
+    (a tuple of one pair a file was 0.5 MB at 10,000)."""
+    return keys[0] if len(keys) == 1 else keys
+
+
+def _unpacked(held: tuple) -> tuple:
+    # A pair's first item is a service id or None (an invalid file's), never a pair.
+    return (held,) if held and not isinstance(held[0], tuple) else held
 
 
 class Children:

@@ -181,3 +181,11 @@ def test_a_scrape_between_an_entry_text_and_its_place_reads_the_others():
     book.texts = {"/s/a.json": '{"id":"a"}', "/s/c.json": '{"id":"c"}',
                   "/s/d.json": '{"id":"d"}'}
     assert book.report() == [{"id": "a"}, {"id": "c"}]
+
+
+def test_an_entrys_keys_are_held_packed_and_come_back_as_they_were():
+    from vpnd.observe.status_book import _packed, _unpacked
+    for keys in ((), (("s", "c1"),), ((None, "c1"),), (("s", "c1"), ("s", "c2")),
+                 ((None, "c1"), (None, "c2"))):
+        assert _unpacked(_packed(keys)) == keys
+    assert _packed((("s", "c1"),)) == ("s", "c1")  # one pair: held alone

@@ -220,9 +220,15 @@ class Workers:
                                urgent=True)
 
     def _look_between_passes(self, ns: str, changed: set[str]) -> None:
-        """A start read in passes: a look at `ns`, scoped to all of its files
-        read so far, once it has PASS_LOOK_MIN connections (the full looks
-        after the passes see to the others)."""
+        """A start read in passes: a look at `ns`, a namespace new to vpnd,
+        scoped to all of its files read so far, once it has PASS_LOOK_MIN
+        connections (the full looks after the passes see to the others)."""
+        if self.rec.record.namespaces.get(ns):
+            # vpnd applied there before (a restart): what runs there was
+            # made from all of its files, charon's settings too, and a look
+            # at a part would set those from a part. Its full look comes
+            # after the passes, as at any start.
+            return
         by_source = self.rec.rendered.by_source
         mine = {p for p in changed if by_source.get(p, ("",))[0] == ns}
         waiting = self._passing.get(ns, set())

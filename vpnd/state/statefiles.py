@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import heapq
 import os
+import re
 
 from vpnd.base.errors import InputError
 from vpnd.state.desired import DesiredState
@@ -30,10 +31,14 @@ from vpnd.state.validation import Parsed
 from vpnd.system import log, trust
 
 
+# *.json, but not what editors and atomic writers leave behind (.x.tmp,
+# #x#, ~x; x~ does not end in .json).
+_STATE_FILE = re.compile(r"(?![.#~]).*\.json\Z", re.S)
+
+
 def is_state_file(name: str) -> bool:
     """*.json, but not what editors and atomic writers leave behind."""
-    return (name.endswith(".json") and not name.startswith((".", "#", "~"))
-            and not name.endswith("~"))
+    return _STATE_FILE.match(name) is not None
 
 
 # Files one state dir may hold (config: state_files_max).
@@ -77,8 +82,10 @@ class StateDir:
                                         f"state dir {self.path}")
             if only is None or dir_refusal != self._dir_refusal:
                 # The directory's own standing is in every file's stamp.
-                names = self._within_max(
-                    sorted(n for n in os.listdir(self.path) if is_state_file(n)))
+                # In the order listed: which file is looked at first
+                # changes nothing (10,000 names sorted cost 2 ms).
+                names = self._within_max(list(filter(_STATE_FILE.match,
+                                                     os.listdir(self.path))))
                 only = None
             self.missing = False
         except FileNotFoundError:
@@ -89,20 +96,51 @@ class StateDir:
         if only is None:
             prefix = os.path.join(self.path, "")  # joined once: 10,000 joins cost 20 ms
             paths = [prefix + n for n in names]
-            changed = self._files.keys() - set(paths)
-            for gone in changed:
-                self._gone(gone)
         else:
-            changed = set()
             paths = sorted(p for p in only if os.path.dirname(p) == self.path
                            and is_state_file(os.path.basename(p)))
             new = sum(p not in self._files for p in paths)
             if new and len(self._files) + new > self.max_files:
                 return self.scan()  # which ones may come in needs the whole listing
-        for path in paths:
-            if self._look(path, dir_refusal):
-                changed.add(path)
+            names = [os.path.basename(p) for p in paths]
+        had = len(self._files)
+        changed, known = self._look_all(names, paths, dir_refusal)
+        if only is None and known < had:  # some file known before is not listed now
+            gone = self._files.keys() - set(paths)
+            for path in gone:
+                self._gone(path)
+            changed |= gone
         return self.state, self._restate(changed)
+
+    def _look_all(self, names: list[str], paths: list[str], dir_refusal: str | None
+                  ) -> tuple[set[str], int]:
+        """Stat each file and re-read those whose stamp moved: (the files
+        that changed, how many of `paths` were known before). A file whose
+        stamp stands costs its stat and little more: a full sync or a
+        resync of 10,000 files is mostly such files. Many are stat()ed by
+        name in the directory opened once: the kernel walks one name, not
+        the whole path (15% of 10,000 stats)."""
+        files, changed, known = self._files, set(), 0
+        fd = _open_dir(self.path) if len(paths) > 64 else None
+        try:
+            for name, path in zip(paths if fd is None else names, paths):
+                before = files.get(path)
+                known += before is not None
+                try:
+                    st = os.stat(name, dir_fd=fd)
+                except OSError:
+                    stamped = _stamp(path, dir_refusal)  # gone, or unreadable
+                else:
+                    stamp = _stamp_of(st, dir_refusal)
+                    if before is not None and before.stamp == stamp:
+                        continue
+                    stamped = (st, stamp)
+                if self._look(path, dir_refusal, stamped, before):
+                    changed.add(path)
+        finally:
+            if fd is not None:
+                os.close(fd)
+        return changed, known
 
     def too_many(self) -> str:
         return (f"{self.not_read} state files not read: the state dir holds more than "
@@ -124,6 +162,7 @@ class StateDir:
         self.not_read = max(0, len(names) - self.max_files)
         if not self.not_read:
             return names
+        names = sorted(names)
         prefix = os.path.join(self.path, "")
         known = [n for n in names if prefix + n in self._files][:self.max_files]
         room = self.max_files - len(known)
@@ -132,16 +171,13 @@ class StateDir:
 
     # --- one file -------------------------------------------------------------
 
-    def _look(self, path: str, dir_refusal: str | None) -> bool:
-        """Stat one file, re-read it if its stamp moved; True if it changed
-        (or went)."""
-        stamped = _stamp(path, dir_refusal)
+    def _look(self, path: str, dir_refusal: str | None, stamped, before: FileState | None
+              ) -> bool:
+        """One file whose stamp (`stamped`: _stamp's) moved from `before`:
+        re-read it; True if it changed (or went)."""
         if stamped is None:
             return self._gone(path)
         st, stamp = stamped
-        before = self._files.get(path)
-        if before is not None and before.stamp == stamp:
-            return False
         raw, warning, read_digest = None, None, b""
         if dir_refusal:
             parsed = Parsed(None, [InputError(path, "$", f"refused: {dir_refusal}")])
@@ -221,11 +257,7 @@ def _stamp(path: str, dir_refusal: str | None) -> tuple[os.stat_result, object] 
     """(its stat, its stamp), or None if nothing is at `path`."""
     try:
         st = os.stat(path)
-        # Owner and mode too: a chmod changes who may declare tunnels.
-        # Hashed: one int a file, not a tuple of eight (a collision
-        # would need two stats alike in 64 bits).
-        return st, hash((dir_refusal, st.st_ino, st.st_size, st.st_mtime_ns, st.st_mode,
-                         st.st_uid))
+        return st, _stamp_of(st, dir_refusal)
     except OSError as e:
         # A dangling link or a loop is a file that cannot be read,
         # not a file that is gone: its error is shown.
@@ -234,6 +266,20 @@ def _stamp(path: str, dir_refusal: str | None) -> tuple[os.stat_result, object] 
         except FileNotFoundError:
             return None
         return st, ("unreadable", e.errno, st.st_ino, st.st_mtime_ns)
+
+
+def _open_dir(path: str) -> int | None:
+    try:
+        return os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        return None  # gone since it was listed: each file is stat()ed by its path
+
+
+def _stamp_of(st: os.stat_result, dir_refusal: str | None) -> int:
+    # Owner and mode too: a chmod changes who may declare tunnels. Hashed:
+    # one int a file, not a tuple of eight (a collision would need two
+    # stats alike in 64 bits).
+    return hash((dir_refusal, st.st_ino, st.st_size, st.st_mtime_ns, st.st_mode, st.st_uid))
 
 
 def _log_news(path: str, parsed: Parsed, warning: str | None,

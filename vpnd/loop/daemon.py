@@ -80,6 +80,7 @@ class Daemon:
         if refused:
             print(f"vpnd: {refused}", file=sys.stderr)
             return 1
+        memory.one_arena()  # before any thread of vpnd's starts
         os.makedirs(self.config.state_dir, exist_ok=True)
         rfd, wfd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         efd, self._wake_fd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)

@@ -1,4 +1,5 @@
-"""After the first round: memory given back, and what lives on frozen.
+"""At the start, one malloc arena; after the first round, memory given
+back, and what lives on frozen.
 
 The plan and the messages of every load are garbage once the first round
 is over; glibc keeps freed heap for reuse unless asked to return it (at
@@ -9,6 +10,24 @@ from __future__ import annotations
 
 import ctypes
 import gc
+
+
+# glibc's mallopt parameter: how many malloc arenas threads may use.
+M_ARENA_MAX = -8
+
+
+def one_arena() -> bool:
+    """Every thread allocates from the main malloc arena (before threads
+    start). glibc gives each thread that allocates while another does an
+    arena of its own: the loop reading files and a worker reading charon
+    then each keep heap the other could have reused (measured at 10,000
+    connections, after a change and two resyncs: peak RSS 61.9 -> 60.2
+    MB, three runs each). Python allocates under its one lock anyway, so
+    the threads rarely contend for the arena. False if not glibc."""
+    try:
+        return ctypes.CDLL("libc.so.6").mallopt(M_ARENA_MAX, 1) == 1
+    except (OSError, AttributeError):
+        return False
 
 
 def after_first_round() -> None:

@@ -47,6 +47,11 @@ class Record:
         self.by_source: dict[str, tuple[tuple[str, str], ...]] = {}
         self._journal_bytes = 0  # written since the last fold
         self._record_bytes = 0  # RECORD_FILE's size at the last fold
+        # namespace -> a number that moves whenever what it applied does
+        # (never given twice): what a look computed from it holds while it
+        # stands. A namespace not in it has applied nothing since load().
+        self.versions: dict[str, int] = {}
+        self._changes = 0
 
     def load(self, create_key: bool = True) -> "Record":
         """Read the fingerprint key (Fingerprinter: `create_key` false for
@@ -61,6 +66,7 @@ class Record:
         except FileNotFoundError:
             namespaces, intents = {}, {}
         self.namespaces, self.by_source = {}, {}
+        self.versions.clear()
         for ns, conns in namespaces.items():
             for name, applied in conns.items():
                 self._set(ns, name, applied)
@@ -123,6 +129,9 @@ class Record:
     def applied(self, namespace: str) -> Mapping[str, AppliedConn]:
         """A read-only view: callers that keep it past a change copy it."""
         return MappingProxyType(self.namespaces.get(namespace, {}))
+
+    def version_of(self, namespace: str) -> int:
+        return self.versions.get(namespace, 0)
 
     def applied_from(self, namespace: str, sources) -> dict[str, AppliedConn]:
         """What these state files applied in `namespace`."""
@@ -190,6 +199,8 @@ class Record:
             conns[name] = applied
             self.by_source[applied.source] = (*self.by_source.get(applied.source, ()),
                                               (namespace, name))
+        self._changes += 1
+        self.versions[namespace] = self._changes
 
     def fingerprint(self, *messages: dict) -> str:
         """The fingerprint of what is sent (fingerprint.Fingerprinter),

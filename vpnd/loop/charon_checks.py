@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from vpnd.drivers.base import Driver
 from vpnd.base.errors import CharonNotAnswering, DriverError, DriverUnavailable
+from vpnd.loop.look_memo import LookMemo
 from vpnd.observe.observed import Observed
 
 
@@ -21,7 +22,23 @@ _UNKNOWN = object()  # charon could not be asked
 
 
 def _without(ns: str, ns_desired: dict, found: dict) -> dict:
+    if not found:
+        return ns_desired  # the same object: what a look keeps from it holds
     return {name: c for name, c in ns_desired.items() if (ns, name) not in found}
+
+
+def by_policies(ns_desired: dict) -> list[tuple[object, list[str]]]:
+    """The connections by their two policies, which alone say what charon
+    must negotiate (charon_algorithms): a model and the names, per pair.
+    Policies are shared objects (state.policy_checks), and few."""
+    groups: dict[tuple[int, int], tuple[object, list[str]]] = {}
+    for name, conn in ns_desired.items():
+        model = conn.model
+        key = (id(model.ikepolicy), id(model.ipsecpolicy))
+        if key not in groups:
+            groups[key] = (model, [])
+        groups[key][1].append(name)
+    return list(groups.values())
 
 
 class CharonChecks:
@@ -29,6 +46,9 @@ class CharonChecks:
         self.driver = driver
         self.observed = observed
         self.log = log
+        # A namespace's connections grouped by policies, kept while the
+        # full look's desired connections are the same object.
+        self._memo = LookMemo()
 
     def check(self, ns: str, conns=None) -> None:
         """Whether the charon that answers is what vpnd asked for (its
@@ -63,7 +83,9 @@ class CharonChecks:
     def drop_unsupported(self, ns: str, ns_desired: dict, whole: bool) -> dict:
         """Leave out connections that charon cannot negotiate (an ERROR with
         the reason) rather than load them to fail at every attempt."""
-        found, complete = self._unsupported(ns, ns_desired)
+        groups = self._memo.get(ns, "by policies", (ns_desired,),
+                                lambda: by_policies(ns_desired)) if whole else None
+        found, complete = self._unsupported(ns, ns_desired, groups)
         if complete:
             self.observed.replace_capability_errors(ns, found,
                                                     None if whole else set(ns_desired))
@@ -81,19 +103,23 @@ class CharonChecks:
             self.log.warning("cannot ask charon for its plugins", error=str(e))
             return _UNKNOWN
 
-    def _unsupported(self, ns: str, ns_desired: dict) -> tuple[dict, bool]:
+    def _unsupported(self, ns: str, ns_desired: dict, groups=None) -> tuple[dict, bool]:
         """((namespace, connection) -> why charon cannot negotiate it,
-        whether every connection was asked about)."""
+        whether every connection was asked about). The driver is asked
+        once per pair of policies (`groups`: by_policies(ns_desired))."""
         found = {}
-        for conn in ns_desired.values():
+        for model, names in by_policies(ns_desired) if groups is None else groups:
             try:
-                reason = self.driver.unsupported(ns, conn.model)
+                reason = self.driver.unsupported(ns, model)
             except DriverError as e:
                 self.log.warning("cannot ask charon for its algorithms", error=str(e))
                 return found, False
             if reason:
-                found[(ns, conn.name)] = reason
+                found.update(((ns, name), reason) for name in names)
         return found, True
+
+    def forget(self, ns: str) -> None:
+        self._memo.forget(ns)
 
     def configure(self, ns: str, models) -> None:
         """Daemon-wide settings that follow from the namespace's connections."""

@@ -25,14 +25,16 @@ from vpnd.drivers.base import Driver
 from vpnd.loop import live_reads, namespace_reads, subscribing
 from vpnd.loop.charon_checks import CharonChecks, unreachable
 from vpnd.loop.charon_restarts import UnansweringCharons
+from vpnd.loop.look_memo import LookMemo
 from vpnd.loop.workqueue import Done, Outcome, RequeueAfter, Retry, Terminal
 from vpnd.observe.observed import Observed
 from vpnd.observe.status import NamespaceView
+from vpnd.plan import standby as standby_mod
 from vpnd.plan.actions import LoadConn
-from vpnd.plan.planner import plan_namespace
+from vpnd.plan.planner import plan_namespace, settled
 from vpnd.plan.render import Rendered
 from vpnd.plan.steps import Step
-from vpnd.plan.upkeep import REINITIATE_FIRST, Upkeep
+from vpnd.plan.upkeep import REINITIATE_FIRST, Upkeep, initiators_of
 from vpnd.state.desired import DesiredState
 
 _look_ids = itertools.count(1)
@@ -72,6 +74,7 @@ class NamespaceLooks:
     reads: live_reads.LiveReader
     upkeep: Upkeep
     applier: Applier
+    memo: LookMemo
     namespace_exists: Callable[[str], bool]
     clock: Callable[[], float]
     log: object
@@ -118,11 +121,17 @@ class NamespaceLooks:
 
     def _full_look(self, ns: str, retrying: bool, deadline):
         """All of the namespace: its charon's settings, the whole live
-        state, standby from its addresses, upkeep and route MTUs."""
+        state, standby from its addresses, upkeep and route MTUs. Read
+        afresh each time; what is worked out from every connection alone
+        is kept while they stay as they were (self.memo)."""
         if reason := self._gone(ns):
             return self._terminal(ns, reason)
-        desired, applied = self.rendered.of(ns), self.record.applied(ns)
-        models = [c.model for c in desired.values()]
+        memo = self.memo
+        desired = memo.get(ns, "desired", (self.rendered.version_of(ns),),
+                           lambda: self.rendered.of(ns))
+        applied = self.record.applied(ns)
+        models = memo.get(ns, "models", (desired,),
+                          lambda: tuple(c.model for c in desired.values()))
         try:
             # charon-wide settings (retransmission) follow all of a
             # namespace's connections: full looks keep them current.
@@ -133,14 +142,19 @@ class NamespaceLooks:
         if live is not EMPTY:
             self.checks.check(ns, models)
             desired = self.checks.drop_unsupported(ns, desired, whole=True)
-        standby = self._read_standby(ns, desired)
-        steps = self._plan(ns, desired, applied, live, standby)
+        present = namespace_reads.present_addresses(ns, self.namespace_exists(ns), self.log)
+        standby = memo.get(ns, "standby", (desired, present),
+                           lambda: standby_mod.standby(desired, present))
+        secrets = memo.get(ns, "settled", (desired, self.record.version_of(ns)),
+                           lambda: settled(desired, applied))
+        steps = self._plan(ns, desired, applied, live, standby, secrets)
         if live is EMPTY:
             return self._apply(ns, _Look(live, True, steps), deadline)
         came = frozenset(self.observed.standby.get(ns, {}).keys() - standby.keys())
         self.observed.set_standby(ns, standby)
+        initiators = memo.get(ns, "initiators", (desired,), lambda: initiators_of(desired))
         upkeep, recheck, missing = self.upkeep.plan(ns, live, applied, desired, self.clock(),
-                                                    retrying, standby, came)
+                                                    retrying, standby, came, initiators)
         mtu_steps, standing = self._mtu_steps(ns, desired, live)
         for name, state in standing.items():
             self.observed.note_mtu((ns, name), state)
@@ -187,6 +201,8 @@ class NamespaceLooks:
         return None
 
     def _terminal(self, ns: str, reason: str):
+        self.memo.forget(ns)
+        self.checks.forget(ns)
         self.observed.set_view(ns, NamespaceView(None, reason))
         return (), Terminal(reason)
 
@@ -205,11 +221,13 @@ class NamespaceLooks:
     def _mtu_steps(self, ns: str, desired, live: LiveState):
         return namespace_reads.mtu_steps(ns, desired, live, self.namespace_exists(ns), self.log)
 
-    def _plan(self, ns: str, desired, applied, live: LiveState, standby) -> tuple[Step, ...]:
+    def _plan(self, ns: str, desired, applied, live: LiveState, standby,
+              settled_secrets=None) -> tuple[Step, ...]:
         """The steps from the record and the live state to `desired`; a
         connection in standby is loaded without starting it."""
         steps = plan_namespace(ns, desired, applied, live, self.desired_state.held,
-                               self.record.intended(ns), self.desired_state.held_names(ns))
+                               self.record.intended(ns), self.desired_state.held_names(ns),
+                               settled_secrets)
         if standby:
             steps = tuple(_not_started(s, standby) for s in steps)
         return steps

@@ -19,13 +19,17 @@ from vpnd.system import addresses
 def standby_of(ns: str, desired: Mapping, exists: bool, log) -> dict[str, str]:
     """connection -> its local address, not on this node, read from the
     namespace's addresses (`exists`: whether the namespace does)."""
-    present = None
+    return standby_mod.standby(desired, present_addresses(ns, exists, log))
+
+
+def present_addresses(ns: str, exists: bool, log) -> frozenset[str] | None:
+    """The namespace's addresses, or None if they could not be read."""
     if exists:
         try:
-            present = addresses.read(ns)
+            return addresses.read(ns)
         except Exception as e:  # netlink errors come in several kinds
             log.warning("addresses not read", netns=ns, error=str(e))
-    return standby_mod.standby(desired, present)
+    return None
 
 
 def mtu_steps(ns: str, desired: Mapping, live: LiveState, exists: bool,
@@ -33,7 +37,7 @@ def mtu_steps(ns: str, desired: Mapping, live: LiveState, exists: bool,
     """(The route MTU steps due for the connections that have an SA, each
     such connection's MTU state): read from the namespace's routes."""
     have_sa = live.ike_sas  # a property that builds a set: once
-    up = [c for name, c in desired.items() if name in have_sa]
+    up = [c for name, c in desired.items() if name in have_sa] if have_sa else []
     if not up or not exists:
         return (), {}
     try:

@@ -20,6 +20,7 @@ from vpnd.drivers.base import Driver
 from vpnd.loop.charon_checks import CharonChecks
 from vpnd.loop.charon_restarts import UnansweringCharons
 from vpnd.loop.live_reads import LiveReader
+from vpnd.loop.look_memo import LookMemo
 from vpnd.loop.looks import NamespaceLooks
 from vpnd.observe import publish
 from vpnd.observe.observed import Observed
@@ -56,6 +57,7 @@ class Reconciler(NamespaceLooks):
         self.observed = Observed(counting_since=time.strftime("%Y-%m-%dT%H:%M:%SZ",
                                                               time.gmtime()))
         self.upkeep = Upkeep()
+        self.memo = LookMemo()  # what full looks keep while their inputs stand
         self.applier = Applier(driver, self.record, self.observed, self.log, clock)
         self.checks = CharonChecks(driver, self.observed, self.log)
         self.restarts = UnansweringCharons(driver, self.observed, self.log, clock,

@@ -24,7 +24,8 @@ def plan_namespace(namespace: str,
                    live: LiveState,
                    held_sources: frozenset[str] = frozenset(),
                    intents: Mapping[str, Intent] | None = None,
-                   held_names: frozenset[str] = frozenset()) -> tuple[Step, ...]:
+                   held_names: frozenset[str] = frozenset(),
+                   settled_secrets: tuple[str, ...] | None = None) -> tuple[Step, ...]:
     """Steps that make one charon match `desired`, removals first.
 
     `held_sources` are state files that are invalid right now and whose last
@@ -32,6 +33,7 @@ def plan_namespace(namespace: str,
     `intents`: changes begun but not recorded (a vpnd killed mid-change).
     `held_names`: connections invalid right now, with no valid version
     known: what was applied under those names stays too.
+    `settled_secrets`: settled(desired, applied), if known.
     """
     intents = intents or {}
     removals = []
@@ -40,6 +42,11 @@ def plan_namespace(namespace: str,
         if old.source in held_sources or name in held_names:
             continue  # held: what it applied stays until it is valid again
         removals.append(_removed(namespace, name, old, live))
+    if settled_secrets is not None and live.conns.issuperset(desired) and \
+            live.shared.issuperset(settled_secrets):
+        # Each connection as applied, and loaded: _change would say None
+        # of each (a resync that finds nothing moved asks no more).
+        return tuple(removals)
     changes = []
     for name in sorted(desired):
         step = _change(namespace, name, desired[name], applied.get(name), live,
@@ -47,6 +54,26 @@ def plan_namespace(namespace: str,
         if step is not None:
             changes.append(step)
     return (*removals, *changes)
+
+
+def settled(desired: Mapping[str, DesiredConn],
+            applied: Mapping[str, AppliedConn]) -> tuple[str, ...] | None:
+    """The secret ids of `desired` if every connection in it is as its
+    record says it was applied, else None: then nothing needs loading
+    while charon holds them all. Pure over the two, so a look may keep it
+    while neither moves."""
+    secrets = []
+    for name, want in desired.items():
+        old = applied.get(name)
+        if old is None or not _as_applied(want, old):
+            return None
+        secrets.append(want.secret_id)
+    return tuple(secrets)
+
+
+def _as_applied(want: DesiredConn, old: AppliedConn) -> bool:
+    return old.fingerprint == want.fingerprint and old.secret_id == want.secret_id and \
+        old.source == want.source and old.service_id == want.service_id
 
 
 def _removed(namespace: str, name: str, old: AppliedConn, live: LiveState) -> Step:
@@ -66,9 +93,7 @@ def _removed(namespace: str, name: str, old: AppliedConn, live: LiveState) -> St
 def _change(namespace: str, name: str, want: DesiredConn, old: AppliedConn | None,
             live: LiveState, intent: Intent | None) -> Step | None:
     """The step that brings one desired connection about, or None."""
-    if old is not None and old.fingerprint == want.fingerprint and \
-            old.secret_id == want.secret_id and old.source == want.source and \
-            old.service_id == want.service_id and name in live.conns and \
+    if old is not None and _as_applied(want, old) and name in live.conns and \
             want.secret_id in live.shared:
         return None  # as applied, and loaded: most of a full look, so nothing is built
     record = AppliedConn(name, want.service_id, want.source,

@@ -8,6 +8,7 @@ function and the record's fingerprint are passed in.
 """
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 
 from vpnd.state.desired import DesiredState
@@ -15,6 +16,7 @@ from vpnd.base.errors import Unsupported
 from vpnd.base.conns import DesiredConn
 
 Key = tuple[str, str]
+_versions = itertools.count(1)
 
 
 @dataclass
@@ -28,6 +30,13 @@ class Rendered:
     # file -> (namespace, its connections' names that render): what a
     # look scoped to some files needs, without walking the namespace
     by_source: dict[str, tuple[str, tuple[str, ...]]] = field(default_factory=dict)
+    # namespace -> a number that moves whenever its connections do (never
+    # given twice): what a look computed from them holds while it stands.
+    versions: dict[str, int] = field(default_factory=dict)
+
+    def version_of(self, ns: str) -> int:
+        """Read before `of`: what `of` gives is then at least this new."""
+        return self.versions.get(ns, 0)
 
     def of(self, ns: str) -> dict[str, DesiredConn]:
         """A namespace's connections: a copy (dict() holds the GIL)."""
@@ -59,7 +68,7 @@ class Renderer:
     def update(self, state: DesiredState, paths) -> set[str]:
         """Re-render the services of these files; returns the PSKs of the
         services rendered anew (for the log redactor)."""
-        out, psks = self.rendered, set()
+        out, psks, moved = self.rendered, set(), set()
         # Every file's old connections out first, then the new ones in: a
         # connection id one file lets go another may take in this update.
         fresh = []
@@ -71,6 +80,7 @@ class Renderer:
             fresh.append((path, service))
             if done is not None:
                 _, ns, names, errors = self._done.pop(path)
+                moved.add(ns)
                 conns = out.conns.get(ns, {})
                 for name in names:
                     conns.pop(name, None)
@@ -90,6 +100,9 @@ class Renderer:
             names = tuple(conns)
             out.by_source[path] = (service.namespace, names)
             self._done[path] = (service, service.namespace, names, tuple(errors))
+            moved.add(service.namespace)
+        for ns in moved:  # after the changes: see version_of
+            out.versions[ns] = next(_versions)
         return psks
 
     def parts(self, conn_message: dict, secret: dict) -> str:

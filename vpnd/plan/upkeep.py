@@ -51,14 +51,16 @@ class Upkeep:
     def plan(self, ns: str, live: LiveState, loaded: Mapping[str, object],
              desired: Mapping[str, DesiredConn], now: float,
              may_initiate: bool, standby: Mapping[str, str] | None = None,
-             initiate_now: frozenset[str] = frozenset()
+             initiate_now: frozenset[str] = frozenset(),
+             initiators: tuple[str, ...] | None = None
              ) -> tuple[tuple[Step, ...], float | None, tuple[str, ...]]:
         """(upkeep steps due now, seconds until a duplicate is confirmed or
         None, the bi-directional connections that have no SA). `loaded`:
         vpnd's connections in this charon (the record); `standby`:
         connection -> its local address, absent from this node: its SAs
         are ended, it is never initiated; `initiate_now`: connections whose
-        address has just come: initiated at once, not on a retry."""
+        address has just come: initiated at once, not on a retry;
+        `initiators`: initiators(desired), if known."""
         standby = standby or {}
         steps = []
         for name in sorted(n for n in standby if n in loaded and n in live.ike_sas):
@@ -69,9 +71,10 @@ class Upkeep:
         duplicate_steps, recheck = self._duplicates(ns, live, loaded, now)
         steps += duplicate_steps
         have_sa = live.ike_sas
-        missing = tuple(name for name in sorted(loaded)
-                        if name in desired and desired[name].initiates and name not in have_sa
-                        and name not in standby)
+        if initiators is None:
+            initiators = initiators_of(desired)
+        missing = tuple(name for name in initiators
+                        if name in loaded and name not in have_sa and name not in standby)
         for name in missing:
             if may_initiate or name in initiate_now:
                 want = desired[name]
@@ -85,7 +88,9 @@ class Upkeep:
         when the next one will have been."""
         with self._lock:
             seen = self._surplus_seen.get(ns, {})
-            surplus = {a: seen.get(a, now) for name in loaded for a in duplicates(live, name)}
+            # Only a connection with an SA can have a surplus one.
+            surplus = {a: seen.get(a, now) for name in live.by_name if name in loaded
+                       for a in duplicates(live, name)}
             confirmed = sorted((a for a, first in surplus.items() if now - first >= self.grace),
                                key=lambda a: (a.name, a.kind, a.uniqueid))
             pending = {a: t for a, t in surplus.items() if a not in confirmed}
@@ -113,6 +118,12 @@ class Upkeep:
         for ns in [ns for ns, seen in self._surplus_seen.items()
                    if max(seen.values()) < stale]:
             del self._surplus_seen[ns]
+
+
+def initiators_of(desired: Mapping[str, DesiredConn]) -> tuple[str, ...]:
+    """The bi-directional connections of `desired`, by name: the ones
+    vpnd keeps initiated. Pure over `desired`, so a look may keep it."""
+    return tuple(sorted(name for name, want in desired.items() if want.initiates))
 
 
 def _service(loaded, name) -> str:

@@ -113,7 +113,7 @@ class Daemon:
         wanted = self.config.metrics
         if not (wanted.listen or wanted.textfile):
             return
-        from vpnd.observe.metrics import Metrics  # prometheus_client only when metrics are on
+        from vpnd.observe.metrics import Metrics  # its server thread only when metrics are on
         self.metrics = self.round_end.metrics = Metrics(self._snapshot, wanted.listen,
                                                         wanted.textfile)
         host = (wanted.listen or "").rpartition(":")[0].strip("[]")

@@ -37,3 +37,18 @@ def test_the_daemon_loads_no_openssl_nor_asyncio_until_asked(tmp_path):
     import hmac
     assert seen["fp"] == hmac.new(bytes.fromhex(seen["key"]), b'[{"a":1}]',
                                   hashlib.sha256).hexdigest()
+
+
+def test_a_process_that_imports_vpnd_but_not_its_command_keeps_its_libraries():
+    """A Neutron agent loads vpnd.neutron_driver, and with it the vpnd
+    package: its OpenSSL, asyncio and rich stay its own."""
+    code = ("import sys, json\n"
+            "import vpnd, vpnd.state.validation, vpnd.observe.status\n"
+            "import hashlib, asyncio\n"
+            "print(json.dumps({'_hashlib': sys.modules.get('_hashlib') is not None,\n"
+            "                  'asyncio': type(asyncio).__name__,\n"
+            "                  'pbkdf2': len(hashlib.pbkdf2_hmac('sha256', b'p', b's', 1)),\n"
+            "                  'rich': 'rich' in sys.modules and sys.modules['rich'] is None}))\n")
+    seen = json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True,
+                                     text=True, check=True).stdout)
+    assert seen == {"_hashlib": True, "asyncio": "module", "pbkdf2": 32, "rich": False}

@@ -46,5 +46,6 @@ class LookMemo:
 
     def forget(self, ns: str) -> None:
         """A namespace no longer looked at holds nothing here."""
-        for key in [k for k in self._held if k[0] == ns]:
-            del self._held[key]
+        # list(): a snapshot, as other namespaces' looks run in other threads.
+        for key in [k for k in list(self._held) if k[0] == ns]:
+            self._held.pop(key, None)

@@ -6,7 +6,11 @@ is written from (`manual`).
 
 May import: everything below it. Nothing imports it but __main__.
 """
-from vpnd.cli import unused_libraries  # noqa: F401  (first: before what they hide is imported)
-from vpnd.cli.entry import build_parser, main
+import importlib
+
+# First, before what it hides is imported by anything else.
+importlib.import_module("vpnd.cli.unused_libraries")
+
+from vpnd.cli.entry import build_parser, main  # noqa: E402
 
 __all__ = ["build_parser", "main"]

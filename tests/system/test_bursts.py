@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from conftest import connection, one_tunnel, service, wait_converged
+from conftest import connection, one_tunnel, service
 from lab.factory import connection_doc, service_doc
 from lab.testbed import ip, kill_namespace_processes, wait_for, wait_steady
 from vpnd.base.errors import DriverUnavailable
@@ -212,24 +212,3 @@ def test_one_namespace_working_a_batch_does_not_hold_up_another(
            f"{r2:.2f} (that batch: {batch:.2f})")
     assert r2 < 2.0
 
-
-def test_a_one_file_change_has_charon_answer_its_list_sas_while_the_file_is_read(
-        lab, vpnd_factory):
-    """The loop writes the list-sas of what the file applied as inotify
-    names it (Driver.prefetch_sas), and the look takes that answer: charon
-    sees one list-sas before the change's first write, not two (an answer
-    sent ahead and dropped), and the change lands as any other."""
-    a, b = one_tunnel(lab, vpnd_factory, PSK, resync_interval=3600, status_interval=3600)
-    ns = lab.a.gw
-    offset = len(a.charon_log(ns))
-    conn = connection("c1", lab.a, lab.b, PSK)
-    conn["ikepolicy"]["lifetime_value"] = 3000
-    a.write("svc.json", service("svc-a", lab.a, [conn]))
-    wait_for(lambda: "requests: load-conn" in a.charon_log(ns)[offset:], 30,
-             what="the change's load-conn")
-    asked = re.findall(r"requests: ([a-z-]+)", a.charon_log(ns)[offset:])
-    first_write = next(i for i, r in enumerate(asked) if WRITES.search(f"requests: {r}"))
-    assert asked[:first_write] == ["list-sas"], asked
-    assert asked[first_write] == "unload-conn", asked  # break before make, as ever
-    wait_converged([(a, lab.a.gw), (b, lab.b.gw)], ["c1"])
-    assert lab.ping(lab.a.host, lab.b.host4, count=2)

@@ -61,11 +61,6 @@ class Driver(ABC):
     def sas_of(self, namespace: str, names) -> tuple:
         """The SAs of these connections only (cheaper than live_state)."""
 
-    def prefetch_sas(self, namespace: str, names) -> None:
-        """Optional: ask for the SAs of `names` now, for the look that
-        follows (its sas_of of no more names may take that answer);
-        anything else done to the namespace first makes it stale."""
-
     @abstractmethod
     def execute(self, namespace: str, action: Action) -> None:
         """Perform one planned action; raises DriverError."""

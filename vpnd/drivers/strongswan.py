@@ -71,13 +71,6 @@ class StrongswanDriver(Driver):
     def sas_of(self, namespace: str, names) -> tuple:
         return self.reader.sas_of(namespace, names)
 
-    def prefetch_sas(self, namespace: str, names) -> None:
-        # Only of a charon already talked to: a connect (or a start) is
-        # the look's to make, and to wait for.
-        client = self.clients.existing(namespace)
-        if client is not None:
-            client.sas_ahead(names)
-
     # --- writes ----------------------------------------------------------
 
     def apply_many(self, namespace: str, steps) -> Iterator[str | None]:

@@ -34,10 +34,6 @@ class Clients:
             self._clients[namespace] = client
         return client
 
-    def existing(self, namespace: str) -> ViciClient | None:
-        """The namespace's client if one was made (a charon talked to)."""
-        return self._clients.get(namespace)
-
     def writes(self) -> int:
         return self._closed_writes + sum(c.writes for c in list(self._clients.values()))
 

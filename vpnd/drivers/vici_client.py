@@ -16,7 +16,7 @@ from vpnd.base.errors import DriverError
 from vpnd.drivers import vici_answers
 from vpnd.drivers.vici_answers import decode
 from vpnd.drivers.vici_pipeline import pipeline
-from vpnd.drivers.vici_query import checked, query, read_answers, written
+from vpnd.drivers.vici_query import query
 from vpnd.drivers.vici_requests import already_done, initiate_request, terminate_request
 from vpnd.drivers.vici_session import ViciSession
 
@@ -42,23 +42,9 @@ class ViciClient(ViciSession):
         names = list(names)
         if not names:
             return ()
-        wanted = set(names)
-        answers = self.take_ahead("list-sas sent ahead", lambda key: key >= wanted)
-        if answers is None:
-            answers = query(self, "list-sas", _sas_requests(names))
-        else:
-            answers = checked("list-sas", ["list-sas"] * len(answers), answers)
-        # An answer sent ahead may hold more names than asked for now.
+        answers = query(self, "list-sas", [("list-sas", {"ike": n}, "list-sa") for n in names])
         return tuple(sa for _, events in answers
-                     for sa in vici_answers.ike_sas(decode(events)) if sa.name in wanted)
-
-    def sas_ahead(self, names) -> bool:
-        """Send sas_of(names)'s request now, for the next sas_of of no more
-        of them to take its answer (vici_session.send_ahead)."""
-        requests = _sas_requests(sorted(names))
-        return bool(requests) and self.send_ahead(
-            frozenset(names), written(requests),
-            lambda: read_answers(self, "list-sas", requests))
+                     for sa in vici_answers.ike_sas(decode(events)))
 
     def live_state(self) -> LiveState:
         """get-conns, get-shared and list-sas, asked in one write."""
@@ -119,7 +105,3 @@ class ViciClient(ViciSession):
         except DriverError as e:
             if not already_done(command, str(e)):
                 raise
-
-
-def _sas_requests(names) -> list:
-    return [("list-sas", {"ike": n}, "list-sa") for n in names]

@@ -37,10 +37,6 @@ FILES_PER_PASS = 250
 # which pays for a namespace with thousands of loads to overlap with the
 # reading, not for 500 routers of two connections each.
 PASS_LOOK_MIN = 250
-# A change of this many files or fewer has the SAs of what they applied
-# asked for while they are read (Driver.prefetch_sas): charon answers
-# while the loop's thread reads and checks the files.
-PREFETCH_FILES_MAX = 4
 
 
 def ns_key(namespace: str) -> tuple[str, str]:
@@ -197,8 +193,6 @@ class Workers:
             ordered = sorted(scope)
             scope = set(ordered[:FILES_PER_PASS])
             self.queue.add(FILES, scope=ordered[FILES_PER_PASS:], urgent=True)
-        if scope is not None and len(scope) <= PREFETCH_FILES_MAX:
-            self._prefetch(scope)
         touched, changed = self.rec.read_files(None if scope is None else set(scope))
         served = self.rec.namespaces()
         if served != self._served:
@@ -239,18 +233,6 @@ class Workers:
                 return
             self._passing[ns] = None
         self.queue.add(ns_key(ns), scope=mine, urgent=True)
-
-    def _prefetch(self, paths) -> None:
-        """The SAs of what these files applied, asked before they are read,
-        of each namespace whose charon answered and that no look holds."""
-        wanted: dict[str, list[str]] = {}
-        for path in paths:
-            for ns, name in self.rec.record.by_source.get(path, ()):
-                wanted.setdefault(ns, []).append(name)
-        for ns, names in wanted.items():
-            view = self.rec.observed.views.get(ns)
-            if ns_key(ns) not in self.running and view is not None and view.answering:
-                self.rec.driver.prefetch_sas(ns, names)
 
     def _book(self, key, steps, outcome, error) -> None:
         self.queue.finish(key, outcome)

@@ -39,9 +39,6 @@ class CharonStandIn(QuietDriver):
         self.calls.append(("sas_of", tuple(names)))
         return ()
 
-    def prefetch_sas(self, namespace, names):
-        self.calls.append(("prefetch_sas", namespace, tuple(sorted(names))))
-
     def _do(self, action):
         match action:
             case LoadConn():
@@ -172,51 +169,6 @@ def test_a_flood_of_files_is_read_in_passes_with_looks_between(tmp_path, monkeyp
     assert ns_key(NS) in daemon.workers.running and FILES in daemon.queue.due()
     daemon.workers.work_until_idle()
     assert len(daemon.reconciler.desired_state.services) == 35 and len(driver.conns) == 35
-    daemon.workers.close()
-
-
-def test_a_small_change_has_the_sas_of_what_it_applied_asked_while_it_is_read(tmp_path):
-    """The loop asks (Driver.prefetch_sas) for the SAs of what the changed
-    files applied before it reads them, so charon answers meanwhile; not
-    for files that applied nothing, not for a batch, not for a namespace
-    a look holds."""
-    state = tmp_path / "state"
-    state.mkdir()
-    config = Config(state_dir=str(state), run_dir=str(tmp_path / "run"),
-                    data_dir=str(tmp_path / "data"), charon=CharonConfig(libipsec=True))
-    driver = CharonStandIn()
-    daemon = Daemon(config, Reconciler(config, driver, namespace_exists=lambda ns: True),
-                    workers=1)
-    paths = write_files(state, 10)
-    daemon._everything(urgent=True)
-    daemon._round("start")
-    assert len(driver.conns) == 10
-
-    def change(chosen):
-        driver.calls.clear()
-        write_files(state, 10, lifetime=len(driver.shared) + 7200)
-        daemon.queue.add(FILES, scope=chosen, urgent=True)
-        daemon.workers.work_until_idle()
-        return driver.calls
-
-    calls = change([paths[3], paths[5]])
-    assert calls[0] == ("prefetch_sas", NS, ("c3", "c5"))  # before the files were read
-    assert calls[1] == ("sas_of", ("c3", "c5"))  # the look's read, which takes the answer
-    calls = change(paths[:workers_mod.PREFETCH_FILES_MAX + 1])
-    assert not [c for c in calls if c[0] == "prefetch_sas"]
-    new = state / "new.json"
-    new.write_text((state / "s0.json").read_text().replace('"s0"', '"n0"').replace('"c0"', '"n0"'))
-    new.chmod(0o600)
-    assert not [c for c in change([str(new)]) if c[0] == "prefetch_sas"]
-    # A namespace whose look is under way: nothing is sent ahead of it.
-    driver.calls.clear()
-    daemon.workers._prefetch([paths[3]])
-    assert driver.calls == [("prefetch_sas", NS, ("c3",))]
-    driver.calls.clear()
-    daemon.workers.running[ns_key(NS)] = 0.0
-    daemon.workers._prefetch([paths[3]])
-    assert driver.calls == []
-    del daemon.workers.running[ns_key(NS)]
     daemon.workers.close()
 
 

@@ -5,9 +5,10 @@ tests/system)."""
 from __future__ import annotations
 
 from lab.factory import many_service, write_service
-from vpnd.base.live import EMPTY
+from vpnd.base.live import EMPTY, LiveState
 from vpnd.drivers.base import Driver
 from vpnd.drivers.strongswan_mapping import render
+from vpnd.plan.actions import LoadConn, LoadShared, UnloadConn, UnloadShared
 
 
 class Clock:
@@ -56,6 +57,32 @@ class QuietDriver(Driver):
 
     def close(self):
         pass
+
+
+class HoldingDriver(QuietDriver):
+    """Holds what charon would: the connections and secrets the actions
+    load and unload, read back as the live state (no SAs)."""
+
+    def __init__(self):
+        self.conns: set[str] = set()
+        self.shared: set[str] = set()
+
+    def live_state(self, namespace, start=True):
+        return LiveState(frozenset(self.conns), frozenset(self.shared), ())
+
+    def hold(self, action) -> None:
+        match action:
+            case LoadConn():
+                self.conns.add(action.name)
+            case LoadShared():
+                self.shared.add(action.secret_id)
+            case UnloadConn():
+                self.conns.discard(action.name)
+            case UnloadShared():
+                self.shared.discard(action.secret_id)
+
+    def execute(self, namespace, action):
+        self.hold(action)
 
 
 class RecordingDriver(QuietDriver):

@@ -9,12 +9,10 @@ import json
 import pytest
 
 from lab.factory import connection_doc, service_doc
-from lab.fakes import QuietDriver, RecordingDriver, service_file
+from lab.fakes import HoldingDriver, RecordingDriver, service_file
 from vpnd.loop import workers as workers_mod
 from vpnd.base.config import CharonConfig, Config
 from vpnd.loop.daemon import Daemon
-from vpnd.base.live import LiveState
-from vpnd.plan.actions import LoadConn, LoadShared, UnloadConn, UnloadShared
 from vpnd.loop.live_reads import one_read_pays
 from vpnd.loop.reconciler import Reconciler
 from vpnd.loop.subscribing import EVENTS_BEFORE_LOADS_MAX
@@ -23,42 +21,30 @@ from vpnd.loop.workers import FILES, ns_key
 NS = "qr-burst"
 
 
-class CharonStandIn(QuietDriver):
+class CharonStandIn(HoldingDriver):
     """Keeps charon's loaded state and records every call."""
 
     def __init__(self):
+        super().__init__()
         self.calls: list[tuple] = []
-        self.conns: set[str] = set()
-        self.shared: set[str] = set()
 
     def live_state(self, namespace, start=True):
         self.calls.append(("live_state",))
-        return LiveState(frozenset(self.conns), frozenset(self.shared), ())
+        return super().live_state(namespace, start)
 
     def sas_of(self, namespace, names):
         self.calls.append(("sas_of", tuple(names)))
         return ()
 
-    def _do(self, action):
-        match action:
-            case LoadConn():
-                self.conns.add(action.name)
-            case LoadShared():
-                self.shared.add(action.secret_id)
-            case UnloadConn():
-                self.conns.discard(action.name)
-            case UnloadShared():
-                self.shared.discard(action.secret_id)
-
     def execute(self, namespace, action):
         self.calls.append(("execute", action.describe()))
-        self._do(action)
+        self.hold(action)
 
     def apply_many(self, namespace, steps):
         self.calls.append(("apply_many", [a.describe() for s in steps for a in s.actions]))
         for step in steps:
             for action in step.actions:
-                self._do(action)
+                self.hold(action)
             yield None
 
     def mute_log(self, namespace, muted):

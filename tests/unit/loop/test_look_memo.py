@@ -7,29 +7,23 @@ from __future__ import annotations
 import json
 
 from lab.factory import connection_doc, service_doc
-from lab.fakes import QuietDriver
+from lab.fakes import HoldingDriver
 from vpnd.base.config import CharonConfig, Config
-from vpnd.base.live import LiveState
 from vpnd.loop import looks, namespace_reads
 from vpnd.loop.look_memo import LookMemo
 from vpnd.loop.reconciler import Reconciler
-from vpnd.plan.actions import LoadConn, LoadShared, UnloadConn, UnloadShared
 
 NS = "qr-memo"
 
 
-class StandIn(QuietDriver):
+class StandIn(HoldingDriver):
     """charon's loaded state, kept as the actions leave it; what it cannot
     negotiate is set by the test; the driver's reads are counted."""
 
     def __init__(self):
-        self.conns: set[str] = set()
-        self.shared: set[str] = set()
+        super().__init__()
         self.cannot: str | None = None
         self.asked = {"unsupported": 0, "configure": 0}
-
-    def live_state(self, namespace, start=True):
-        return LiveState(frozenset(self.conns), frozenset(self.shared), ())
 
     def unsupported(self, namespace, conn):
         self.asked["unsupported"] += 1
@@ -38,16 +32,6 @@ class StandIn(QuietDriver):
     def configure(self, namespace, conns):
         self.asked["configure"] += 1
 
-    def execute(self, namespace, action):
-        match action:
-            case LoadConn():
-                self.conns.add(action.name)
-            case LoadShared():
-                self.shared.add(action.secret_id)
-            case UnloadConn():
-                self.conns.discard(action.name)
-            case UnloadShared():
-                self.shared.discard(action.secret_id)
 
 
 def files(state, n: int, peer_cidr: str = "198.51.100.0/24") -> None:

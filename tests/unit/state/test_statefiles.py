@@ -274,18 +274,23 @@ def _copies_as_written(state_dir, keep, names):
                for kept, n in want.items())
 
 
+def _kept_state_dir(tmp_path, n: int):
+    """n one-connection files and a StateDir that keeps their copies."""
+    state_dir, keep = tmp_path / "state", tmp_path / "data" / "last-valid"
+    state_dir.mkdir()
+    names = [f"s{i}.json" for i in range(n)]
+    for i, name in enumerate(names):
+        write(state_dir / name, svc(f"s{i}", (f"c{i}",)))
+    return state_dir, keep, names, StateDir(str(state_dir), keep_dir=str(keep), keep=True)
+
+
 def test_noted_copies_wait_in_a_spool_not_in_memory(tmp_path, monkeypatch):
     # Spilled a few hundred bytes at a time here (256 kB in vpnd): what is
     # written is what was read, across the spills; vpnd holds only where
     # each copy is, and the writer closes the spool once it is done.
     monkeypatch.setattr(kept_copies.Spool, "SPILL", 300)
     monkeypatch.setattr(kept_copies, "SPOOL_FROM", 2)  # 100 in vpnd
-    state_dir, keep = tmp_path / "state", tmp_path / "data" / "last-valid"
-    state_dir.mkdir()
-    names = [f"s{i}.json" for i in range(7)]
-    for i, name in enumerate(names):
-        write(state_dir / name, svc(f"s{i}", (f"c{i}",)))
-    d = StateDir(str(state_dir), keep_dir=str(keep), keep=True)
+    state_dir, keep, names, d = _kept_state_dir(tmp_path, 7)
     d.scan()
     copies = d._copies
     assert all(isinstance(v, int) for v in copies._noted.values())
@@ -302,12 +307,7 @@ def test_noted_copies_wait_in_a_spool_not_in_memory(tmp_path, monkeypatch):
 def test_without_a_spool_noted_copies_are_held_and_written_all_the_same(tmp_path, monkeypatch):
     monkeypatch.setattr(kept_copies.Spool, "open", classmethod(lambda cls, keep_dir: None))
     monkeypatch.setattr(kept_copies, "SPOOL_FROM", 0)
-    state_dir, keep = tmp_path / "state", tmp_path / "data" / "last-valid"
-    state_dir.mkdir()
-    names = [f"s{i}.json" for i in range(3)]
-    for i, name in enumerate(names):
-        write(state_dir / name, svc(f"s{i}", (f"c{i}",)))
-    d = StateDir(str(state_dir), keep_dir=str(keep), keep=True)
+    state_dir, keep, names, d = _kept_state_dir(tmp_path, 3)
     d.scan()
     assert all(isinstance(v, bytes) for v in d._copies._noted.values())
     d.close()
@@ -325,11 +325,7 @@ def test_a_spool_that_cannot_be_written_stops_no_read_and_is_said_once(tmp_path,
     def full(fd, data, offset):
         raise OSError(28, "No space left on device")
     monkeypatch.setattr(kept_copies.os, "pwrite", full)
-    state_dir, keep = tmp_path / "state", tmp_path / "data" / "last-valid"
-    state_dir.mkdir()
-    for i in range(7):
-        write(state_dir / f"s{i}.json", svc(f"s{i}", (f"c{i}",)))
-    d = StateDir(str(state_dir), keep_dir=str(keep), keep=True)
+    _, keep, _, d = _kept_state_dir(tmp_path, 7)
     state, _ = d.scan()
     assert len(state.services) == 7
     assert "No space left" in d._copies._spool.error

@@ -37,7 +37,6 @@ from vpnd.loop.signals import STOPPING, Signals
 from vpnd.loop.watches import Watches
 from vpnd.loop.workers import FILES, WORKERS, Workers, ns_key
 from vpnd.loop.workqueue import WorkQueue
-from vpnd.state.statefiles import is_state_file
 
 # charon's events come in bursts (log lines, up/down, rekeys): one look.
 EVENT_DELAY = 0.05
@@ -155,7 +154,7 @@ class Daemon:
     def _first_round(self) -> None:
         """The first look at everything: the files read in passes first if
         there are many (Workers.read_in_passes), then the full looks."""
-        self.workers.read_in_passes(_state_files(self.config.state_dir))
+        self.workers.read_in_passes(self.reconciler.statedir.listing())
         self._everything(urgent=True)
         self._round("start")
 
@@ -280,15 +279,6 @@ class Daemon:
         reachable = [ns for ns, view in list(self.reconciler.observed.views.items())
                      if view.answering]
         return self.reconciler.driver.watching(reachable)
-
-
-
-def _state_files(state_dir: str) -> list[str]:
-    try:
-        names = os.listdir(state_dir)
-    except OSError:
-        return []  # the full scan says why
-    return [os.path.join(state_dir, n) for n in names if is_state_file(n)]
 
 
 def _drain(fd: int) -> None:

@@ -142,6 +142,14 @@ class StateDir:
                 os.close(fd)
         return changed, known
 
+    def listing(self) -> list[str]:
+        """The state files' paths, unread (a start reads them in passes)."""
+        try:
+            names = os.listdir(self.path)
+        except OSError:
+            return []  # the scan that follows says why
+        return [os.path.join(self.path, n) for n in names if _STATE_FILE.match(n)]
+
     def too_many(self) -> str:
         return (f"{self.not_read} state files not read: the state dir holds more than "
                 f"state_files_max ({self.max_files}); the files read before keep "

@@ -128,13 +128,11 @@ class StateDir:
                 known += before is not None
                 try:
                     st = os.stat(name, dir_fd=fd)
+                    stamped = (st, _stamp_of(st, dir_refusal))
                 except OSError:
                     stamped = _stamp(path, dir_refusal)  # gone, or unreadable
-                else:
-                    stamp = _stamp_of(st, dir_refusal)
-                    if before is not None and before.stamp == stamp:
-                        continue
-                    stamped = (st, stamp)
+                if before is not None and stamped is not None and before.stamp == stamped[1]:
+                    continue  # an unreadable file too: its error is known
                 if self._look(path, dir_refusal, stamped, before):
                     changed.add(path)
         finally:

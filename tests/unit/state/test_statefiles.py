@@ -334,3 +334,17 @@ def test_a_spool_that_cannot_be_written_stops_no_read_and_is_said_once(tmp_path,
     assert list(keep.glob("*.json")) == []
     out = capsys.readouterr().out
     assert out.count("last valid versions not kept") == 1 and "No space left" in out
+
+
+def test_an_unreadable_file_is_not_read_again_while_its_stamp_stands(tmp_path):
+    """A dangling link or a loop: its error is shown once, and a resync
+    (a full scan) does not count it changed every time."""
+    state_dir = tmp_path / "state"
+    state_dir.mkdir()
+    for i in range(70):  # past 64: stat()ed by name in the opened directory
+        write(state_dir / f"s{i}.json", svc(f"s{i}", (f"c{i}",)))
+    (state_dir / "bad.json").symlink_to(tmp_path / "nowhere.json")
+    d = StateDir(str(state_dir))
+    _, changed = d.scan()
+    assert str(state_dir / "bad.json") in changed
+    assert d.scan()[1] == set() and d.scan()[1] == set()

@@ -18,7 +18,19 @@ def write(path, sid, psk="scan-psk"):
     path.chmod(0o600)
 
 
-def test_a_full_scan_by_name_sees_each_kind_of_change(tmp_path):
+def stats_by_name(monkeypatch) -> list:
+    """The dir_fd of every os.stat the scan makes (an int: by name)."""
+    seen, real = [], os.stat
+
+    def stat(path, *args, dir_fd=None, **kw):
+        seen.append(dir_fd)
+        return real(path, *args, dir_fd=dir_fd, **kw)
+    monkeypatch.setattr(os, "stat", stat)
+    return seen
+
+
+def test_a_full_scan_by_name_sees_each_kind_of_change(tmp_path, monkeypatch):
+    seen = stats_by_name(monkeypatch)
     for i in range(N):
         write(tmp_path / f"s{i:03d}.json", f"s{i}")
     d = StateDir(str(tmp_path))
@@ -37,6 +49,7 @@ def test_a_full_scan_by_name_sees_each_kind_of_change(tmp_path):
     assert changed == {str(changed_file), str(gone), str(new), str(chmod)}
     assert str(gone) not in state.services and str(new) in state.services
     assert d.scan()[1] == set()
+    assert sum(isinstance(fd, int) for fd in seen) >= 4 * N  # by name, each scan
 
 
 def test_a_scan_whose_directory_cannot_be_opened_stats_by_path(tmp_path, monkeypatch):
@@ -52,7 +65,9 @@ def test_a_scan_whose_directory_cannot_be_opened_stats_by_path(tmp_path, monkeyp
         return real_open(path, flags, *args, **kw)
 
     monkeypatch.setattr(os, "open", refused)
+    seen = stats_by_name(monkeypatch)
     write(tmp_path / "s005.json", "s5", psk="scan-psk-3")
     st = os.stat(tmp_path / "s005.json")
     os.utime(tmp_path / "s005.json", ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))
     assert d.scan()[1] == {str(tmp_path / "s005.json")}
+    assert len(seen) >= N and not any(isinstance(fd, int) for fd in seen)  # by path

@@ -247,10 +247,12 @@ def test_values_alike_in_many_connections_are_one_object():
     a, _ = parse_service(json.loads(json.dumps(MINIMAL)), "a.json")
     other = copy.deepcopy(MINIMAL)
     other["id"] = "svc2"
-    other["ipsec_site_connections"][0].update(id="c2", peer_cidrs=["198.51.100.64/26"])
+    other["ipsec_site_connections"][0].update(id="c2")
     b, _ = parse_service(json.loads(json.dumps(other)), "b.json")
     [x], [y] = a.connections, b.connections
     for field in ("local_cidrs", "dpd", "external_ip", "ikepolicy", "ipsecpolicy"):
         assert getattr(x, field) is getattr(y, field), field
     assert x.peer_id is x.peer_address and x.peer_id == y.peer_id
-    assert x.peer_cidrs != y.peer_cidrs
+    # Peer CIDRs are each connection's own even when equal: in the table
+    # of shared values, 10,000 unique ones would only churn it (6184946).
+    assert x.peer_cidrs == y.peer_cidrs and x.peer_cidrs[0] is not y.peer_cidrs[0]

@@ -305,11 +305,14 @@ def test_noted_copies_wait_in_a_spool_not_in_memory(tmp_path, monkeypatch):
 
 
 def test_without_a_spool_noted_copies_are_held_and_written_all_the_same(tmp_path, monkeypatch):
-    monkeypatch.setattr(kept_copies.Spool, "open", classmethod(lambda cls, keep_dir: None))
+    opened = []
+    monkeypatch.setattr(kept_copies.Spool, "open",
+                        classmethod(lambda cls, keep_dir: opened.append(keep_dir)))
     monkeypatch.setattr(kept_copies, "SPOOL_FROM", 0)
     state_dir, keep, names, d = _kept_state_dir(tmp_path, 3)
     d.scan()
     assert all(isinstance(v, bytes) for v in d._copies._noted.values())
+    assert len(opened) == 1  # tried once a burst, not at every copy noted
     d.close()
     assert _copies_as_written(state_dir, keep, names)
 

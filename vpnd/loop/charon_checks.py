@@ -121,6 +121,9 @@ class CharonChecks:
     def forget(self, ns: str) -> None:
         self._memo.forget(ns)
 
+    def keep_only(self, served) -> None:
+        self._memo.keep_only(served)
+
     def configure(self, ns: str, models) -> None:
         """Daemon-wide settings that follow from the namespace's connections."""
         try:

@@ -46,6 +46,10 @@ class LookMemo:
 
     def forget(self, ns: str) -> None:
         """A namespace no longer looked at holds nothing here."""
+        self.keep_only(lambda held: held != ns)
+
+    def keep_only(self, served) -> None:
+        """Only the namespaces for which `served(ns)` holds keep anything."""
         # list(): a snapshot, as other namespaces' looks run in other threads.
-        for key in [k for k in list(self._held) if k[0] == ns]:
+        for key in [k for k in list(self._held) if not served(k[0])]:
             self._held.pop(key, None)

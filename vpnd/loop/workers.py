@@ -205,6 +205,10 @@ class Workers:
                 else:
                     self.queue.forget(gone)  # nothing left to do or report there
             self.rec.observed.forget_namespaces(served)
+            # What full looks kept of a namespace no file names any more
+            # (its connections, PSKs among them) goes with it.
+            self.rec.memo.keep_only(served.__contains__)
+            self.rec.checks.keep_only(served.__contains__)
             self._served = None if busy else served
         for ns in touched & served:  # a namespace no file names any more: nothing to do
             if self._passing is not None:

@@ -12,6 +12,8 @@ from vpnd.base.config import CharonConfig, Config
 from vpnd.loop import looks, namespace_reads
 from vpnd.loop.look_memo import LookMemo
 from vpnd.loop.reconciler import Reconciler
+from vpnd.loop.workers import Workers
+from vpnd.loop.workqueue import WorkQueue
 
 NS = "qr-memo"
 
@@ -161,3 +163,20 @@ def test_what_charon_can_negotiate_is_asked_again_at_each_look(tmp_path, monkeyp
     driver.cannot = None
     acted(rec)
     assert not [k for k in rec.observed.capability_errors if k[0] == NS]
+
+
+def test_a_namespace_no_file_names_any_more_keeps_nothing_here(tmp_path):
+    """Its connections (PSKs among them) go with it, at the next read of
+    the files once its look has unloaded them (a resync at the latest)."""
+    state, rec, _ = make(tmp_path)
+    workers = Workers(rec, WorkQueue())
+    workers._files(None)
+    assert any(k[0] == NS for k in rec.memo._held) and rec.checks._memo._held
+    for path in state.glob("*.json"):
+        path.unlink()
+    _, changed = rec.read_files()
+    rec.reconcile_namespace(NS, scope=changed)
+    assert rec.namespaces() == set()
+    workers._files(None)
+    assert rec.memo._held == {} and rec.checks._memo._held == {}
+    workers.close()

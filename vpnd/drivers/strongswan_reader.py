@@ -35,11 +35,11 @@ class Reader:
     def __init__(self, clients: Clients, libipsec: bool):
         self.clients = clients
         self.libipsec = libipsec
-        # stats and get-algorithms per namespace and VICI session.
-        self._capabilities: dict[str, tuple[int, Capabilities]] = {}
+        # stats and get-algorithms per namespace and VICI session (_session).
+        self._capabilities: dict[str, tuple[tuple, Capabilities]] = {}
         # (capabilities, IKE policy, ESP policy) -> (capabilities, why not)
         self._unsupported: dict = {}
-        # namespace -> (VICI session, the kernel's problem it was told)
+        # namespace -> (VICI session, the kernel's problem it was last told)
         self._kernel: dict[str, tuple[tuple, str | None]] = {}
         # (ESP pairs, families) -> (the host kernel's problem, when asked)
         self._host_kernel: dict[tuple, tuple[str | None, float]] = {}
@@ -61,7 +61,9 @@ class Reader:
         when a charon's session begins (it may follow `modprobe esp4` and a
         restart), at most every RECHECK_REFUSED seconds however many
         charons start. Without `conns` (a scoped look, which must not walk
-        the namespace) the answer this session last had."""
+        the namespace) the answer this namespace last had: a session made
+        again (a timeout, a restarted charon) changes nothing in the
+        host's kernel, and saying nothing would clear a known problem."""
         if self.clients.spawner is None or os.geteuid() != 0:
             # An external charon's data plane is its owner's choice; and
             # only root can make the namespace the probe runs in.
@@ -69,7 +71,7 @@ class Reader:
         session = _session(self.clients.of(namespace))
         mine = self._kernel.get(namespace)
         if conns is None:
-            return mine[1] if mine is not None and mine[0] == session else None
+            return mine[1] if mine is not None else None
         pairs, families = (set(), set()) if self.libipsec else kernel_esp.conns_need(conns)
         key = (frozenset(pairs), frozenset(families))
         known = self._host_kernel.get(key)

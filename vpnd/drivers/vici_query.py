@@ -67,47 +67,22 @@ def query(session: ViciSession, what: str, requests: list[Request]
     order, so a streamed event belongs to the request whose answer follows
     it. Returns (answer, streamed events) per request; a failed answer is
     a DriverError, anything else as `session.bounded` maps it."""
-    with session.bounded(what):
-        session.sock.sendall(written(requests))
-        answers = read_answers(session, what, requests)
-    return checked(what, [command for command, _, _ in requests], answers)
-
-
-def _streams(requests: list[Request]) -> list[str]:
-    return sorted({event for _, _, event in requests if event})
-
-
-def written(requests: list[Request]) -> bytes:
-    """The requests as one write, with the registrations for their
-    streams before them and the unregistrations after."""
-    streams = _streams(requests)
+    streams = sorted({event for _, _, event in requests if event})
     packets = [Packet.register_event(e) for e in streams]
     packets += [Packet.request(c, None if m is None else Message.serialize(m))
                 for c, m, _ in requests]
     packets += [Packet.unregister_event(e) for e in streams]
-    return framed(packets)
-
-
-def read_answers(session: ViciSession, what: str, requests: list[Request]
-                 ) -> list[tuple[dict, list[dict]]]:
-    """The answers to `written(requests)`, read off the session (inside
-    `session.bounded`)."""
-    streams = _streams(requests)
-    frames = Frames(session.sock)
-    for _ in streams:
-        _confirmed(Packet.parse(frames.next()), what)
-    answers = [_answer_with_events(frames, command) for command, _, _ in requests]
-    for _ in streams:
-        _confirmed(Packet.parse(frames.next()), what)
-    if frames.left():
-        session.close()  # more than was asked for: the session is out of step
-    return answers
-
-
-def checked(what: str, commands: list[str], answers):
-    """`answers` (to these commands), once none of them is a failure
-    (DriverError)."""
-    for command, (answer, _) in zip(commands, answers):
+    with session.bounded(what):
+        frames = Frames(session.sock)
+        session.sock.sendall(framed(packets))
+        for _ in streams:
+            _confirmed(Packet.parse(frames.next()), what)
+        answers = [_answer_with_events(frames, command) for command, _, _ in requests]
+        for _ in streams:
+            _confirmed(Packet.parse(frames.next()), what)
+        if frames.left():
+            session.close()  # more than was asked for: the session is out of step
+    for (command, _, _), (answer, _) in zip(requests, answers):
         if answer.get("success", b"yes") != b"yes":
             error = answer.get("errmsg", b"failed").decode("utf-8", "replace")
             raise DriverError(f"{what}: {command}: {error}")

@@ -1,7 +1,7 @@
-"""Stand-ins the unit tests share: a clock the test sets, and a driver
-that records the order of its calls instead of talking to charon (the
-one complete fake driver; the real one is tested against real charons in
-tests/system)."""
+"""Stand-ins the unit tests share: a clock the test sets, and drivers
+that do nothing (QuietDriver), hold what charon would (HoldingDriver) or
+record the order of their calls (RecordingDriver) instead of talking to
+charon; the real driver is tested against real charons in tests/system."""
 from __future__ import annotations
 
 from lab.factory import many_service, write_service

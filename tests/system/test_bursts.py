@@ -211,4 +211,3 @@ def test_one_namespace_working_a_batch_does_not_hold_up_another(
     figure(f"a new connection while another namespace works {n} changes: loaded after (s)",
            f"{r2:.2f} (that batch: {batch:.2f})")
     assert r2 < 2.0
-

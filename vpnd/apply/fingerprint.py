@@ -43,7 +43,7 @@ class Fingerprinter:
     def __call__(self, *messages: dict) -> str:
         if self._keyed is None:
             # Keyed once: hashlib's own SHA-256 (vpnd loads no OpenSSL,
-            # see vpnd/__init__.py) is as quick as OpenSSL's HMAC so.
+            # see vpnd/cli/unused_libraries.py) is as quick as OpenSSL's HMAC so.
             self._keyed = hmac.new(self._key or self._first_key(), digestmod=hashlib.sha256)
         payload = json.dumps(messages, sort_keys=True, separators=(",", ":"))
         h = self._keyed.copy()

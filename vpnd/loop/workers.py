@@ -135,7 +135,7 @@ class Workers:
             self.dispatch()
             if self.idle():
                 return
-            if not self.running or FILES in self.queue.due():
+            if not self.running or self.queue.is_due(FILES):
                 # More files to read (one pass per dispatch), while the
                 # looks at what was read run.
                 self.collect()

@@ -85,6 +85,11 @@ class WorkQueue:
     def next_due(self) -> float | None:
         return min((s.due for s in self._keys.values() if s.due is not None), default=None)
 
+    def is_due(self, key: Hashable) -> bool:
+        """`key` is due now (one look-up, not a sort of every key)."""
+        state = self._keys.get(key)
+        return state is not None and state.due is not None and state.due <= self.clock()
+
     def due(self) -> list[Hashable]:
         """The keys due now, earliest first (they stay queued)."""
         now = self.clock()

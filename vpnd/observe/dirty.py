@@ -37,7 +37,7 @@ class Dirty:
     def view_moved(self, ns: str, old: NamespaceView | None, new: NamespaceView) -> None:
         """Mark the connections whose view moved from `old` to `new`: all
         of the namespace's when its charon was lost or found."""
-        if old is None or old.live is None or new.live is None:
+        if old is None or not (old.answering and new.answering):
             if old != new:
                 self.namespace(ns)
             return

@@ -98,7 +98,7 @@ def connection_status(conn, service: Service, children: tuple[str, ...] | None,
         return {"status": ERROR, "reason": error}
     if view is None:
         return {"status": DOWN, "reason": "not applied yet"}
-    if view.live is None:
+    if not view.answering:
         return {"status": DOWN, "reason": view.reason}
     ike_sas = view.live.by_name.get(conn.id, ())
     installed = {c.name: (sa, c) for sa in ike_sas for c in sa.children

@@ -117,3 +117,14 @@ def test_terminal_is_not_requeued_until_added_again(clock):
     assert q.next_due() is None and q.failing() == {"k": "namespace gone"}
     q.add("k")
     assert keys(take_due(q)) == ["k"]
+
+
+def test_is_due_says_what_due_lists(clock):
+    q = WorkQueue(clock)
+    q.add("now")
+    q.add("later", at=clock.now + 5)
+    assert q.is_due("now") and not q.is_due("later") and not q.is_due("never")
+    clock.now += 5
+    assert q.is_due("later") and set(q.due()) == {"now", "later"}
+    q.take("now")
+    assert not q.is_due("now")

@@ -1,5 +1,5 @@
 """What vpnd's process does not load: libraries it never uses, that cost
-a daemon's RSS (vpnd/__init__.py)."""
+a daemon's RSS (vpnd/cli/unused_libraries.py)."""
 from __future__ import annotations
 
 import json

@@ -18,30 +18,10 @@ def decode(value):
     return value
 
 
-def live_state(conns: dict, shared: dict, sas: list[dict]) -> LiveState:
-    """The answers of get-conns and get-shared, and list-sas's stream."""
-    return LiveState(conns=_names.of(conns, "conns"), shared=_names.of(shared, "keys"),
-                     sas=tuple(ike_sas(decode(sas))))
-
-
-class _Names:
-    """The names in the last get-conns and get-shared answers: an answer
-    that is the same object again (vici_query.SameAnswers: the same bytes)
-    has the same names, not decoded again (10,000 of each took 4 ms)."""
-
-    def __init__(self):
-        self._last: dict[str, tuple[dict, frozenset[str]]] = {}
-
-    def of(self, answer: dict, key: str) -> frozenset[str]:
-        last = self._last.get(key)
-        if last is not None and last[0] is answer:
-            return last[1]
-        names = frozenset(decode(answer.get(key, [])))
-        self._last[key] = (answer, names)  # held: its id is never another's
-        return names
-
-
-_names = _Names()
+def live_state(conns: frozenset[str], shared: frozenset[str], sas: list[dict]) -> LiveState:
+    """The names get-conns and get-shared listed (vici_query.SameNames),
+    and list-sas's stream."""
+    return LiveState(conns=conns, shared=shared, sas=tuple(ike_sas(decode(sas))))
 
 
 def ike_sas(entries: list[dict]) -> list[IkeSa]:

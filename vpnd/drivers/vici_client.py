@@ -16,12 +16,16 @@ from vpnd.base.errors import DriverError
 from vpnd.drivers import vici_answers
 from vpnd.drivers.vici_answers import decode
 from vpnd.drivers.vici_pipeline import pipeline
-from vpnd.drivers.vici_query import query
+from vpnd.drivers.vici_query import SameNames, query
 from vpnd.drivers.vici_requests import already_done, initiate_request, terminate_request
 from vpnd.drivers.vici_session import ViciSession
 
 
 class ViciClient(ViciSession):
+    def __init__(self, socket_path: str, timeout: float = 10.0):
+        super().__init__(socket_path, timeout)
+        self._names = SameNames()
+
     # --- reads -----------------------------------------------------------
 
     def version(self) -> dict:
@@ -50,7 +54,7 @@ class ViciClient(ViciSession):
         """get-conns, get-shared and list-sas, asked in one write."""
         (conns, _), (shared, _), (_, sas) = query(self, "live state", [
             ("get-conns", None, None), ("get-shared", None, None),
-            ("list-sas", None, "list-sa")])
+            ("list-sas", None, "list-sa")], self._names)
         return vici_answers.live_state(conns, shared, sas)
 
     # --- writes ----------------------------------------------------------

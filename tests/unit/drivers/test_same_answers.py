@@ -1,7 +1,7 @@
-"""A big VICI answer in the same bytes as the last is not parsed or
-decoded again (vici_query.SameAnswers, vici_answers' names); any other
-bytes are. Also through a ViciClient against a server whose answers
-change."""
+"""A get-conns or get-shared answer in the same bytes as the session's
+last one is the same names, not parsed or decoded again
+(vici_query.SameNames); any other bytes are. Also through a ViciClient
+against a server whose answers change."""
 from __future__ import annotations
 
 import socket
@@ -9,49 +9,57 @@ import threading
 
 from vici.protocol import Message, Packet, Transport
 
-from vpnd.drivers import vici_answers
 from vpnd.drivers.vici_client import ViciClient
-from vpnd.drivers.vici_query import SameAnswers
+from vpnd.drivers import vici_query
+from vpnd.drivers.vici_query import SameNames
 
 
 def frame(answer: dict) -> bytes:
     return bytes([Packet.CMD_RESPONSE]) + Message.serialize(answer)
 
 
-def parsed(answers: SameAnswers, data: bytes) -> dict:
-    return answers.answer(data, Packet.parse(data).payload)
+def answered(names: SameNames, command: str, data: bytes):
+    return names.answer(command, data, Packet.parse(data).payload)
 
 
 def names(n: int, tag: str = "") -> list[str]:
     return [f"conn-{i:05d}{tag}" for i in range(n)]
 
 
-def test_an_answer_in_the_same_bytes_is_the_same_answer_and_other_bytes_a_new_one():
-    answers = SameAnswers(least=1024, most=len(frame({"conns": names(502, "x")})) * 5 // 2)
+def test_the_same_bytes_are_the_same_names_and_other_bytes_new_ones(monkeypatch):
+    same = SameNames()
     big = frame({"conns": names(500)})
-    first = parsed(answers, big)
-    assert parsed(answers, bytes(big)) is first  # equal bytes, another object
-    other = parsed(answers, frame({"conns": names(500, "x")}))
-    assert other is not first and other["conns"][0] == b"conn-00000x"
-    assert parsed(answers, big) is first
-    small = frame({"conns": names(3)})
-    assert parsed(answers, small) is not parsed(answers, small)  # never kept
-    # At most `most` bytes of them: the oldest go.
-    parsed(answers, frame({"conns": names(501)}))
-    parsed(answers, frame({"conns": names(502)}))
-    assert parsed(answers, big) is not first
-    huge = frame({"conns": names(2000)})  # more than `most` alone: never kept
-    assert parsed(answers, huge) is not parsed(answers, huge)
+    first = answered(same, "get-conns", big)
+    assert first == frozenset(names(500))
+    parses = []
+    real = vici_query.Message.deserialize
+    monkeypatch.setattr(vici_query.Message, "deserialize",
+                        lambda payload: parses.append(1) or real(payload))
+    assert answered(same, "get-conns", bytes(big)) is first  # equal bytes, another object
+    assert parses == []  # not parsed again
+    other = answered(same, "get-conns", frame({"conns": names(500, "x")}))
+    assert other == frozenset(names(500, "x")) and parses == [1]
+    # get-shared's last answer is its own: get-conns' did not push it out.
+    keys = frame({"keys": names(3, "k")})
+    assert answered(same, "get-shared", keys) == frozenset(names(3, "k"))
+    assert answered(same, "get-conns", big) == first and len(parses) == 3
+    assert answered(same, "get-shared", keys) == frozenset(names(3, "k")) and len(parses) == 3
 
 
-def test_names_are_decoded_again_for_any_other_answer():
-    first = {"conns": [n.encode() for n in names(10)]}
-    decoded = vici_answers.live_state(first, {"keys": [b"k1"]}, [])
-    again = vici_answers.live_state(first, {"keys": [b"k1"]}, [])
-    assert again.conns is decoded.conns and again.conns == frozenset(names(10))
-    changed = {"conns": [n.encode() for n in names(9)]}
-    assert vici_answers.live_state(changed, {"keys": []}, []).conns == frozenset(names(9))
-    assert vici_answers.live_state(first, {"keys": []}, []).conns == frozenset(names(10))
+def test_a_failed_answer_is_the_answer_and_any_other_command_is_parsed():
+    same = SameNames()
+    failed = frame({"success": "no", "errmsg": "busy"})
+    assert answered(same, "get-conns", failed)["errmsg"] == b"busy"
+    assert answered(same, "get-conns", frame({"conns": ["a"]})) == frozenset(["a"])
+    assert answered(same, "list-sas", frame({"success": "yes"})) == {"success": b"yes"}
+
+
+def test_sessions_keep_their_own_names():
+    one, two = SameNames(), SameNames()
+    a, b = frame({"conns": names(10)}), frame({"conns": names(10, "b")})
+    first = answered(one, "get-conns", a)
+    answered(two, "get-conns", b)
+    assert answered(one, "get-conns", a) is first
 
 
 class ListingServer:

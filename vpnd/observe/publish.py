@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterable
 from typing import Callable
 
 from vpnd.observe import status as status_mod
@@ -82,7 +83,7 @@ class StatusFile:
         self.log = log
         self.problem: str | None = None  # what could not be written, last said
 
-    def write(self, fragments: list[str], fields: dict, record_problem: str | None) -> None:
+    def write(self, fragments: Iterable[str], fields: dict, record_problem: str | None) -> None:
         try:
             os.makedirs(self.run_dir, exist_ok=True)
             status_mod.write_fragments(self.path, fragments, **fields)

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from itertools import islice
 
 from vpnd.base.errors import InputError
 from vpnd.base.live import LiveState
@@ -203,7 +204,7 @@ def _invalid_entry(path: str, file_errors: list[InputError], ids=None) -> dict:
                                        for cid in conn_ids}}
 
 
-def write_fragments(path: str, services: list[str], **extra) -> None:
+def write_fragments(path: str, services: Iterable[str], **extra) -> None:
     """status.json from its services' entries, each already JSON text (a
     change re-renders its own entry only). Not fsync()ed: it is rewritten
     all the time and lives in /run; a crash loses nothing it holds."""
@@ -219,10 +220,12 @@ def write_fragments(path: str, services: list[str], **extra) -> None:
 _BLOCK = 500
 
 
-def _pieces(head: str, services: list[str]):
+def _pieces(head: str, services: Iterable[str]):
     yield head.encode()
-    for i in range(0, len(services), _BLOCK):
-        yield ("," * bool(i) + ",".join(services[i:i + _BLOCK])).encode()
+    services, sep = iter(services), ""
+    while block := list(islice(services, _BLOCK)):
+        yield (sep + ",".join(block)).encode()
+        sep = ","
     yield b"]}\n"
 
 

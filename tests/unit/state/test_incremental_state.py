@@ -178,8 +178,8 @@ def test_a_scrape_between_an_entry_text_and_its_place_reads_the_others():
     # reverse when one comes.
     book = StatusBook()
     book.order = ["/s/a.json", "/s/b.json", "/s/c.json"]
-    book.texts = {"/s/a.json": '{"id":"a"}', "/s/c.json": '{"id":"c"}',
-                  "/s/d.json": '{"id":"d"}'}
+    book.texts = {p: book.packer.pack(t) for p, t in (
+        ("/s/a.json", '{"id":"a"}'), ("/s/c.json", '{"id":"c"}'), ("/s/d.json", '{"id":"d"}'))}
     assert book.report() == [{"id": "a"}, {"id": "c"}]
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import calendar
 import os
 import socket
-import time
 import urllib.error
 import urllib.request
 
@@ -150,7 +149,9 @@ def test_a_port_held_by_another_process_is_said_and_served_once_free(served, mon
 
 
 def test_stalled_clients_hold_no_thread_and_no_scrape(served, monkeypatch):
-    monkeypatch.setattr(metrics, "HEAD_TIMEOUT", 1.0)
+    # Long enough that a scrape kept waiting behind them would find them
+    # all closed by their deadline: that, not a time budget, is the check.
+    monkeypatch.setattr(metrics, "HEAD_TIMEOUT", 5.0)
     port = free_port()
     served(f"127.0.0.1:{port}")
     before = threads()
@@ -164,9 +165,8 @@ def test_stalled_clients_hold_no_thread_and_no_scrape(served, monkeypatch):
             except OSError:
                 pass  # already closed by vpnd: the cap
         assert threads() == before
-        t0 = time.monotonic()
         assert b"vpnd_build_info" in scrape(port)
-        assert time.monotonic() - t0 < 2.0
+        assert any(still_open(s) for s in stalled)  # answered before their deadline
         for s in stalled:  # each one closed by the server: the cap, or the deadline
             s.settimeout(10)
             try:
@@ -176,6 +176,18 @@ def test_stalled_clients_hold_no_thread_and_no_scrape(served, monkeypatch):
     finally:
         for s in stalled:
             s.close()
+
+
+def still_open(s: socket.socket) -> bool:
+    s.setblocking(False)
+    try:
+        return s.recv(1) != b""
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    finally:
+        s.setblocking(True)
 
 
 def test_other_paths_methods_and_garbage_are_answered_and_closed(served):

@@ -9,6 +9,9 @@ same tests check that a kernel with ESP is not blamed.
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -117,3 +120,21 @@ def test_the_same_two_sites_with_libipsec_pass_traffic(lab, vpnd_factory):
     wait_for(lambda: lab.ping(lab.a.host, lab.b.host4), 30, what="ping A to B through ESP")
     # The TUN device was there: nothing wrong with either charon.
     assert a.status_document()["charons"] == {} and b.status_document()["charons"] == {}
+
+
+def test_a_probe_that_may_not_make_a_namespace_is_not_checked_not_no_esp():
+    # The install's question (scripts/install), asked without the right to
+    # `unshare --net` (nobody): the kernel was never asked, and exit 2,
+    # not 1, keeps charon.libipsec off on a kernel that may well carry ESP.
+    require_system()
+    done = subprocess.run(
+        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+         sys.executable, "-m", "vpnd.drivers.kernel_esp"],
+        cwd=Path(__file__).resolve().parents[2], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stdout.startswith("kernel ESP not checked: unshare:"), done.stdout
+    # As root the kernel is asked, and answers for itself.
+    asked = subprocess.run([sys.executable, "-m", "vpnd.drivers.kernel_esp"],
+                           cwd=Path(__file__).resolve().parents[2], capture_output=True,
+                           text=True, timeout=60)
+    assert asked.returncode == (0 if kernel_has_esp() else 1), asked.stdout + asked.stderr

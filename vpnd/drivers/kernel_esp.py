@@ -158,6 +158,7 @@ def problems(libipsec: bool, pairs, families) -> list[str]:
 
 
 BASELINE = ("aes-128", "sha256")
+NOT_CHECKED = "kernel ESP not checked"
 
 
 def _refusal(pair: tuple[str, str], family: int, spi: int, run: Callable) -> str | None:
@@ -166,7 +167,11 @@ def _refusal(pair: tuple[str, str], family: int, spi: int, run: Callable) -> str
         done = run([UNSHARE, "--net", "--", *state_add(algorithms, family, spi)],
                    capture_output=True, text=True, timeout=10)
     except (OSError, subprocess.TimeoutExpired) as e:
-        return f"kernel ESP not checked: {UNSHARE} --net {IP} xfrm failed to run ({e})"
+        return f"{NOT_CHECKED}: {UNSHARE} --net {IP} xfrm failed to run ({e})"
+    if done.returncode != 0 and done.stderr.startswith("unshare:"):
+        # unshare itself failed (no CAP_SYS_ADMIN, no `ip` to run): the
+        # kernel was never asked, so this says nothing about its ESP.
+        return f"{NOT_CHECKED}: {done.stderr.strip()}"
     return None if done.returncode == 0 else explain(done.stderr, algorithms, family)
 
 
@@ -183,11 +188,14 @@ def tun_problem() -> str | None:
 
 def main() -> int:
     """`python -m vpnd.drivers.kernel_esp`: exit 0 if this kernel carries
-    ESP over IPv4 (scripts/install chooses charon.libipsec by it), else
-    say why and exit 1."""
+    ESP over IPv4 (scripts/install chooses charon.libipsec by it), 1 if
+    it does not, 2 if it could not be asked (no unshare, no right to
+    make a namespace): an unknown is not a "no". Each says why."""
     problems = probe([BASELINE], [4])
     for problem in problems:
         print(problem)
+    if any(p.startswith(NOT_CHECKED) for p in problems):
+        return 2
     return 1 if problems else 0
 
 

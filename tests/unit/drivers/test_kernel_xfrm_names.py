@@ -96,6 +96,24 @@ def test_a_probe_that_cannot_run_says_so_once_a_family():
     assert problem.startswith("kernel ESP not checked:")
 
 
+def test_unshare_refused_is_not_checked_not_a_kernel_without_esp():
+    # `unshare --net` without CAP_SYS_ADMIN: the kernel was never asked.
+    kernel = Kernel(lambda c: "unshare: unshare failed: Operation not permitted\n")
+    [problem] = kernel_esp.probe([("aes-256", "sha256")], [4], run=kernel)
+    assert problem == "kernel ESP not checked: unshare: unshare failed: Operation not permitted"
+
+
+@pytest.mark.parametrize("problems, code", [
+    ([], 0),
+    (["kernel has no ESP over IPv4 (xfrm: cbc(aes)): load esp4, or set charon.libipsec: true"], 1),
+    (["kernel ESP not checked: unshare: unshare failed: Operation not permitted"], 2)])
+def test_the_command_tells_no_esp_from_not_asked(monkeypatch, capsys, problems, code):
+    # scripts/install turns charon.libipsec on for 1 only.
+    monkeypatch.setattr(kernel_esp, "probe", lambda pairs, families: problems)
+    assert kernel_esp.main() == code
+    assert capsys.readouterr().out == "".join(f"{p}\n" for p in problems)
+
+
 def test_the_baseline_pair_is_tried_once():
     kernel = Kernel(lambda c: None)
     kernel_esp.probe([kernel_esp.BASELINE, ("aes-256", "sha512")], [4], run=kernel)

@@ -60,7 +60,9 @@ class EntryTexts:
                              zlib.Z_DEFAULT_STRATEGY, self.zdict)
         return c.compress(data) + c.flush()
 
-    def unpack(self, packed: bytes) -> str:
+    def unpack(self, packed: bytes) -> bytes:
+        """The entry's text as UTF-8 bytes: what status.json is written
+        from, and json.loads reads, with no decode and encode between."""
         # One whole deflate stream: decompress() gives all of it (flush()
         # only matters with a max_length).
-        return zlib.decompressobj(_WBITS, self.zdict).decompress(packed).decode()
+        return zlib.decompressobj(_WBITS, self.zdict).decompress(packed)

@@ -83,7 +83,7 @@ class StatusFile:
         self.log = log
         self.problem: str | None = None  # what could not be written, last said
 
-    def write(self, fragments: Iterable[str], fields: dict, record_problem: str | None) -> None:
+    def write(self, fragments: Iterable[bytes], fields: dict, record_problem: str | None) -> None:
         try:
             os.makedirs(self.run_dir, exist_ok=True)
             status_mod.write_fragments(self.path, fragments, **fields)

@@ -204,10 +204,11 @@ def _invalid_entry(path: str, file_errors: list[InputError], ids=None) -> dict:
                                        for cid in conn_ids}}
 
 
-def write_fragments(path: str, services: Iterable[str], **extra) -> None:
-    """status.json from its services' entries, each already JSON text (a
-    change re-renders its own entry only). Not fsync()ed: it is rewritten
-    all the time and lives in /run; a crash loses nothing it holds."""
+def write_fragments(path: str, services: Iterable[bytes], **extra) -> None:
+    """status.json from its services' entries, each already JSON text in
+    UTF-8 (a change re-renders its own entry only). Not fsync()ed: it is
+    rewritten all the time and lives in /run; a crash loses nothing it
+    holds."""
     head = json.dumps({"updated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                        **extra}, separators=(",", ":"))
     # Compact: it is rewritten on every change; `vpnd status --json` indents.
@@ -220,12 +221,12 @@ def write_fragments(path: str, services: Iterable[str], **extra) -> None:
 _BLOCK = 500
 
 
-def _pieces(head: str, services: Iterable[str]):
+def _pieces(head: str, services: Iterable[bytes]):
     yield head.encode()
-    services, sep = iter(services), ""
+    services, sep = iter(services), b""
     while block := list(islice(services, _BLOCK)):
-        yield (sep + ",".join(block)).encode()
-        sep = ","
+        yield sep + b",".join(block)
+        sep = b","
     yield b"]}\n"
 
 

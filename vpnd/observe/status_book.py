@@ -86,9 +86,9 @@ class StatusBook:
         unpack = self.packer.unpack
         return [json.loads(unpack(texts[p])) for p in order if p in texts]
 
-    def fragments(self) -> Iterator[str]:
-        """Every entry's JSON text, in file order, unpacked as the writer
-        takes them (the loop's thread: nothing moves meanwhile)."""
+    def fragments(self) -> Iterator[bytes]:
+        """Every entry's JSON text (UTF-8), in file order, unpacked as
+        the writer takes them (the loop's thread: nothing moves meanwhile)."""
         unpack, texts = self.packer.unpack, self.texts
         return (unpack(texts[p]) for p in self.order)
 

@@ -26,15 +26,15 @@ def entry(i: int, status="DOWN", reason="waiting for the peer to initiate") -> s
 def test_every_text_comes_back_as_it_went_in(text):
     packer = EntryTexts()
     packer.pack(entry(0))  # primed by another entry first, as in a book
-    assert packer.unpack(packer.pack(text)) == text
+    assert packer.unpack(packer.pack(text)) == text.encode()
 
 
 def test_the_first_entry_primes_the_rest_and_the_priming_holds():
     packer = EntryTexts()
     first = packer.pack(json.dumps({"odd": "first entry, like no other"}))
     packed = [packer.pack(entry(i)) for i in range(1000)]
-    assert packer.unpack(first) == json.dumps({"odd": "first entry, like no other"})
-    assert [packer.unpack(p) for p in packed] == [entry(i) for i in range(1000)]
+    assert packer.unpack(first) == json.dumps({"odd": "first entry, like no other"}).encode()
+    assert [packer.unpack(p) for p in packed] == [entry(i).encode() for i in range(1000)]
 
 
 def test_entries_alike_cost_a_few_bytes_each():

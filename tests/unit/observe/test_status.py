@@ -109,6 +109,6 @@ def test_status_json_written_in_blocks_is_the_entries_whole(tmp_path):
     for n in (0, 1, status_mod._BLOCK, status_mod._BLOCK + 1, 2 * status_mod._BLOCK + 3):
         entries = [{"id": f"s{i}", "ipsec_site_connections": {}} for i in range(n)]
         path = str(tmp_path / "status.json")
-        status_mod.write_fragments(path, (json.dumps(e) for e in entries), pid=7)
+        status_mod.write_fragments(path, (json.dumps(e).encode() for e in entries), pid=7)
         doc = status_mod.read(path)
         assert doc["services"] == entries and doc["pid"] == 7

@@ -9,10 +9,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import netaddr
-
 from vpnd.base import bounds
 from vpnd.base.errors import InputError, shown
+from vpnd.state import ip_parse
 from vpnd.state.ike_identities import MAX_ID, more_than_one_peer, sent_identity, \
     written_identity
 
@@ -140,9 +139,8 @@ class Checker:
         value = self.string(path, value)
         if value is None:
             return None
-        try:
-            address = netaddr.IPAddress(value, flags=netaddr.INET_PTON)
-        except (netaddr.AddrFormatError, ValueError):
+        address = ip_parse.address(value)
+        if address is None:
             self.error(path, f"{shown(value)} is not an IPv4 or IPv6 address")
             return None
         if address.value == 0:
@@ -181,9 +179,8 @@ class Checker:
         if not isinstance(value, str):
             self.error(path, f"must be a CIDR string, not {kind(value)}")
             return None
-        try:
-            net = netaddr.IPNetwork(value.strip())
-        except (netaddr.AddrFormatError, ValueError, TypeError):
+        net = ip_parse.network(value.strip())
+        if net is None:
             self.error(path, f"{shown(value)} is not a valid CIDR")
             return None
         if net.ip != net.network:

@@ -10,12 +10,10 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-import netaddr
-
 from vpnd.base import bounds
 from vpnd.base.errors import shown
 from vpnd.base.model import Connection, Dpd
-from vpnd.state import neutron
+from vpnd.state import ip_parse, neutron
 from vpnd.state.checker import Checker, flat_or_nested, get, kind, not_utf8
 from vpnd.state.ike_identities import HOSTNAME_RE
 from vpnd.state.policy_checks import one, policy
@@ -73,9 +71,8 @@ def _peer_address(c: Checker, path: str, d: dict):
     peer_ip = None
     if peer_address is None:
         return None, None
-    try:
-        peer_ip = netaddr.IPAddress(peer_address, flags=netaddr.INET_PTON)
-    except (netaddr.AddrFormatError, ValueError):
+    peer_ip = ip_parse.address(peer_address)
+    if peer_ip is None:
         if not HOSTNAME_RE.match(peer_address):
             c.error(f"{path}.peer_address", f"{shown(peer_address)} is neither "
                                             "an IP address nor a host name")

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import re
 
-import netaddr
-
-from vpnd.state import neutron
+from vpnd.state import ip_parse, neutron
 
 # A DNS host name (RFC 1123 labels), an optional final dot.
 HOSTNAME_RE = re.compile(
@@ -46,11 +44,7 @@ ANY_IDS = frozenset({"", "%any", "%any6", "0.0.0.0", "*", "::", "0::0"})
 
 
 def _is_address(value: str) -> bool:
-    try:
-        netaddr.IPAddress(value, flags=netaddr.INET_PTON)
-        return True
-    except (netaddr.AddrFormatError, ValueError):
-        return False
+    return ip_parse.address(value) is not None
 
 
 def more_than_one_peer(value: str) -> str | None:
@@ -77,12 +71,10 @@ def more_than_one_peer(value: str) -> str | None:
         return "strongSwan reads it as a subnet or a range of addresses"
     if "@" in value:
         return None
-    try:
-        if netaddr.IPAddress(value, flags=netaddr.INET_PTON).value == 0:
-            return "it is the unspecified address, which strongSwan reads as any peer"
-        return None
-    except (netaddr.AddrFormatError, ValueError):
-        pass
+    ip = ip_parse.address(value)
+    if ip is not None:
+        return "it is the unspecified address, which strongSwan reads as any peer" \
+            if ip.value == 0 else None
     if value.rstrip(".").rsplit(".", 1)[-1].isdigit():
         return ("a host name cannot end in a number: strongSwan reads it as an "
                 "address, subnet or range")

@@ -16,10 +16,56 @@ from vpnd.state.checker import Checker, flat_or_nested, get, kind
 
 
 def policy(c: Checker, path: str, d: Any, ike: bool) -> IkePolicy | IpsecPolicy | None:
-    """The ikepolicy (`ike`) or ipsecpolicy at `path`; None if invalid."""
+    """The ikepolicy (`ike`) or ipsecpolicy at `path`; None if invalid.
+    One that checked clean before, value for value, is not checked again:
+    every connection of a full sync carries the same one or two."""
     if not isinstance(d, dict):
         c.error(path, f"must be an object, not {kind(d)}")
         return None
+    key = (ike, _frozen(d))
+    if key[1] is not None and (known := _CHECKED.get(key)) is not None:
+        return known
+    problems = len(c.errors) + len(c.warnings)
+    checked = _checked(c, path, d, ike)
+    if key[1] is not None and checked is not None and len(c.errors) + len(c.warnings) == problems:
+        if len(_CHECKED) >= _CHECKED_MAX:
+            _CHECKED.clear()
+        _CHECKED[key] = checked
+    return checked
+
+
+# The policies that checked clean, by (ike, _frozen): a few objects at most in
+# practice, bounded all the same.
+_CHECKED: dict = {}
+_CHECKED_MAX = 256
+# What a key may hold: JSON scalars whose equality is the checks' own
+# (1 and true are equal in Python but not to the checks: the type is in
+# the key; floats, which have two zeros, are left out), and short texts.
+_SCALARS = frozenset({str, int, bool, type(None)})
+_KEY_TEXT_MAX = 255
+_KEY_ITEMS_MAX = 32
+
+
+def _frozen(value, depth: int = 1):
+    """`value` as a hashable key, each scalar with its type; None when it
+    holds anything else, or more than a policy object does (objects
+    nested `depth` deep at most: a nested lifetime)."""
+    t = type(value)
+    if t is dict:
+        if depth < 0 or len(value) > _KEY_ITEMS_MAX:
+            return None
+        items = []
+        for k, v in value.items():
+            if (frozen := _frozen(v, depth - 1)) is None:
+                return None
+            items.append((k, frozen))
+        return tuple(items)
+    if t in _SCALARS and not (t is str and len(value) > _KEY_TEXT_MAX):
+        return t, value
+    return None
+
+
+def _checked(c: Checker, path: str, d: dict, ike: bool) -> IkePolicy | IpsecPolicy | None:
     defaults = neutron.IKEPOLICY_DEFAULTS if ike else neutron.IPSECPOLICY_DEFAULTS
     value = {k: get(d, k, v) for k, v in defaults.items()}
     auth = c.choice(f"{path}.auth_algorithm", value["auth_algorithm"],

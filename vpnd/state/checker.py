@@ -183,7 +183,7 @@ class Checker:
         if net is None:
             self.error(path, f"{shown(value)} is not a valid CIDR")
             return None
-        if net.ip != net.network:
+        if net.value != net.first:  # as ip != network, without making two IPAddresses
             self.error(path, f"{shown(value)} has host bits set; "
                              f"did you mean {net.cidr}?")
             return None

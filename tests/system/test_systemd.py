@@ -228,6 +228,17 @@ def test_install_fits_the_configuration_to_this_kernel_and_man_works(systemd):
     assert systemd.run("man", "-w", "vpnd.yaml").stdout.strip().endswith("man5/vpnd.yaml.5")
 
 
+def test_the_installed_vpnd_has_its_bytecode(systemd):
+    """The service cannot write its bytecode (ProtectSystem=strict): the
+    install compiled every module, or each start would compile vpnd anew."""
+    check = ("import importlib.util, os, pathlib, vpnd\n"
+             "sources = list(pathlib.Path(vpnd.__file__).parent.rglob('*.py'))\n"
+             "print(len(sources), [str(p) for p in sources\n"
+             "                     if not os.path.exists(importlib.util.cache_from_source(p))])")
+    count, missing = systemd.run("/opt/vpnd/bin/python", "-I", "-c", check).stdout.split(" ", 1)
+    assert int(count) > 50 and missing.strip() == "[]", missing
+
+
 def test_units_verify_and_are_hardened(systemd):
     result = systemd.run("systemd-analyze", "verify", "/etc/systemd/system/vpnd.service",
                          "/etc/systemd/system/vpnd-charon@.service", check=False)

@@ -21,31 +21,27 @@ _NETWORKS: dict[str, netaddr.IPNetwork | None] = {}
 
 def address(text: str) -> netaddr.IPAddress | None:
     """The IPv4 or IPv6 address `text` spells exactly (inet_pton), or None."""
-    try:
-        return _ADDRESSES[text]
-    except KeyError:
-        pass
-    try:
-        value = netaddr.IPAddress(text, flags=netaddr.INET_PTON)
-    except (netaddr.AddrFormatError, ValueError, TypeError):
-        value = None
-    return _kept(_ADDRESSES, text, value)
+    return _parsed(_ADDRESSES, text, _address)
 
 
 def network(text: str) -> netaddr.IPNetwork | None:
     """The network `text` spells as netaddr reads a CIDR, or None."""
+    return _parsed(_NETWORKS, text, netaddr.IPNetwork)
+
+
+def _address(text: str) -> netaddr.IPAddress:
+    return netaddr.IPAddress(text, flags=netaddr.INET_PTON)
+
+
+def _parsed(memo: dict, text: str, parse):
     try:
-        return _NETWORKS[text]
+        return memo[text]
     except KeyError:
         pass
     try:
-        value = netaddr.IPNetwork(text)
+        value = parse(text)
     except (netaddr.AddrFormatError, ValueError, TypeError):
         value = None
-    return _kept(_NETWORKS, text, value)
-
-
-def _kept(memo: dict, text: str, value):
     if len(text) <= LONGEST:
         if len(memo) >= MEMO:
             memo.clear()

@@ -22,12 +22,13 @@ def policy(c: Checker, path: str, d: Any, ike: bool) -> IkePolicy | IpsecPolicy 
     if not isinstance(d, dict):
         c.error(path, f"must be an object, not {kind(d)}")
         return None
-    key = (ike, _frozen(d))
-    if key[1] is not None and (known := _CHECKED.get(key)) is not None:
+    frozen = _frozen(d)
+    key = (ike, frozen)
+    if frozen is not None and (known := _CHECKED.get(key)) is not None:
         return known
     problems = len(c.errors) + len(c.warnings)
     checked = _checked(c, path, d, ike)
-    if key[1] is not None and checked is not None and len(c.errors) + len(c.warnings) == problems:
+    if frozen is not None and checked is not None and len(c.errors) + len(c.warnings) == problems:
         if len(_CHECKED) >= _CHECKED_MAX:
             _CHECKED.clear()
         _CHECKED[key] = checked

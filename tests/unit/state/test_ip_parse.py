@@ -8,11 +8,11 @@ from vpnd.state import ip_parse
 
 @pytest.fixture(autouse=True)
 def empty_memo():
-    ip_parse._ADDRESSES.clear()
-    ip_parse._NETWORKS.clear()
+    ip_parse.address.kept.cache_clear()
+    ip_parse.network.kept.cache_clear()
     yield
-    ip_parse._ADDRESSES.clear()
-    ip_parse._NETWORKS.clear()
+    ip_parse.address.kept.cache_clear()
+    ip_parse.network.kept.cache_clear()
 
 
 @pytest.mark.parametrize("text", ["198.51.100.7", "2001:db8::1", "0.0.0.0", "::"])
@@ -39,7 +39,9 @@ def test_networks_as_netaddr_reads_them_and_bad_ones_none():
 def test_the_memo_is_bounded_and_keeps_no_long_text():
     for i in range(3 * ip_parse.MEMO):
         ip_parse.address(f"198.18.{i // 256}.{i % 256}")
-    assert 0 < len(ip_parse._ADDRESSES) <= ip_parse.MEMO
+    assert 0 < ip_parse.address.kept.cache_info().currsize <= ip_parse.MEMO
+    ip_parse.address.kept.cache_clear()
     long = "1" * (ip_parse.LONGEST + 1)
     assert ip_parse.address(long) is None and ip_parse.network(long) is None
-    assert long not in ip_parse._ADDRESSES and long not in ip_parse._NETWORKS
+    assert ip_parse.address.kept.cache_info().currsize == 0
+    assert ip_parse.network.kept.cache_info().currsize == 0
